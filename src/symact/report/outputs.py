@@ -1,0 +1,112 @@
+"""A finished suite's outputs: the reference's CSV and figures, plus results.json.
+
+Everything here is read back from the results store, so the outputs of a resumed run are
+the same as those of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from symact.experiments import ResultsStore, SuiteOutcome
+from symact.experiments.runner import environment
+from symact.report.plots import (
+    plot_accuracy_vs_params,
+    plot_activation,
+    plot_activations_combined,
+)
+from symact.report.statistics import paired_differences
+from symact.report.tables import (
+    RunRecord,
+    efficiency_table,
+    summary_table,
+    to_markdown,
+    write_efficiency_csv,
+)
+
+
+def suite_records(outcome: SuiteOutcome, store: ResultsStore) -> list[RunRecord]:
+    """One record per grid entry whose run is stored."""
+    records = []
+    for e in outcome.entries:
+        r = store.get_run(e.spec.key())
+        if r is None:
+            continue
+        records.append(
+            RunRecord(
+                dataset=e.dataset_label,
+                architecture=e.architecture_label,
+                activation=e.activation_label,
+                seed=e.spec.seed,
+                accuracy=float(r["accuracy"]) if r["accuracy"] is not None else float("nan"),
+                auc=float(r["auc"]) if r["auc"] is not None else float("nan"),
+                params=int(r["params"]),
+                failed=bool(r["failed"]),
+            )
+        )
+    return records
+
+
+def _results_json(outcome: SuiteOutcome, store: ResultsStore) -> dict[str, Any]:
+    s = outcome.suite
+    runs = []
+    for e in outcome.entries:
+        r = store.get_run(e.spec.key())
+        runs.append(
+            {
+                "key": e.spec.key(),
+                "dataset": e.dataset_label,
+                "architecture": e.architecture_label,
+                "activation_label": e.activation_label,
+                "spec": e.spec.to_dict(),
+                "result": r,
+            }
+        )
+    discoveries = {}
+    for name, d in outcome.discoveries.items():
+        discoveries[outcome.labels[name]] = d.to_dict()
+    return {
+        "suite": s.name,
+        "protocol": {
+            "seeds": list(s.seeds),
+            "train": {
+                "epochs": s.train.epochs,
+                "batch_size": s.train.batch_size,
+                "lr": s.train.lr,
+                "dropout": s.train.dropout,
+                "test_size": s.train.test_size,
+            },
+            "discovery": s.discovery.identity(),
+            "datasets": [d.to_dict() for d in s.datasets],
+            "transfer_sources": list(s.transfer_sources),
+        },
+        "environment": environment(),
+        "data": {outcome.labels[k]: v for k, v in outcome.data_provenance.items()},
+        "discoveries": discoveries,
+        "runs": runs,
+    }
+
+
+def write_suite_outputs(outcome: SuiteOutcome, store: ResultsStore, out: Path) -> str:
+    """Write CSV, figures, statistics and results.json into ``out``; return the markdown table."""
+    out.mkdir(parents=True, exist_ok=True)
+    records = suite_records(outcome, store)
+    table = efficiency_table(records)
+    write_efficiency_csv(table, out / "final_efficiency_results.csv")
+    summary_table(records).to_csv(out / "summary.csv", index=False)
+    paired = paired_differences(records)
+    paired.to_csv(out / "paired_vs_heavy.csv", index=False)
+
+    combined = []
+    for name, d in outcome.discoveries.items():
+        label = outcome.labels[name]
+        fn = d.activation.to_numpy()
+        plot_activation(fn, str(d.activation), label, out / f"activation_{label}.png")
+        combined.append((label, str(d.activation), fn))
+    plot_activations_combined(combined, out / "activation_combined.png")
+    plot_accuracy_vs_params(records, out / "accuracy_vs_params.png")
+
+    (out / "results.json").write_text(json.dumps(_results_json(outcome, store), indent=2))
+    return to_markdown(table)
