@@ -1,0 +1,198 @@
+"""Run discoveries and training grids against the results store, skipping what is stored.
+
+The runner turns specs into work: it loads each dataset once, splits it once per seed,
+asks the store which runs are missing, lets the trainer group those into stacks of models
+trained together, and commits every run's result the moment its stack finishes. It
+decides nothing about where work runs beyond the local device: an executor for a cluster
+takes the same missing specs.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from symact.data import Dataset, Split, load_dataset, split_standardize
+from symact.discovery import Discovery, discover_gplearn
+from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
+from symact.experiments.store import ResultsStore
+from symact.formula import make_activation
+from symact.training import TrainConfig, TrainTask, plan_stacks, train_stack
+
+ProgressFn = Callable[[str, int, int], None]
+"""Called as ``progress(description, done, total)``; the CLI draws it as a bar."""
+
+
+@cache
+def environment() -> dict[str, str]:
+    """Versions that produced a result, recorded beside it."""
+    import gplearn
+    import sklearn
+    import torch
+
+    import symact
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "gplearn": gplearn.__version__,
+        "scikit-learn": sklearn.__version__,
+        "symact": symact.__version__,
+    }
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks CUDA when present; anything else is checked, not guessed."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} asked for CUDA, but torch sees no GPU; use cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
+    return device
+
+
+@dataclass
+class DataCache:
+    """Loads each dataset once and splits it once per (seed, test_size)."""
+
+    data_dir: str | None = None
+    _datasets: dict[DataSpec, Dataset] = field(default_factory=dict)
+    _splits: dict[tuple[DataSpec, int, float], Split] = field(default_factory=dict)
+
+    def dataset(self, spec: DataSpec) -> Dataset:
+        if spec not in self._datasets:
+            self._datasets[spec] = load_dataset(
+                spec.name,
+                data_dir=self.data_dir,
+                rows=spec.rows,
+                seed=spec.subset_seed,
+                target=spec.target,
+                positive=spec.positive,
+            )
+        return self._datasets[spec]
+
+    def split(self, spec: DataSpec, seed: int, test_size: float) -> Split:
+        key = (spec, seed, test_size)
+        if key not in self._splits:
+            ds = self.dataset(spec)
+            self._splits[key] = split_standardize(ds.X, ds.y, seed=seed, test_size=test_size)
+        return self._splits[key]
+
+
+def discover(spec: DiscoverySpec, data: DataCache, store: ResultsStore) -> Discovery:
+    """The stored discovery for ``spec``, or a new one, committed before it is returned."""
+    stored = store.get_discovery(spec.key())
+    if stored is not None:
+        return Discovery.from_dict(stored)
+    ds = data.dataset(spec.data)
+    found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=spec.settings)
+    record = found.to_dict() | {"environment": environment()}
+    store.put_discovery(spec.key(), {"data": spec.data.to_dict(), "method": spec.method}, record)
+    return found
+
+
+@dataclass(frozen=True)
+class GridSummary:
+    """What one call of :func:`run_grid` did."""
+
+    total: int
+    skipped: int
+    trained: int
+    failed: int
+    seconds: float
+
+
+def _task(spec: RunSpec, split: Split) -> TrainTask:
+    return TrainTask(
+        X_train=split.X_train,
+        y_train=split.y_train,
+        X_test=split.X_test,
+        y_test=split.y_test,
+        widths=spec.widths,
+        activation=make_activation(spec.activation),
+        seed=spec.seed,
+        label=spec.key(),
+    )
+
+
+def _result(outcome: Any, device: str) -> dict[str, Any]:
+    result = asdict(outcome)
+    result["loss_history"] = list(result.get("loss_history") or ())
+    result["device"] = device
+    result["environment"] = environment()
+    result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return result
+
+
+def run_grid(
+    specs: Sequence[RunSpec],
+    store: ResultsStore,
+    data: DataCache,
+    *,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+) -> GridSummary:
+    """Train every spec not yet in the store, in stacks, committing each run as it finishes.
+
+    A KeyboardInterrupt propagates after the runs already committed; rerunning continues.
+    """
+    start = time.perf_counter()
+    unique = list(dict.fromkeys(specs))
+    by_key = {s.key(): s for s in unique}
+    missing = [by_key[k] for k in store.missing_runs(by_key)]
+    tasks = [
+        _task(s, data.split(s.data, s.seed, s.train.test_size)) for s in missing
+    ]
+    total_epochs = sum(s.train.epochs for s in missing)
+    done_epochs = 0
+    failed = 0
+    if progress:
+        progress("training", 0, total_epochs)
+    # Runs with different training settings never share a stack.
+    groups: dict[Any, list[int]] = {}
+    for i, s in enumerate(missing):
+        groups.setdefault(s.train, []).append(i)
+    for settings, members in groups.items():
+        config = TrainConfig(
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            dropout=settings.dropout,
+        )
+        for stack in plan_stacks([tasks[i] for i in members]):
+            idx = [members[j] for j in stack]
+            stack_done = 0
+
+            def on_epochs(n: int, _base: int = done_epochs, _k: int = len(idx)) -> None:
+                nonlocal stack_done
+                stack_done = n
+                if progress:
+                    progress("training", _base + n * _k, total_epochs)
+
+            outcomes = train_stack([tasks[i] for i in idx], config, device, on_epochs)
+            for i, outcome in zip(idx, outcomes):
+                spec = missing[i]
+                store.put_run(spec.key(), spec.to_dict(), _result(outcome, device))
+                failed += bool(outcome.failed)
+            done_epochs += sum(missing[i].train.epochs for i in idx)
+            if progress:
+                progress("training", done_epochs, total_epochs)
+    return GridSummary(
+        total=len(unique),
+        skipped=len(unique) - len(missing),
+        trained=len(missing),
+        failed=failed,
+        seconds=time.perf_counter() - start,
+    )

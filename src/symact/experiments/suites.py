@@ -1,0 +1,162 @@
+"""Suites: the paper's benchmark and the offline builtin one, as data plus one pipeline.
+
+A suite names its datasets, which of them lend their discovered activation to the others
+("transfer"), the seeds and the protocol settings. :func:`run_suite` runs discovery on every
+dataset, builds the grid (Heavy ReLU; Light ReLU/GELU/SiLU; Light with the dataset's own
+formula; Light with each source's formula) and trains what the store does not hold yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from symact.discovery import Discovery, GplearnSettings
+from symact.experiments.runner import DataCache, GridSummary, ProgressFn, discover, run_grid
+from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec, TrainSettings
+from symact.experiments.store import ResultsStore
+
+PAPER_DATASETS: tuple[str, ...] = ("higgs", "covertype", "spambase")
+BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "wine")
+BASELINES: tuple[tuple[str, str, str], ...] = (
+    # (architecture, activation, label)
+    ("heavy", "relu", "ReLU"),
+    ("light", "relu", "ReLU"),
+    ("light", "gelu", "GELU"),
+    ("light", "silu", "SiLU"),
+)
+SPECIALIST = "Hybrid (Specialist)"
+TRANSFER = "Hybrid (Transfer)"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A benchmark: datasets, transfer sources, seeds and protocol settings."""
+
+    name: str
+    datasets: tuple[DataSpec, ...]
+    transfer_sources: tuple[str, ...]
+    seeds: tuple[int, ...] = (42, 43, 44)
+    train: TrainSettings = TrainSettings()
+    discovery: GplearnSettings = GplearnSettings()
+
+    def __post_init__(self) -> None:
+        if not self.datasets:
+            raise ValueError("a suite needs at least one dataset")
+        if not self.seeds:
+            raise ValueError("a suite needs at least one seed")
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dataset listed twice in {names}")
+
+
+def make_suite(
+    name: str,
+    *,
+    datasets: tuple[str, ...] | None = None,
+    rows: int | None = 100_000,
+    seeds: tuple[int, ...] = (42, 43, 44),
+    train: TrainSettings | None = None,
+    discovery: GplearnSettings | None = None,
+    subset_seed: int = 42,
+) -> Suite:
+    """The ``paper`` or ``builtin`` suite, optionally narrowed or with other settings.
+
+    ``paper``: HIGGS, covertype and spambase, HIGGS's formula transferred to the others.
+    ``builtin``: two scikit-learn datasets (no download), each formula transferred to the
+    other.
+    """
+    if name == "paper":
+        default, sources = PAPER_DATASETS, ("higgs",)
+    elif name == "builtin":
+        default, sources = BUILTIN_DATASETS, BUILTIN_DATASETS
+    else:
+        raise ValueError(f"unknown suite {name!r}; choose 'paper' or 'builtin'")
+    chosen = tuple(datasets) if datasets else default
+    return Suite(
+        name=name,
+        datasets=tuple(DataSpec(n, rows=rows, subset_seed=subset_seed) for n in chosen),
+        transfer_sources=tuple(s for s in sources if s in chosen),
+        seeds=tuple(seeds),
+        train=train or TrainSettings(),
+        discovery=discovery or GplearnSettings(),
+    )
+
+
+def discovery_specs(suite: Suite) -> list[DiscoverySpec]:
+    return [DiscoverySpec(data=d, settings=suite.discovery) for d in suite.datasets]
+
+
+def grid(suite: Suite, discoveries: dict[str, Discovery], labels: dict[str, str]) -> list[GridEntry]:
+    """Every run of the suite, with the table row it belongs to.
+
+    ``discoveries`` and ``labels`` are keyed by dataset name; labels are display names.
+    """
+    entries: list[GridEntry] = []
+    for data in suite.datasets:
+        rows: list[tuple[str, str, str]] = list(BASELINES)
+        rows.append(("light", str(discoveries[data.name].activation), SPECIALIST))
+        sources = [s for s in suite.transfer_sources if s != data.name]
+        for src in sources:
+            label = TRANSFER if len(sources) == 1 else f"{TRANSFER[:-1]} from {labels[src]})"
+            rows.append(("light", str(discoveries[src].activation), label))
+        for arch, act, label in rows:
+            for seed in suite.seeds:
+                spec = RunSpec(data=data, architecture=arch, activation=act, seed=seed,
+                               train=suite.train)
+                entries.append(GridEntry(spec, labels[data.name], arch.capitalize(), label))
+    return entries
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    """What :func:`run_suite` produced: discoveries, the grid and what training did."""
+
+    suite: Suite
+    discoveries: dict[str, Discovery]
+    labels: dict[str, str]
+    entries: list[GridEntry]
+    summary: GridSummary
+    data_notes: dict[str, tuple[str, ...]]
+    data_provenance: dict[str, dict]
+
+
+def run_suite(
+    suite: Suite,
+    store: ResultsStore,
+    data: DataCache,
+    *,
+    device: str = "cpu",
+    progress: ProgressFn | None = None,
+) -> SuiteOutcome:
+    """Discover, then train every missing run of the suite; everything lands in ``store``."""
+    labels: dict[str, str] = {}
+    discoveries: dict[str, Discovery] = {}
+    notes: dict[str, tuple[str, ...]] = {}
+    provenance: dict[str, dict] = {}
+    specs = discovery_specs(suite)
+    for i, dspec in enumerate(specs):
+        ds = data.dataset(dspec.data)
+        labels[dspec.data.name] = ds.display_name
+        notes[dspec.data.name] = tuple(ds.provenance.notes)
+        provenance[dspec.data.name] = _provenance(ds)
+        if progress:
+            progress(f"discovery {ds.display_name}", i, len(specs))
+        discoveries[dspec.data.name] = discover(dspec, data, store)
+    if progress:
+        progress("discovery", len(specs), len(specs))
+    entries = grid(suite, discoveries, labels)
+    summary = run_grid([e.spec for e in entries], store, data, device=device, progress=progress)
+    return SuiteOutcome(suite, discoveries, labels, entries, summary, notes, provenance)
+
+
+def _provenance(ds) -> dict:
+    from dataclasses import asdict
+
+    p = asdict(ds.provenance)
+    p["notes"] = list(p.get("notes") or ())
+    return {k: (str(v) if not isinstance(v, (int, float, str, list, type(None))) else v)
+            for k, v in p.items()}
+
+
+def with_train(suite: Suite, **changes) -> Suite:
+    return replace(suite, train=replace(suite.train, **changes))

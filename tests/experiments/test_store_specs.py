@@ -1,0 +1,70 @@
+"""The results store on a real SQLite file, and the content keys of specs."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from symact.experiments import DataSpec, ResultsStore, RunSpec, TrainSettings
+
+
+def _spec(**changes) -> RunSpec:
+    base = dict(
+        data=DataSpec("spambase", rows=None), architecture="light", activation="relu", seed=42
+    )
+    base.update(changes)
+    return RunSpec(**base)
+
+
+def test_equal_specs_share_a_key_and_any_field_changes_it():
+    assert _spec().key() == _spec().key()
+    others = [
+        _spec(seed=43),
+        _spec(architecture="heavy"),
+        _spec(activation="mul(cos(x), x)"),
+        _spec(data=DataSpec("spambase", rows=1000)),
+        _spec(data=DataSpec("spambase", rows=None, subset_seed=1)),
+        _spec(train=TrainSettings(epochs=14)),
+        _spec(train=TrainSettings(lr=1e-2)),
+    ]
+    keys = {s.key() for s in others}
+    assert len(keys) == len(others)
+    assert _spec().key() not in keys
+
+
+def test_spec_round_trips_through_its_dict():
+    spec = _spec(activation="add(x, 0.5)", train=TrainSettings(epochs=3))
+    assert RunSpec.from_dict(spec.to_dict()) == spec
+    assert RunSpec.from_dict(spec.to_dict()).key() == spec.key()
+
+
+def test_bad_specs_are_rejected_with_the_fix():
+    with pytest.raises(ValueError, match="unknown architecture 'huge'"):
+        _spec(architecture="huge")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainSettings(epochs=0)
+
+
+def test_store_commits_each_run_and_reports_missing(tmp_path):
+    path = tmp_path / "out" / "symact.sqlite"
+    a, b = _spec(seed=1), _spec(seed=2)
+    with ResultsStore(path) as store:
+        assert store.missing_runs([a.key(), b.key()]) == [a.key(), b.key()]
+        store.put_run(a.key(), a.to_dict(), {"accuracy": 0.9})
+    # A second connection (a new process would do the same) sees the committed row.
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
+    conn.close()
+    with ResultsStore(path) as store:
+        assert store.get_run(a.key()) == {"accuracy": 0.9}
+        assert store.get_run(b.key()) is None
+        assert store.missing_runs([a.key(), b.key()]) == [b.key()]
+        assert store.finished_at(a.key()) is not None
+
+
+def test_a_file_that_is_not_a_store_gives_a_clear_error(tmp_path):
+    path = tmp_path / "symact.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(ValueError, match="not a symact results store"):
+        ResultsStore(path)
