@@ -1,0 +1,177 @@
+"""``SymbolicActivation``, a formula as a drop-in PyTorch activation, and ``make_activation``.
+
+Every model of the project gets its activations from ``make_activation``, so no model ever
+branches on activation names. A ``SymbolicActivation`` holds its ``Formula`` (which pickles as
+canonical text) and a compiled closure that is rebuilt, never pickled, so modules holding one
+survive ``pickle``, ``copy.deepcopy`` and ``torch.save``/``torch.load``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from symact.formula.compile import compile_torch, compile_torch_learnable
+from symact.formula.parser import parse_formula
+from symact.formula.tree import Formula, FormulaError
+
+#: Named activations ``make_activation`` knows (case-insensitive).
+NAMED_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+
+
+def _activation_formula(formula: str | Formula) -> Formula:
+    if isinstance(formula, str):
+        formula = parse_formula(formula)
+    if not isinstance(formula, Formula):
+        raise TypeError(f"expected a Formula or formula text, got {type(formula).__name__}")
+    if not formula.is_univariate:
+        raise FormulaError(
+            f"an activation takes one input x, but {formula} uses features "
+            f"{', '.join(formula.variables)}; call .univariate() first "
+            f"(e.g. parse_formula(text).univariate())"
+        )
+    return formula
+
+
+class SymbolicActivation(nn.Module):
+    r"""Applies a formula of ``x`` element-wise: :math:`\text{SymbolicActivation}(x) = f(x)`.
+
+    For the paper's HIGGS formula ``mul(cos(x), x)``, :math:`f(x) = x \cos x`. Protected
+    operators (``div``, ``log``, ``sqrt``, ``inv``, ``exp``) keep values and gradients finite.
+
+    Args:
+        formula: a :class:`Formula` or formula text over ``x`` (``"mul(cos(x), x)"``,
+            ``"x*cos(x)"``). Formulas over gplearn features need ``.univariate()`` first.
+        learnable_constants: if True, every constant of the formula becomes an
+            ``nn.Parameter`` (``c0``, ``c1``, ... in the formula's print order), a
+            parametric activation; :meth:`learned_formula` reads them back.
+
+    Shape:
+        - Input: :math:`(*)`, any shape, float32, float64 or bfloat16.
+        - Output: :math:`(*)`, same shape and dtype.
+
+    Examples::
+
+        >>> act = SymbolicActivation("mul(cos(x), x)")
+        >>> act
+        SymbolicActivation(mul(cos(x), x))
+        >>> act(torch.zeros(2, 3)).shape
+        torch.Size([2, 3])
+    """
+
+    def __init__(self, formula: str | Formula, learnable_constants: bool = False) -> None:
+        super().__init__()
+        self.formula = _activation_formula(formula)
+        self.learnable_constants = bool(learnable_constants)
+        if self.learnable_constants:
+            for k, value in enumerate(self.formula.constants):
+                self.register_parameter(f"c{k}", nn.Parameter(torch.tensor(value)))
+        self._compile()
+
+    def _compile(self) -> None:
+        if self.learnable_constants:
+            self._names = tuple(f"c{k}" for k in range(len(self.formula.constants)))
+            self._fn = compile_torch_learnable(self.formula)
+        else:
+            self._fn = compile_torch(self.formula, features=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.learnable_constants:
+            params = self._parameters
+            return self._fn((x, [params[name] for name in self._names]))
+        return self._fn(x)
+
+    def learned_formula(self) -> Formula:
+        """The formula with the current values of the learnable constants."""
+        if not self.learnable_constants:
+            return self.formula
+        return self.formula.with_constants([float(getattr(self, n).item()) for n in self._names])
+
+    def extra_repr(self) -> str:
+        if self.learnable_constants:
+            return f"{self.learned_formula()}, learnable_constants=True"
+        return str(self.formula)
+
+    # The compiled closure is rebuilt, never pickled (pickle, deepcopy, torch.save).
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_fn", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._compile()
+
+    # The formula travels in the state_dict, so loading weights of another formula fails loudly.
+    def _structure(self) -> str:
+        if self.learnable_constants:
+            return str(self.formula.with_constants([0.0] * len(self._names)))
+        return str(self.formula)
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"formula": str(self.formula), "learnable_constants": self.learnable_constants}
+
+    def set_extra_state(self, state: Any) -> None:
+        if not isinstance(state, dict) or "formula" not in state:
+            raise FormulaError(f"SymbolicActivation state must name its formula, got {state!r}")
+        other = parse_formula(state["formula"])
+        if bool(state.get("learnable_constants")) != self.learnable_constants:
+            raise FormulaError(
+                f"state_dict has learnable_constants={state.get('learnable_constants')}, "
+                f"this module has learnable_constants={self.learnable_constants}"
+            )
+        theirs = (
+            other.with_constants([0.0] * len(other.constants))
+            if self.learnable_constants
+            else other
+        )
+        if str(theirs) != self._structure():
+            raise FormulaError(
+                f"state_dict was saved from SymbolicActivation({other}); this module computes "
+                f"{self.formula}. Build the module from the saved formula."
+            )
+
+
+def make_activation(
+    spec: str | Formula | nn.Module | type[nn.Module], *, learnable_constants: bool = False
+) -> nn.Module:
+    """One factory for every activation in the project.
+
+    ``spec`` is a name (``"relu"``, ``"gelu"``, ``"silu"``/``"swish"``, ``"tanh"``,
+    ``"sigmoid"``, ``"identity"``; case-insensitive), formula text over ``x``
+    (``"mul(cos(x), x)"``), a ``Formula``, an ``nn.Module`` (returned as is) or an
+    ``nn.Module`` class (instantiated without arguments). ``learnable_constants`` applies to
+    formulas only.
+    """
+    if isinstance(spec, nn.Module):
+        return spec
+    if isinstance(spec, type) and issubclass(spec, nn.Module):
+        return spec()
+    if isinstance(spec, Formula):
+        return SymbolicActivation(spec, learnable_constants)
+    if isinstance(spec, str):
+        named = NAMED_ACTIVATIONS.get(spec.strip().lower())
+        if named is not None:
+            return named()
+        try:
+            formula = parse_formula(spec)
+        except FormulaError as exc:
+            raise FormulaError(
+                f"unknown activation {spec!r}: not one of {', '.join(NAMED_ACTIVATIONS)} "
+                f"and not a formula ({exc})"
+            ) from exc
+        return SymbolicActivation(formula, learnable_constants)
+    raise TypeError(
+        "make_activation takes a name, formula text, a Formula or an nn.Module, "
+        f"got {type(spec).__name__}"
+    )
