@@ -24,7 +24,9 @@ def _int_list(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one integer")
     return values
@@ -38,7 +40,7 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
@@ -148,11 +150,15 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
                     key = "discovery" if desc.startswith("discovery") else desc
                     if key not in bars:
                         bars[key] = progress.add_task(desc, total=max(total, 1))
-                    progress.update(bars[key], description=desc, completed=done,
-                                    total=max(total, 1))
+                    progress.update(
+                        bars[key], description=desc, completed=done, total=max(total, 1)
+                    )
 
                 outcome = run_suite(
-                    suite, store, DataCache(args.data_dir), device=device,
+                    suite,
+                    store,
+                    DataCache(args.data_dir),
+                    device=device,
                     progress=on_progress,
                 )
         except KeyboardInterrupt:
@@ -184,17 +190,25 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
     from symact.discovery import discover_gplearn
 
     ds = load_dataset(
-        args.dataset, data_dir=args.data_dir, rows=args.rows, target=args.target,
+        args.dataset,
+        data_dir=args.data_dir,
+        rows=args.rows,
+        target=args.target,
         positive=args.positive,
     )
     found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=_gplearn_settings(args))
     record = found.to_dict()
-    console.print(f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)",
-                  highlight=False)
+    console.print(
+        f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)",
+        highlight=False,
+    )
     for key in ("program", "activation", "simplified", "latex"):
         console.print(f"{key:<11} {record[key]}", markup=False, highlight=False)
-    console.print(f"fitness     {found.fitness:.6f} (log loss, {found.n_samples} rows, "
-                  f"{found.seconds:.1f} s)", highlight=False)
+    console.print(
+        f"fitness     {found.fitness:.6f} (log loss, {found.n_samples} rows, "
+        f"{found.seconds:.1f} s)",
+        highlight=False,
+    )
     return 0
 
 
@@ -203,10 +217,19 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
 
     from symact.data import dataset_table
 
-    table = Table("name", "display", "domain", "rows", "features", "cached", "where")
+    table = Table("name", "display", "domain", "rows", "features", "label", "cached", "path")
     for row in dataset_table(data_dir=args.data_dir):
-        table.add_row(*(str(row[k]) for k in
-                        ("name", "display_name", "domain", "rows", "features", "cached", "where")))
+        rows = "all" if row["rows"] is None else f"{row['rows']:,}"
+        table.add_row(
+            row["name"],
+            row["display_name"],
+            row["domain"],
+            f"{rows} of {row['rows_full']:,}",
+            str(row["features"]),
+            row["label_rule"],
+            "yes" if row["cached"] else "no",
+            str(row["path"] or "-"),
+        )
     console.print(table)
     return 0
 

@@ -16,8 +16,18 @@ import pytest
 
 from symact.cli import main
 
-SMALL = ["--epochs", "2", "--seeds", "42", "--rows", "2000", "--population-size", "60",
-         "--generations", "2"]
+SMALL = [
+    "--epochs",
+    "2",
+    "--seeds",
+    "42",
+    "--rows",
+    "2000",
+    "--population-size",
+    "60",
+    "--generations",
+    "2",
+]
 
 PARAMS = {  # PROTOCOL.md's parameter counts
     ("HIGGS", "Light"): 4161,
@@ -37,12 +47,29 @@ def _rows(path: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_paper_suite_small_writes_the_reference_outputs(tmp_path, canonical_data_dir, capsys):
     out = tmp_path / "results"
-    argv = ["benchmark", "--suite", "paper", "--data-dir", str(canonical_data_dir),
-            "--out", str(out), "--device", "cpu", *SMALL]
+    argv = [
+        "benchmark",
+        "--suite",
+        "paper",
+        "--data-dir",
+        str(canonical_data_dir),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *SMALL,
+    ]
     assert main(argv) == 0
     rows = _rows(out / "final_efficiency_results.csv")
-    assert list(rows[0]) == ["Dataset", "Architecture", "Activation", "Acc", "AUC", "Params",
-                             "Efficiency"]
+    assert list(rows[0]) == [
+        "Dataset",
+        "Architecture",
+        "Activation",
+        "Acc",
+        "AUC",
+        "Params",
+        "Efficiency",
+    ]
     # 5 configurations on HIGGS, 6 on each of the two others.
     assert len(rows) == 17
     for r in rows:
@@ -52,17 +79,24 @@ def test_paper_suite_small_writes_the_reference_outputs(tmp_path, canonical_data
     keys = [(r["Dataset"], -float(r["Efficiency"])) for r in rows]
     assert keys == sorted(keys)
     assert {r["Activation"] for r in rows if r["Dataset"] == "HIGGS"} == {
-        "ReLU", "GELU", "SiLU", "Hybrid (Specialist)"}
+        "ReLU",
+        "GELU",
+        "SiLU",
+        "Hybrid (Specialist)",
+    }
     assert "Hybrid (Transfer)" in {r["Activation"] for r in rows if r["Dataset"] == "SPAMBASE"}
-    for name in ("activation_HIGGS.png", "activation_FOREST_COVER.png",
-                 "activation_SPAMBASE.png", "activation_combined.png",
-                 "accuracy_vs_params.png"):
+    for name in (
+        "activation_HIGGS.png",
+        "activation_FOREST_COVER.png",
+        "activation_SPAMBASE.png",
+        "activation_combined.png",
+        "accuracy_vs_params.png",
+    ):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000, name
     results = json.loads((out / "results.json").read_text())
     assert len(results["runs"]) == 17 * 1
-    assert {"torch", "gplearn", "scikit-learn", "symact", "python"} <= set(
-        results["environment"])
+    assert {"torch", "gplearn", "scikit-learn", "symact", "python"} <= set(results["environment"])
     higgs = results["discoveries"]["HIGGS"]
     assert set(higgs) >= {"program", "activation", "simplified", "latex"}
     assert "X" not in higgs["activation"]
@@ -82,13 +116,36 @@ def test_paper_suite_small_writes_the_reference_outputs(tmp_path, canonical_data
 def test_ctrl_c_keeps_finished_runs_and_a_rerun_continues(tmp_path, canonical_data_dir):
     out = tmp_path / "results"
     db = out / "symact.sqlite"
-    cmd = [sys.executable, "-m", "symact", "benchmark", "--suite", "paper",
-           "--datasets", "spambase,higgs", "--data-dir", str(canonical_data_dir),
-           "--out", str(out), "--device", "cpu", "--epochs", "40", "--seeds", "42,43",
-           "--rows", "4000", "--population-size", "60", "--generations", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "symact",
+        "benchmark",
+        "--suite",
+        "paper",
+        "--datasets",
+        "spambase,higgs",
+        "--data-dir",
+        str(canonical_data_dir),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--epochs",
+        "40",
+        "--seeds",
+        "42,43",
+        "--rows",
+        "4000",
+        "--population-size",
+        "60",
+        "--generations",
+        "2",
+    ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-                            text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
     deadline = time.time() + 120
     stored = 0
     while time.time() < deadline and proc.poll() is None:

@@ -152,9 +152,7 @@ def run_grid(
     unique = list(dict.fromkeys(specs))
     by_key = {s.key(): s for s in unique}
     missing = [by_key[k] for k in store.missing_runs(by_key)]
-    tasks = [
-        _task(s, data.split(s.data, s.seed, s.train.test_size)) for s in missing
-    ]
+    tasks = [_task(s, data.split(s.data, s.seed, s.train.test_size)) for s in missing]
     total_epochs = sum(s.train.epochs for s in missing)
     done_epochs = 0
     failed = 0
@@ -182,7 +180,7 @@ def run_grid(
                     progress("training", _base + n * _k, total_epochs)
 
             outcomes = train_stack([tasks[i] for i in idx], config, device, on_epochs)
-            for i, outcome in zip(idx, outcomes):
+            for i, outcome in zip(idx, outcomes, strict=True):
                 spec = missing[i]
                 store.put_run(spec.key(), spec.to_dict(), _result(outcome, device))
                 failed += bool(outcome.failed)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from symact.discovery import GplearnSettings
@@ -70,7 +70,7 @@ class DiscoverySpec:
     """One discovery: a dataset and the gplearn settings."""
 
     data: DataSpec
-    settings: GplearnSettings = GplearnSettings()
+    settings: GplearnSettings = field(default_factory=GplearnSettings)
     method: str = "gplearn"
 
     def key(self) -> str:
@@ -97,13 +97,12 @@ class RunSpec:
     architecture: str
     activation: str
     seed: int
-    train: TrainSettings = TrainSettings()
+    train: TrainSettings = field(default_factory=TrainSettings)
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(
-                f"unknown architecture {self.architecture!r}; choose one of "
-                f"{sorted(ARCHITECTURES)}"
+                f"unknown architecture {self.architecture!r}; choose one of {sorted(ARCHITECTURES)}"
             )
 
     @property

@@ -8,15 +8,16 @@ formula; Light with each source's formula) and trains what the store does not ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
+from symact.data import REGISTRY
 from symact.discovery import Discovery, GplearnSettings
 from symact.experiments.runner import DataCache, GridSummary, ProgressFn, discover, run_grid
 from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec, TrainSettings
 from symact.experiments.store import ResultsStore
 
 PAPER_DATASETS: tuple[str, ...] = ("higgs", "covertype", "spambase")
-BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "wine")
+BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "digits")
 BASELINES: tuple[tuple[str, str, str], ...] = (
     # (architecture, activation, label)
     ("heavy", "relu", "ReLU"),
@@ -36,8 +37,8 @@ class Suite:
     datasets: tuple[DataSpec, ...]
     transfer_sources: tuple[str, ...]
     seeds: tuple[int, ...] = (42, 43, 44)
-    train: TrainSettings = TrainSettings()
-    discovery: GplearnSettings = GplearnSettings()
+    train: TrainSettings = field(default_factory=TrainSettings)
+    discovery: GplearnSettings = field(default_factory=GplearnSettings)
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -74,7 +75,9 @@ def make_suite(
     chosen = tuple(datasets) if datasets else default
     return Suite(
         name=name,
-        datasets=tuple(DataSpec(n, rows=rows, subset_seed=subset_seed) for n in chosen),
+        datasets=tuple(
+            DataSpec(n, rows=_rows_for(n, rows), subset_seed=subset_seed) for n in chosen
+        ),
         transfer_sources=tuple(s for s in sources if s in chosen),
         seeds=tuple(seeds),
         train=train or TrainSettings(),
@@ -82,11 +85,21 @@ def make_suite(
     )
 
 
+def _rows_for(name: str, rows: int | None) -> int | None:
+    """``rows`` caps a dataset; a cap at or above a dataset's full size means all its rows."""
+    info = REGISTRY.get(name)
+    if rows is None or (info is not None and info.full_rows is not None and rows >= info.full_rows):
+        return None
+    return rows
+
+
 def discovery_specs(suite: Suite) -> list[DiscoverySpec]:
     return [DiscoverySpec(data=d, settings=suite.discovery) for d in suite.datasets]
 
 
-def grid(suite: Suite, discoveries: dict[str, Discovery], labels: dict[str, str]) -> list[GridEntry]:
+def grid(
+    suite: Suite, discoveries: dict[str, Discovery], labels: dict[str, str]
+) -> list[GridEntry]:
     """Every run of the suite, with the table row it belongs to.
 
     ``discoveries`` and ``labels`` are keyed by dataset name; labels are display names.
@@ -101,8 +114,9 @@ def grid(suite: Suite, discoveries: dict[str, Discovery], labels: dict[str, str]
             rows.append(("light", str(discoveries[src].activation), label))
         for arch, act, label in rows:
             for seed in suite.seeds:
-                spec = RunSpec(data=data, architecture=arch, activation=act, seed=seed,
-                               train=suite.train)
+                spec = RunSpec(
+                    data=data, architecture=arch, activation=act, seed=seed, train=suite.train
+                )
                 entries.append(GridEntry(spec, labels[data.name], arch.capitalize(), label))
     return entries
 
@@ -154,9 +168,7 @@ def _provenance(ds) -> dict:
 
     p = asdict(ds.provenance)
     p["notes"] = list(p.get("notes") or ())
-    return {k: (str(v) if not isinstance(v, (int, float, str, list, type(None))) else v)
-            for k, v in p.items()}
-
-
-def with_train(suite: Suite, **changes) -> Suite:
-    return replace(suite, train=replace(suite.train, **changes))
+    return {
+        k: (str(v) if not isinstance(v, (int, float, str, list, type(None))) else v)
+        for k, v in p.items()
+    }
