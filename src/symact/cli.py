@@ -175,8 +175,12 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
         for note in notes:
             console.print(f"[yellow]note[/] {outcome.labels[name]}: {note}")
     for name, disc in outcome.discoveries.items():
-        console.print(f"{outcome.labels[name]}: {disc.program}  ->  activation {disc.activation}")
-    console.print(table, markup=False, highlight=False)
+        console.print(
+            f"{outcome.labels[name]}: {disc.program}  ->  activation {disc.activation}",
+            markup=False,
+            soft_wrap=True,
+        )
+    console.print(table, markup=False, highlight=False, soft_wrap=True)
     s = outcome.summary
     console.print(
         f"{s.total} runs: {s.trained} trained, {s.skipped} already stored, {s.failed} failed; "
@@ -203,7 +207,7 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
         highlight=False,
     )
     for key in ("program", "activation", "simplified", "latex"):
-        console.print(f"{key:<11} {record[key]}", markup=False, highlight=False)
+        console.print(f"{key:<11} {record[key]}", markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"fitness     {found.fitness:.6f} (log loss, {found.n_samples} rows, "
         f"{found.seconds:.1f} s)",

@@ -127,9 +127,20 @@ def _task(spec: RunSpec, split: Split) -> TrainTask:
     )
 
 
+def _finite_or_none(value: Any) -> Any:
+    """NaN and inf become None so results.json stays valid JSON."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def _result(outcome: Any, device: str) -> dict[str, Any]:
-    result = asdict(outcome)
-    result["loss_history"] = list(result.get("loss_history") or ())
+    result = {
+        k: _finite_or_none(v)
+        for k, v in asdict(outcome).items()
+        if k not in ("model", "label")
+    }
+    result["loss_history"] = [_finite_or_none(v) for v in result.get("loss_history") or ()]
     result["device"] = device
     result["environment"] = environment()
     result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -171,22 +182,18 @@ def run_grid(
         )
         for stack in plan_stacks([tasks[i] for i in members]):
             idx = [members[j] for j in stack]
-            stack_done = 0
 
-            def on_epochs(n: int, _base: int = done_epochs, _k: int = len(idx)) -> None:
-                nonlocal stack_done
-                stack_done = n
+            def on_epochs(n: int) -> None:
+                nonlocal done_epochs
+                done_epochs += n
                 if progress:
-                    progress("training", _base + n * _k, total_epochs)
+                    progress("training", done_epochs, total_epochs)
 
             outcomes = train_stack([tasks[i] for i in idx], config, device, on_epochs)
             for i, outcome in zip(idx, outcomes, strict=True):
                 spec = missing[i]
                 store.put_run(spec.key(), spec.to_dict(), _result(outcome, device))
                 failed += bool(outcome.failed)
-            done_epochs += sum(missing[i].train.epochs for i in idx)
-            if progress:
-                progress("training", done_epochs, total_epochs)
     return GridSummary(
         total=len(unique),
         skipped=len(unique) - len(missing),

@@ -1,0 +1,420 @@
+"""K independent MLPs on stacked parameters, trained together with batched matmuls.
+
+The paper's benchmark is many tiny trainings; one at a time, each is dominated by Python and
+framework overhead, not arithmetic. Here K models of the same shape live in stacked tensors
+(``W[k]`` of shape ``[in, out]``), so one ``torch.bmm`` runs a layer for all of them. Forward
+and backward are written by hand (Linear, BatchNorm, dropout, BCE); only the activation, an
+arbitrary element-wise ``nn.Module``, goes through autograd, one small graph per step.
+
+Independence, model by model: each model has its own ``torch.Generator`` seeded with its
+task's seed, and draws, in this order, its initial weights (as ``nn.Linear`` would), then per
+epoch its data permutation, then per step its dropout bits. Nothing it draws depends on the
+stack it is in. BatchNorm statistics are per model (reductions run over the batch axis only),
+and Adam is element-wise, so a flat Adam over all stacked parameters is per-model Adam (all
+models take the same number of steps). A model trained in a stack therefore equals the same
+model trained alone up to float32 rounding (tests/training check this).
+
+Three choices that differ from a literal ``nn.Sequential`` + ``torch.optim.Adam`` run, both
+exact in real arithmetic or in distribution up to 3e-6:
+
+* Loss: BCE on the sigmoid output is computed as BCE-with-logits (same function, no float32
+  saturation); its gradient with respect to the logit is ``(sigmoid(z) - y) / batch``.
+* The bias of a Linear layer followed by BatchNorm has an exactly zero gradient in training
+  mode (BatchNorm subtracts the batch mean). We use that exact zero; PyTorch computes the
+  float32 rounding noise of that zero and Adam, which normalizes gradients, turns it into a
+  tiny random walk of the bias that only shifts BatchNorm's running mean along with it.
+* Dropout keeps a unit when 16 random bits (from the model's own generator) are at or above
+  ``round(p * 65536)`` of 65536: a drop probability of 0.3000031 for p = 0.3. Drawing one
+  float per unit instead (as ``nn.Dropout`` does) is 3.3x slower on CPU (2.9 vs 0.87 ns per
+  unit measured), and the draws are a large share of a small model's step.
+
+Speed notes (2-core CPU, measured): elementwise passes, not matmuls, dominate the Light
+models, so masks are float (``a * mask`` is vectorized, ``torch.where`` is not) and ReLU's
+backward reads the dropped-out output directly. ``torch.bmm`` splits its batch over threads,
+so stacks whose size is not a multiple of the thread count run their remainder models as
+single matmuls (3 models on 2 threads otherwise cost as much as 4).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from symact.training.config import TrainConfig
+
+_INT64_MIN = -(2**63)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One stacked parameter tensor inside the flat buffer: ``flat[offset:offset+K*numel]``."""
+
+    name: str
+    shape: tuple[int, ...]  # per model
+    offset: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+def _layout(n_features: int, widths: Sequence[int], k: int) -> tuple[list[_Block], int]:
+    """Blocks in ``nn.Sequential`` parameter order; weights stored ``[in, out]`` for bmm."""
+    dims = (n_features, *widths, 1)
+    blocks: list[_Block] = []
+    offset = 0
+    for i, (din, dout) in enumerate(itertools.pairwise(dims)):
+        names = [(f"W{i}", (din, dout)), (f"b{i}", (1, dout))]
+        if i < len(widths):
+            names += [(f"gamma{i}", (1, dout)), (f"beta{i}", (1, dout))]
+        for name, shape in names:
+            blocks.append(_Block(name, shape, offset))
+            offset += k * math.prod(shape)
+    return blocks, offset
+
+
+def _bmm(
+    a: Tensor, b: Tensor, out: Tensor | None = None, bias: Tensor | None = None, alpha: float = 1.0
+) -> Tensor:
+    """``bias + alpha * a @ b`` over the stack, balanced across torch's threads.
+
+    A batched matmul splits its batch over the threads, so 3 models on 2 threads take as long
+    as 4. The remainder models therefore run as single matmuls, each using every thread.
+    """
+    k = a.shape[0]
+    if out is None:
+        out = torch.empty(k, a.shape[1], b.shape[2], device=a.device)
+    threads = torch.get_num_threads() if a.device.type == "cpu" else 1
+    head = k - k % threads
+    if head:
+        if bias is None:
+            torch.bmm(a[:head], b[:head], out=out[:head])
+            if alpha != 1.0:
+                out[:head].mul_(alpha)
+        else:
+            torch.baddbmm(bias[:head], a[:head], b[:head], alpha=alpha, out=out[:head])
+    for j in range(head, k):
+        if bias is None:
+            torch.mm(a[j], b[j], out=out[j])
+            if alpha != 1.0:
+                out[j].mul_(alpha)
+        else:
+            torch.addmm(bias[j], a[j], b[j], alpha=alpha, out=out[j])
+    return out
+
+
+def _activation_key(act: nn.Module) -> tuple[type, str]:
+    """Modules of one type with one repr compute the same function (they have no state)."""
+    return (type(act), repr(act))
+
+
+def _check_activation(act: nn.Module) -> None:
+    if not isinstance(act, nn.Module):
+        raise TypeError(
+            f"activation must be an nn.Module (e.g. nn.ReLU() or make_activation('gelu')), "
+            f"got {type(act).__name__}"
+        )
+    if any(p.requires_grad for p in act.parameters()):
+        raise ValueError(
+            f"activation {act!r} has trainable parameters; the stacked trainer trains only the "
+            "MLP's own weights. Use fixed constants (learnable_constants=False)."
+        )
+
+
+class StackedMLP:
+    """K models of the protocol's MLP, their optimizer state and their random generators.
+
+    ``activations[k]`` and ``seeds[k]`` belong to model k. Models with the same activation
+    are run as one slice (one autograd graph per slice and layer).
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        widths: Sequence[int],
+        activations: Sequence[nn.Module],
+        seeds: Sequence[int],
+        config: TrainConfig,
+        device: torch.device,
+    ) -> None:
+        if len(activations) != len(seeds) or not seeds:
+            raise ValueError("need one activation and one seed per model, and at least one model")
+        for act in activations:
+            _check_activation(act)
+        self.k = len(seeds)
+        self.n_features = n_features
+        self.widths = tuple(int(w) for w in widths)
+        self.config = config
+        self.device = device
+        self.activations = list(activations)
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self.groups = _activation_groups(self.activations)
+        self.blocks, total = _layout(n_features, self.widths, self.k)
+        self.flat = torch.empty(total, dtype=torch.float32)
+        self._init_parameters()
+        self.flat = self.flat.to(device)
+        self.grad = torch.zeros_like(self.flat)
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
+        self.p = self._views(self.flat)
+        self.g = self._views(self.grad)
+        self.running_mean = [torch.zeros(self.k, 1, w, device=device) for w in self.widths]
+        self.running_var = [torch.ones(self.k, 1, w, device=device) for w in self.widths]
+        self.steps = 0
+        self.alive = [True] * self.k
+        # dropout: keep a unit when its 16 random bits (as int16) are >= this threshold
+        self._keep_from = round(config.dropout * 65536) - 32768
+        self._scale = 1.0 / (1.0 - config.dropout)
+
+    # -- parameters ---------------------------------------------------------------------------
+
+    def _views(self, flat: Tensor) -> dict[str, Tensor]:
+        return {
+            b.name: flat[b.offset : b.offset + self.k * b.numel].view(self.k, *b.shape)
+            for b in self.blocks
+        }
+
+    def _init_parameters(self) -> None:
+        """PyTorch's default init, model by model from its own generator, in nn.Linear's order.
+
+        nn.Linear: weight ``[out, in]`` ~ kaiming_uniform(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)),
+        then bias ~ U(-1/sqrt(in), 1/sqrt(in)); BatchNorm: weight 1, bias 0. The bounds are
+        computed with the same float expressions as ``torch.nn.init`` so that a generator in
+        the state of ``torch.manual_seed(seed)`` gives nn.Linear's exact numbers.
+        """
+        views = self._views(self.flat)
+        gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2))
+        for k, gen in enumerate(self.generators):
+            for i in range(len(self.widths) + 1):
+                w = views[f"W{i}"][k]  # [in, out]
+                fan_in = w.shape[0]
+                w_bound = math.sqrt(3.0) * (gain / math.sqrt(fan_in))
+                weight = torch.empty(w.shape[1], fan_in).uniform_(-w_bound, w_bound, generator=gen)
+                w.copy_(weight.T)
+                b_bound = 1 / math.sqrt(fan_in)
+                views[f"b{i}"][k].uniform_(-b_bound, b_bound, generator=gen)
+        for i in range(len(self.widths)):
+            views[f"gamma{i}"].fill_(1.0)
+            views[f"beta{i}"].fill_(0.0)
+
+    # -- one optimization step ------------------------------------------------------------
+
+    def draw_keep_masks(self, batch: int) -> list[Tensor] | None:
+        """Each model's dropout keep-masks for this step, one 0/1 float ``[K, batch, w]`` per layer.
+
+        Float masks, not bool: ``a * mask`` runs vectorized, ``torch.where`` does not.
+        """
+        if self.config.dropout == 0.0:
+            return None
+        total = batch * sum(self.widths)
+        n64 = -(-total // 4)
+        bits = torch.empty(self.k, n64, dtype=torch.int64)
+        for k, gen in enumerate(self.generators):
+            bits[k].random_(_INT64_MIN, None, generator=gen)
+        r16 = bits.view(torch.int16)[:, :total].view(self.k, batch, sum(self.widths))
+        r16 = r16.to(self.device, non_blocking=True)
+        masks, off = [], 0
+        for w in self.widths:
+            keep = torch.empty(self.k, batch, w, device=self.device)
+            masks.append(torch.ge(r16[:, :, off : off + w], self._keep_from, out=keep))
+            off += w
+        return masks
+
+    def train_step(self, x: Tensor, y: Tensor) -> Tensor:
+        """Forward and backward for all K models on their batches; returns losses ``[K]``.
+
+        ``x``: ``[K, B, d]``, ``y``: ``[K, B, 1]`` float. Gradients land in ``self.grad`` for the
+        caller to inspect before :meth:`adam_step`; running BatchNorm statistics are updated.
+        """
+        cfg = self.config
+        p, g = self.p, self.g
+        batch = x.shape[1]
+        masks = self.draw_keep_masks(batch)
+        scale = self._scale if masks is not None else 1.0
+        n_hidden = len(self.widths)
+        saved = []
+        h, alpha = x, 1.0
+        for i in range(n_hidden):
+            z = _bmm(h, p[f"W{i}"], bias=p[f"b{i}"], alpha=alpha)
+            mean = z.mean(1, keepdim=True)
+            zc = z.sub_(mean)
+            var = zc.square().mean(1, keepdim=True)
+            rstd = (var + cfg.bn_eps).rsqrt_()
+            bn_scale = p[f"gamma{i}"] * rstd
+            yv = torch.addcmul(p[f"beta{i}"], zc, bn_scale)
+            m = cfg.bn_momentum
+            self.running_mean[i].lerp_(mean, m)
+            self.running_var[i].mul_(1 - m).add_(var, alpha=m * batch / (batch - 1))
+            mask = masks[i] if masks is not None else None
+            h_next, graph = _activation_forward(self.groups, yv, mask)
+            saved.append((h, alpha, zc, rstd, bn_scale, graph, h_next, mask))
+            h, alpha = h_next, scale
+        logit = _bmm(h, p[f"W{n_hidden}"], bias=p[f"b{n_hidden}"], alpha=alpha)
+        losses = F.binary_cross_entropy_with_logits(logit, y, reduction="none").mean((1, 2))
+
+        # backward
+        dlogit = torch.sigmoid(logit).sub_(y).div_(batch)  # [K, B, 1]
+        _bmm(h.transpose(1, 2), dlogit, out=g[f"W{n_hidden}"], alpha=alpha)
+        torch.sum(dlogit, 1, keepdim=True, out=g[f"b{n_hidden}"])
+        dh = dlogit * (p[f"W{n_hidden}"].transpose(1, 2) * alpha)  # [K, B, w_last]
+        for i in reversed(range(n_hidden)):
+            h_prev, alpha_prev, zc, rstd, bn_scale, graph, h_out, mask = saved[i]
+            dy = _activation_backward(graph, h_out, mask, dh)
+            gbeta, ggamma = g[f"beta{i}"], g[f"gamma{i}"]
+            torch.sum(dy, 1, keepdim=True, out=gbeta)
+            torch.sum(dy * zc, 1, keepdim=True, out=ggamma)
+            ggamma.mul_(rstd)
+            # dz = gamma*rstd * (dy - mean(dy) - xhat * mean(dy * xhat)), xhat = zc * rstd
+            coef_z = bn_scale * rstd * ggamma * (-1.0 / batch)
+            coef_0 = bn_scale * gbeta * (-1.0 / batch)
+            # in place into zc's memory (zc is not needed afterwards): saves a cold write
+            dz = torch.addcmul(coef_0, zc, coef_z, out=zc).addcmul_(dy, bn_scale)
+            _bmm(h_prev.transpose(1, 2), dz, out=g[f"W{i}"], alpha=alpha_prev)
+            # g[f"b{i}"] stays exactly zero: BatchNorm cancels a pre-BN bias (module docstring)
+            if i > 0:
+                dh = _bmm(dz, p[f"W{i}"].transpose(1, 2), alpha=alpha_prev)
+        return losses.detach()
+
+    def freeze(self, k: int) -> None:
+        """Stop updating model k for good: zero its gradient and Adam moments."""
+        self.alive[k] = False
+        for buf in (self.grad, self.exp_avg, self.exp_avg_sq):
+            for view in self._views(buf).values():
+                view[k].zero_()
+
+    def zero_frozen_grads(self) -> None:
+        dead = [k for k, ok in enumerate(self.alive) if not ok]
+        if dead:
+            idx = torch.tensor(dead, device=self.device)
+            for view in self.g.values():
+                view.index_fill_(0, idx, 0.0)
+
+    def nonfinite_grad_models(self) -> list[int]:
+        if bool(torch.isfinite(self.grad.sum())):  # one cheap pass; NaN/inf anywhere shows here
+            return []
+        bad = torch.zeros(self.k, dtype=torch.bool, device=self.device)
+        for view in self.g.values():
+            bad |= ~torch.isfinite(view.reshape(self.k, -1)).all(1)
+        return [int(k) for k in torch.nonzero(bad).flatten()]
+
+    def adam_step(self) -> None:
+        """torch.optim.Adam's (single-tensor, non-amsgrad) update on the flat buffer."""
+        cfg = self.config
+        beta1, beta2 = cfg.betas
+        self.steps += 1
+        bias_c1 = 1 - beta1**self.steps
+        bias_c2_sqrt = math.sqrt(1 - beta2**self.steps)
+        self.exp_avg.lerp_(self.grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(self.grad, self.grad, value=1 - beta2)
+        denom = (self.exp_avg_sq.sqrt() / bias_c2_sqrt).add_(cfg.adam_eps)
+        self.flat.addcdiv_(self.exp_avg, denom, value=-cfg.lr / bias_c1)
+
+    # -- inference and export -------------------------------------------------------------
+
+    @torch.no_grad()
+    def predict_logits(self, k: int, x: Tensor) -> Tensor:
+        """Model k in eval mode (running BN statistics, no dropout) on ``x [n, d]``: ``[n]``."""
+        p, h = self.p, x
+        for i in range(len(self.widths)):
+            z = torch.addmm(p[f"b{i}"][k], h, p[f"W{i}"][k])
+            bn_scale = p[f"gamma{i}"][k] * (self.running_var[i][k] + self.config.bn_eps).rsqrt()
+            yv = (z - self.running_mean[i][k]) * bn_scale + p[f"beta{i}"][k]
+            h = self.activations[k](yv)
+        n = len(self.widths)
+        return torch.addmm(p[f"b{n}"][k], h, p[f"W{n}"][k]).flatten()
+
+    def state_dict(self, k: int) -> dict[str, Tensor]:
+        """Model k's weights under :class:`symact.models.MLP`'s ``state_dict`` keys."""
+        p, out = self.p, {}
+        for i in range(len(self.widths) + 1):
+            out[f"{4 * i}.weight"] = p[f"W{i}"][k].T.contiguous().cpu()
+            out[f"{4 * i}.bias"] = p[f"b{i}"][k].flatten().cpu()
+            if i < len(self.widths):
+                out[f"{4 * i + 1}.weight"] = p[f"gamma{i}"][k].flatten().cpu()
+                out[f"{4 * i + 1}.bias"] = p[f"beta{i}"][k].flatten().cpu()
+                out[f"{4 * i + 1}.running_mean"] = self.running_mean[i][k].flatten().cpu()
+                out[f"{4 * i + 1}.running_var"] = self.running_var[i][k].flatten().cpu()
+                out[f"{4 * i + 1}.num_batches_tracked"] = torch.tensor(self.steps)
+        return {name: t.clone() for name, t in out.items()}
+
+
+def _activation_groups(activations: Sequence[nn.Module]) -> list[tuple[int, int, nn.Module]]:
+    """Maximal runs of consecutive models with the same activation: ``(start, stop, module)``."""
+    groups: list[tuple[int, int, nn.Module]] = []
+    for k, act in enumerate(activations):
+        if groups and _activation_key(groups[-1][2]) == _activation_key(act):
+            groups[-1] = (groups[-1][0], k + 1, groups[-1][2])
+        else:
+            groups.append((k, k + 1, act))
+    return groups
+
+
+# Element-wise activations whose derivative ATen provides directly: no autograd graph needed.
+# backward(grad, input, output) -> grad_input
+# backward(act, grad, input, output, grad_input) writes the input gradient into grad_input.
+_aten = torch.ops.aten
+_KNOWN_BACKWARD = {
+    nn.GELU: lambda act, g, x, out, gi: _aten.gelu_backward.grad_input(
+        g, x, approximate=act.approximate, grad_input=gi
+    ),
+    nn.SiLU: lambda act, g, x, out, gi: _aten.silu_backward.grad_input(g, x, grad_input=gi),
+    nn.Tanh: lambda act, g, x, out, gi: _aten.tanh_backward.grad_input(g, out, grad_input=gi),
+    nn.Sigmoid: lambda act, g, x, out, gi: _aten.sigmoid_backward.grad_input(g, out, grad_input=gi),
+}
+
+
+def _activation_forward(groups, yv: Tensor, mask: Tensor | None) -> tuple[Tensor, list]:
+    """``h = act(yv) * mask``, each group's activation on its slice of models.
+
+    Returns ``h`` and, per group, what its backward needs: nothing for ReLU (its gradient
+    mask is ``h > 0``), the input and output for activations in ``_KNOWN_BACKWARD``, and a
+    one-op autograd graph for any other module.
+    """
+    single = len(groups) == 1
+    h = None if single else torch.empty_like(yv)
+    graph = []
+    for start, stop, act in groups:
+        x = yv if single else yv[start:stop]
+        if type(act) is nn.ReLU:  # in place: yv is not needed after this
+            out, saved = x.relu_(), None
+        elif type(act) in _KNOWN_BACKWARD:
+            out = act(x)
+            saved = (x, out)
+        else:
+            with torch.enable_grad():
+                leaf = x.detach().requires_grad_()
+                out = act(leaf)
+            saved = (leaf, out)
+            out = out.detach()
+        m = None if mask is None else (mask if single else mask[start:stop])
+        if single:
+            h = out if m is None else out.mul_(m) if saved is None else out * m
+        elif m is None:
+            h[start:stop] = out
+        else:
+            torch.mul(out, m, out=h[start:stop])
+        graph.append((start, stop, act, saved))
+    return h, graph
+
+
+def _activation_backward(graph, h: Tensor, mask: Tensor | None, dh: Tensor) -> Tensor:
+    """Gradient at the activation's input from ``dh``, the gradient at ``h = act(y) * mask``."""
+    # dh is a fresh matmul output owned by the caller: gradients overwrite it slice by slice
+    for start, stop, act, saved in graph:
+        sl = slice(start, stop)
+        if saved is None:  # ReLU: gradient passes where h > 0 (kept by dropout and y > 0)
+            _aten.threshold_backward.grad_input(dh[sl], h[sl], 0.0, grad_input=dh[sl])
+            continue
+        da = dh[sl] if mask is None else dh[sl].mul_(mask[sl])
+        x, out = saved
+        if type(act) in _KNOWN_BACKWARD:
+            _KNOWN_BACKWARD[type(act)](act, da, x, out, dh[sl])
+        else:
+            dh[sl] = torch.autograd.grad(out, x, da)[0]
+    return dh

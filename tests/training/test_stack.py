@@ -1,0 +1,189 @@
+"""The batched math of StackedMLP against plain PyTorch, and stack independence, on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from training_helpers import Explode, XCos, protocol_split
+
+from symact.models import LIGHT, MLP
+from symact.training import StackedMLP, TrainConfig, TrainTask, train_stack
+from symact.training.stack import _INT64_MIN
+
+# Tolerances for "equal to float32 rounding" after a few Adam steps: Adam divides by the
+# gradient's magnitude, so relative rounding differences of ~1e-7 in gradients become ~1e-7
+# relative differences in steps of size lr; 1e-4 absolute on O(0.1) weights is ample and
+# still far below one Adam step (1e-3), so a wrong formula cannot hide in it.
+ATOL = 1e-4
+
+
+class MaskDropout(nn.Module):
+    """Dropout that applies a mask handed in from outside (to replay the stack's masks)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p, self.keep = p, None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * self.keep / (1.0 - self.p)
+
+
+def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = True) -> nn.Module:
+    """nn.Sequential + nn.BCELoss + torch.optim.Adam, one model, the stack's batches and masks.
+
+    With ``exact_zero`` the Linear biases in front of BatchNorm are left out of the optimizer:
+    their true gradient is exactly zero, which is what the stack uses; PyTorch would feed the
+    rounding noise of that zero to Adam (see symact/training/stack.py).
+    """
+    d = task.n_features
+    init = StackedMLP(d, task.widths, [task.activation], [task.seed], config, torch.device("cpu"))
+    gen = init.generators[0]  # positioned right after the init draws, as in the stack
+    model = MLP(d, task.widths, task.activation, config.dropout)
+    drops = []
+    for i in range(len(task.widths)):
+        drops.append(MaskDropout(config.dropout))
+        model[4 * i + 3] = drops[-1]
+    model.load_state_dict(init.state_dict(0))
+    pre_bn_biases = {id(model[4 * i].bias) for i in range(len(task.widths))}
+    params = [p for p in model.parameters() if not (exact_zero and id(p) in pre_bn_biases)]
+    opt = torch.optim.Adam(params, lr=config.lr)
+    loss_fn = nn.BCELoss()
+    X, y = torch.as_tensor(task.X_train), torch.as_tensor(task.y_train).float()
+    n, width_sum = len(X), sum(task.widths)
+    keep_from = round(config.dropout * 65536) - 32768
+    model.train()
+    for _ in range(config.epochs):
+        perm = torch.randperm(n, generator=gen)
+        for start in range(0, n, config.batch_size):
+            idx = perm[start : start + config.batch_size]
+            if config.dropout > 0:
+                total = len(idx) * width_sum
+                bits = torch.empty(-(-total // 4), dtype=torch.int64)
+                bits.random_(_INT64_MIN, None, generator=gen)
+                r16 = bits.view(torch.int16)[:total].view(len(idx), width_sum)
+                off = 0
+                for drop, w in zip(drops, task.widths, strict=True):
+                    drop.keep = (r16[:, off : off + w] >= keep_from).float()
+                    off += w
+            loss = loss_fn(model(X[idx]).squeeze(1), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return model.eval()
+
+
+def assert_same_model(a: nn.Module, b: nn.Module, atol: float = ATOL) -> None:
+    """Equal weights, biases, BN affine parameters and BN running statistics."""
+
+    def layers(model: nn.Module) -> dict[str, torch.Tensor]:  # Linear and BN entries only
+        return {n: t for n, t in model.state_dict().items() if int(n.split(".")[0]) % 4 in (0, 1)}
+
+    sa, sb = layers(a), layers(b)
+    assert sa.keys() == sb.keys() and len(sa) > 0
+    for name, ta in sa.items():
+        torch.testing.assert_close(ta, sb[name], atol=atol, rtol=1e-4, msg=name)
+
+
+def spam_slice(spambase, seed: int, rows: int = 2000):
+    X, y = spambase
+    return protocol_split(X[:rows], y[:rows], seed)
+
+
+def test_init_equals_nn_linear_under_manual_seed():
+    """Our per-model init draws PyTorch's default init numbers from the model's own seed."""
+    config = TrainConfig()
+    stack = StackedMLP(57, (64, 32), [nn.ReLU()] * 2, [7, 8], config, torch.device("cpu"))
+    for k, seed in enumerate((7, 8)):
+        torch.manual_seed(seed)
+        ref = MLP(57, (64, 32), nn.ReLU())
+        for name, tensor in ref.state_dict().items():
+            torch.testing.assert_close(stack.state_dict(k)[name], tensor, atol=0, rtol=0)
+
+
+def test_init_independent_of_stack_position():
+    config, cpu = TrainConfig(), torch.device("cpu")
+    alone = StackedMLP(28, (64, 32), [nn.ReLU()], [43], config, cpu).state_dict(0)
+    mixed = StackedMLP(28, (64, 32), [nn.GELU(), nn.ReLU()], [42, 43], config, cpu)
+    for name, tensor in alone.items():
+        assert torch.equal(mixed.state_dict(1)[name], tensor), name
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+@pytest.mark.parametrize("activation", [nn.ReLU(), nn.GELU(), XCos()], ids=["relu", "gelu", "xcos"])
+def test_stack_matches_plain_pytorch_training(spambase, activation, dropout):
+    """The hand-written BN / dropout / BCE / Adam math equals nn.Sequential + torch.optim.Adam."""
+    config = TrainConfig(epochs=2, dropout=dropout)
+    task = TrainTask(*spam_slice(spambase, 42), LIGHT.widths, activation, seed=42)
+    (outcome,) = train_stack([task], config, return_models=True)
+    reference = reference_train(task, config)
+    noisy = reference_train(task, config, exact_zero=False)
+    assert_same_model(outcome.model, reference)
+    with torch.no_grad():
+        x_test = torch.as_tensor(task.X_test)
+        torch.testing.assert_close(outcome.model(x_test), reference(x_test), atol=1e-5, rtol=0)
+        # PyTorch's noise-driven walk of the pre-BN biases moves predictions only a little
+        assert (outcome.model(x_test) - noisy(x_test)).abs().max() < 2e-3
+
+
+def test_task_in_stack_equals_task_alone(spambase):
+    """Neighbours with other seeds, data and activations do not change a model's training."""
+    config = TrainConfig(epochs=2)
+    split42, split43 = spam_slice(spambase, 42), spam_slice(spambase, 43)
+    tasks = [
+        TrainTask(*split42, LIGHT.widths, nn.ReLU(), seed=42),
+        TrainTask(*split43, LIGHT.widths, nn.GELU(), seed=43),
+        TrainTask(*split43, LIGHT.widths, XCos(), seed=43),
+        TrainTask(*split42, LIGHT.widths, nn.SiLU(), seed=44),
+        TrainTask(*split42, LIGHT.widths, XCos(), seed=45),
+    ]
+    stacked = train_stack(tasks, config, return_models=True)
+    for j in (0, 1, 2, 3):
+        (alone,) = train_stack([tasks[j]], config, return_models=True)
+        assert_same_model(stacked[j].model, alone.model, atol=1e-5)
+        assert abs(stacked[j].auc - alone.auc) < 1e-4
+        assert abs(stacked[j].accuracy - alone.accuracy) <= 1 / len(tasks[j].y_test)
+        np.testing.assert_allclose(stacked[j].loss_history, alone.loss_history, rtol=1e-5)
+
+
+def test_exploding_model_fails_alone_and_others_go_on(spambase):
+    config = TrainConfig(epochs=2)
+    split = spam_slice(spambase, 42)
+    good = [
+        TrainTask(*split, LIGHT.widths, act, seed=s) for act, s in ((nn.ReLU(), 1), (XCos(), 2))
+    ]
+    bad = TrainTask(*split, LIGHT.widths, Explode(), seed=3, label="explode")
+    with_bad = train_stack([good[0], bad, good[1]], config, return_models=True)
+    without = train_stack(good, config, return_models=True)
+    failed = with_bad[1]
+    assert failed.failed and failed.label == "explode"
+    assert failed.failure_reason is not None
+    assert "at epoch 1 step 1" in failed.failure_reason
+    assert failed.failure_reason.startswith(("loss became", "gradient became"))
+    assert np.isnan(failed.auc) and np.isnan(failed.accuracy) and failed.epochs_run == 1
+    for a, b in zip((with_bad[0], with_bad[2]), without, strict=True):
+        assert not a.failed and a.failure_reason is None
+        assert_same_model(a.model, b.model, atol=1e-5)
+        assert abs(a.auc - b.auc) < 1e-4
+
+
+def test_activation_with_trainable_parameters_is_refused(spam_split):
+    task = TrainTask(*spam_split, LIGHT.widths, nn.PReLU(), seed=1)
+    with pytest.raises(ValueError, match="trainable parameters"):
+        train_stack([task], TrainConfig(epochs=1))
+
+
+def test_formula_activation_trains_like_the_same_hand_written_module(spambase):
+    """make_activation's compiled x*cos(x) and a hand-written x*cos(x) train the same model."""
+    from symact.formula import make_activation
+
+    config = TrainConfig(epochs=2)
+    split = spam_slice(spambase, 42)
+    formula = TrainTask(*split, LIGHT.widths, make_activation("mul(x, cos(x))"), seed=5)
+    module = TrainTask(*split, LIGHT.widths, XCos(), seed=5)
+    a, b = train_stack([formula, module], config, return_models=True)
+    assert_same_model(a.model, b.model, atol=1e-5)
+    assert abs(a.auc - b.auc) < 1e-4

@@ -1,0 +1,104 @@
+"""train_stack and plan_stacks on real spambase data: results, grouping, progress, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from training_helpers import XCos
+
+from symact.models import HEAVY, LIGHT, param_count
+from symact.training import TrainConfig, TrainTask, plan_stacks, resolve_device, train_stack
+
+
+@pytest.mark.slow
+def test_light_relu_learns_spambase(spam_split):
+    """The protocol's 15 epochs on spambase: the reference gets 0.917 mean accuracy."""
+    tasks = [TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=s) for s in (42, 43)]
+    outcomes = train_stack(tasks, TrainConfig())
+    for o in outcomes:
+        assert not o.failed and o.epochs_run == 15 and len(o.loss_history) == 15
+        assert o.accuracy > 0.88 and o.auc > 0.93
+        assert o.params == 6017 and o.efficiency == pytest.approx(o.auc / np.log10(6017))
+        assert o.loss_history[-1] < o.loss_history[0]
+        assert o.stack_size == 2 and o.train_seconds == pytest.approx(o.stack_seconds / 2)
+    assert outcomes[0].auc != outcomes[1].auc  # different seeds train different models
+
+
+def test_same_seed_same_result_and_torch_global_rng_untouched(spam_split):
+    task = TrainTask(*spam_split, LIGHT.widths, nn.GELU(), seed=7, label="gelu")
+    torch.manual_seed(0)
+    before = torch.rand(3)
+    torch.manual_seed(0)
+    a = train_stack([task], TrainConfig(epochs=1), return_models=True)[0]
+    after = torch.rand(3)
+    b = train_stack([task], TrainConfig(epochs=1))[0]
+    assert torch.equal(before, after)  # training draws only from the task's own generator
+    assert a.auc == b.auc and a.loss_history == b.loss_history and a.label == "gelu"
+    # the exported nn.Module reproduces the outcome's accuracy
+    with torch.no_grad():
+        probs = a.model(torch.as_tensor(task.X_test)).squeeze(1).numpy()
+    assert np.mean((probs > 0.5) == task.y_test) == a.accuracy
+
+
+def test_progress_counts_model_epochs(spam_split):
+    calls: list[int] = []
+    tasks = [TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=s) for s in (1, 2, 3)]
+    train_stack(tasks, TrainConfig(epochs=2), progress=calls.append)
+    assert calls == [3, 3]
+
+
+def test_plan_stacks_groups_by_shape_and_rows(spam_split):
+    small = (spam_split[0][:1000], spam_split[1][:1000], spam_split[2], spam_split[3])
+    tasks = [
+        TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=1),
+        TrainTask(*spam_split, HEAVY.widths, nn.ReLU(), seed=1),
+        TrainTask(*spam_split, LIGHT.widths, XCos(), seed=1),
+        TrainTask(*small, LIGHT.widths, nn.ReLU(), seed=1),
+        TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=2),
+        TrainTask(*spam_split, LIGHT.widths, XCos(), seed=2),
+    ]
+    assert plan_stacks(tasks) == [[0, 4, 2, 5], [1], [3]]  # same activations made adjacent
+    assert plan_stacks(tasks, group_by_activation=True) == [[0, 4], [1], [2, 5], [3]]
+    assert plan_stacks(tasks, max_stack=3) == [[0, 4], [2, 5], [1], [3]]
+    plan = plan_stacks(tasks)
+    assert sorted(i for stack in plan for i in stack) == list(range(len(tasks)))
+    for stack in plan:  # every planned stack is trainable
+        outs = train_stack([tasks[i] for i in stack], TrainConfig(epochs=1))
+        assert [o.params for o in outs] == [param_count(57, tasks[i].widths) for i in stack]
+
+
+def test_mismatched_stack_is_refused(spam_split):
+    a = TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=1)
+    b = TrainTask(*spam_split, HEAVY.widths, nn.ReLU(), seed=1)
+    with pytest.raises(ValueError, match="plan_stacks"):
+        train_stack([a, b])
+
+
+def test_bad_labels_and_values_are_refused(spam_split):
+    X_tr, y_tr, X_te, y_te = spam_split
+    with pytest.raises(ValueError, match="0/1 labels"):
+        train_stack([TrainTask(X_tr, y_tr * 2, X_te, y_te, LIGHT.widths, nn.ReLU(), 1)])
+    X_nan = X_tr.copy()
+    X_nan[3, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf"):
+        train_stack([TrainTask(X_nan, y_tr, X_te, y_te, LIGHT.widths, nn.ReLU(), 1)])
+    # 1025 rows leave a last batch of one row, on which BatchNorm cannot train
+    with pytest.raises(ValueError, match="last batch of 1 row"):
+        train_stack([TrainTask(X_tr[:1025], y_tr[:1025], X_te, y_te, LIGHT.widths, nn.ReLU(), 1)])
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    with pytest.raises(ValueError, match="'cpu', 'cuda' or 'auto'"):
+        resolve_device("tpu")
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="dropout"):
+        TrainConfig(dropout=1.0)
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
