@@ -221,18 +221,20 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
 
     from symact.data import dataset_table
 
-    table = Table("name", "display", "domain", "rows", "features", "label", "cached", "path")
+    table = Table(title="symact datasets", show_lines=True)
+    for column in ("name", "domain", "rows", "features", "cached"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("label and file")
     for row in dataset_table(data_dir=args.data_dir):
         rows = "all" if row["rows"] is None else f"{row['rows']:,}"
+        where = f"\n{row['path']}" if row["path"] else ""
         table.add_row(
-            row["name"],
-            row["display_name"],
+            f"{row['name']}\n{row['display_name']}",
             row["domain"],
-            f"{rows} of {row['rows_full']:,}",
+            f"{rows}\nof {row['rows_full']:,}",
             str(row["features"]),
-            row["label_rule"],
             "yes" if row["cached"] else "no",
-            str(row["path"] or "-"),
+            f"{row['label_rule']}{where}",
         )
     console.print(table)
     return 0

@@ -388,7 +388,9 @@ def _activation_forward(groups, yv: Tensor, mask: Tensor | None) -> tuple[Tensor
             saved = (x, out)
         else:
             with torch.enable_grad():
-                leaf = x.detach().requires_grad_()
+                # a copy: a later group's in-place ReLU on the same stacked tensor would
+                # otherwise bump the version counter this graph saved
+                leaf = (x if single else x.clone()).detach().requires_grad_()
                 out = act(leaf)
             saved = (leaf, out)
             out = out.detach()

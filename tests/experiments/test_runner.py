@@ -1,0 +1,65 @@
+"""The grid runner on real spambase rows: stacks, the store, resume and failed runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from symact.experiments import (
+    DataCache,
+    DataSpec,
+    ResultsStore,
+    RunSpec,
+    TrainSettings,
+    run_grid,
+)
+
+DATA = DataSpec("spambase", rows=None)
+FAST = TrainSettings(epochs=2)
+
+
+def _spec(activation: str, seed: int, architecture: str = "light") -> RunSpec:
+    return RunSpec(DATA, architecture, activation, seed, FAST)
+
+
+@pytest.fixture()
+def data(canonical_data_dir) -> DataCache:
+    return DataCache(str(canonical_data_dir))
+
+
+def test_runs_every_spec_once_and_a_rerun_trains_nothing(tmp_path, data):
+    specs = [
+        _spec("relu", 1),
+        _spec("mul(cos(x), x)", 1),
+        _spec("relu", 2),
+        _spec("relu", 1, "heavy"),
+        _spec("relu", 1),
+    ]  # the last is a duplicate
+    events = []
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        first = run_grid(specs, store, data, progress=lambda *a: events.append(a))
+        assert (first.total, first.trained, first.skipped, first.failed) == (4, 4, 0, 0)
+        assert store.count() == 4
+        assert events[-1][1] == events[-1][2] == 4 * FAST.epochs  # the bar reached its total
+        r = store.get_run(_spec("relu", 1).key())
+        assert 0.65 < r["accuracy"] <= 1.0 and r["params"] == 6017  # majority class: 0.61
+        assert r["environment"]["torch"] and len(r["loss_history"]) == 2
+        assert store.get_run(_spec("relu", 1, "heavy").key())["params"] == 32401
+        stamps = {s.key(): store.finished_at(s.key()) for s in specs}
+
+        again = run_grid([*specs, _spec("gelu", 1)], store, data)
+        assert (again.trained, again.skipped) == (1, 4)
+        assert {s.key(): store.finished_at(s.key()) for s in specs} == stamps
+
+
+def test_a_diverging_run_is_stored_as_failed_and_the_grid_goes_on(tmp_path, data):
+    boom = _spec("mul(exp(exp(x)), 1e30)", 1)
+    fine = _spec("relu", 1)
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        summary = run_grid([boom, fine], store, data)
+        assert summary.failed == 1 and summary.trained == 2
+        bad = store.get_run(boom.key())
+        assert bad["failed"] is True
+        assert "nan" in bad["failure_reason"] or "inf" in bad["failure_reason"]
+        assert bad["accuracy"] is None  # NaN is stored as null: results.json stays JSON
+        good = store.get_run(fine.key())
+        assert good["failed"] is False and good["accuracy"] > 0.65
