@@ -125,10 +125,10 @@ def _progress(console: Console) -> Progress:
 
 def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
     from symact.experiments import DataCache, ResultsStore, TrainSettings, make_suite, run_suite
-    from symact.experiments.runner import resolve_device
     from symact.report.outputs import write_suite_outputs
+    from symact.training import resolve_device
 
-    device = resolve_device(args.device)
+    device = str(resolve_device(args.device))
     suite = make_suite(
         args.suite,
         datasets=args.datasets,

@@ -24,7 +24,7 @@ from symact.discovery import Discovery, discover_gplearn
 from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.formula import make_activation
-from symact.training import TrainConfig, TrainTask, plan_stacks, train_stack
+from symact.training import TrainConfig, TrainTask, plan_stacks, resolve_device, train_stack
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``progress(description, done, total)``; the CLI draws it as a bar."""
@@ -48,19 +48,6 @@ def environment() -> dict[str, str]:
         "scikit-learn": sklearn.__version__,
         "symact": symact.__version__,
     }
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` picks CUDA when present; anything else is checked, not guessed."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device} asked for CUDA, but torch sees no GPU; use cpu")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda")
-    return device
 
 
 @dataclass
@@ -136,9 +123,7 @@ def _finite_or_none(value: Any) -> Any:
 
 def _result(outcome: Any, device: str) -> dict[str, Any]:
     result = {
-        k: _finite_or_none(v)
-        for k, v in asdict(outcome).items()
-        if k not in ("model", "label")
+        k: _finite_or_none(v) for k, v in asdict(outcome).items() if k not in ("model", "label")
     }
     result["loss_history"] = [_finite_or_none(v) for v in result.get("loss_history") or ()]
     result["device"] = device
@@ -160,6 +145,7 @@ def run_grid(
     A KeyboardInterrupt propagates after the runs already committed; rerunning continues.
     """
     start = time.perf_counter()
+    device = str(resolve_device(device))
     unique = list(dict.fromkeys(specs))
     by_key = {s.key(): s for s in unique}
     missing = [by_key[k] for k in store.missing_runs(by_key)]

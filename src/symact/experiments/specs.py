@@ -15,11 +15,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from symact.discovery import GplearnSettings
+from symact.models import ARCHITECTURES as MODEL_ARCHITECTURES
 
 # Bumped whenever a change in the code would change the result of an unchanged spec.
 PROTOCOL_VERSION = 1
 
-ARCHITECTURES: dict[str, tuple[int, ...]] = {"heavy": (200, 100), "light": (64, 32)}
+# Spec keys use lower-case names; the widths come from the models stage.
+ARCHITECTURES: dict[str, tuple[int, ...]] = {
+    name.lower(): arch.widths for name, arch in MODEL_ARCHITECTURES.items()
+}
 
 
 def content_key(payload: dict[str, Any]) -> str:
