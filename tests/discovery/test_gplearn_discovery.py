@@ -64,3 +64,13 @@ def test_a_one_class_sample_is_a_clear_error():
     y = np.zeros(200, dtype=np.int64)
     with pytest.raises(ValueError, match="only one class"):
         discover_gplearn(X, y)
+
+
+def test_takes_a_dataset_from_the_loader(canonical_data_dir):
+    from symact.data import load_dataset
+
+    ds = load_dataset("spambase", data_dir=canonical_data_dir)
+    settings = GplearnSettings(generations=1, population_size=30)
+    found = discover_gplearn(ds, settings=settings)
+    assert found.dataset == "SPAMBASE"
+    assert found.program == discover_gplearn(ds.X, ds.y, settings=settings).program

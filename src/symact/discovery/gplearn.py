@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
+from symact.data import Dataset
 from symact.formula import Formula, parse_formula
 
 PAPER_FUNCTION_SET: tuple[str, ...] = ("add", "sub", "mul", "sin", "cos", "abs")
@@ -125,15 +126,24 @@ def discovery_sample(
 
 
 def discover_gplearn(
-    X: np.ndarray,
-    y: np.ndarray,
+    X: np.ndarray | Dataset,
+    y: np.ndarray | None = None,
     *,
-    dataset: str = "data",
+    dataset: str | None = None,
     settings: GplearnSettings | None = None,
 ) -> Discovery:
-    """Run gplearn's SymbolicClassifier as the paper does and return its best program."""
+    """Run gplearn's SymbolicClassifier as the paper does and return its best program.
+
+    Takes a :class:`~symact.data.Dataset` (``discover_gplearn(ds)``) or arrays
+    (``discover_gplearn(X, y, dataset="name")``).
+    """
     from gplearn.genetic import SymbolicClassifier
 
+    if isinstance(X, Dataset):
+        dataset = dataset or X.display_name
+        X, y = X.X, X.y
+    elif y is None:
+        raise TypeError("discover_gplearn takes a Dataset, or X and y arrays")
     settings = settings or GplearnSettings()
     Xs, ys = discovery_sample(X, y, settings)
     gp = SymbolicClassifier(
@@ -154,7 +164,7 @@ def discover_gplearn(
     seconds = time.perf_counter() - start
     program = parse_formula(str(gp._program))
     return Discovery(
-        dataset=dataset,
+        dataset=dataset or "data",
         program=program,
         activation=program.univariate(),
         fitness=float(gp._program.raw_fitness_),
