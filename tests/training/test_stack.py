@@ -10,7 +10,7 @@ from training_helpers import Explode, XCos, protocol_split
 
 from symact.models import LIGHT, MLP
 from symact.training import StackedMLP, TrainConfig, TrainTask, train_stack
-from symact.training.stack import _INT64_MIN
+from symact.training.stack import splitmix64
 
 # Tolerances for "equal to float32 rounding" after a few Adam steps: Adam divides by the
 # gradient's magnitude, so relative rounding differences of ~1e-7 in gradients become ~1e-7
@@ -53,22 +53,23 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
     opt = torch.optim.Adam(params, lr=config.lr)
     loss_fn = nn.BCELoss()
     X, y = torch.as_tensor(task.X_train), torch.as_tensor(task.y_train).float()
-    n, width_sum = len(X), sum(task.widths)
+    n = len(X)
     keep_from = round(config.dropout * 65536) - 32768
+    drawn = 0  # SplitMix64 outputs used so far by this model's dropout
     model.train()
     for _ in range(config.epochs):
         perm = torch.randperm(n, generator=gen)
         for start in range(0, n, config.batch_size):
             idx = perm[start : start + config.batch_size]
             if config.dropout > 0:
-                total = len(idx) * width_sum
-                bits = torch.empty(-(-total // 4), dtype=torch.int64)
-                bits.random_(_INT64_MIN, None, generator=gen)
-                r16 = bits.view(torch.int16)[:total].view(len(idx), width_sum)
+                sizes = [len(idx) * w for w in task.widths]
+                n64 = -(-sum(sizes) // 4)
+                r16 = splitmix64(init._dropout_keys, drawn, n64)[0].view(torch.int16)
+                drawn += n64
                 off = 0
-                for drop, w in zip(drops, task.widths, strict=True):
-                    drop.keep = (r16[:, off : off + w] >= keep_from).float()
-                    off += w
+                for drop, w, size in zip(drops, task.widths, sizes, strict=True):
+                    drop.keep = (r16[off : off + size].view(len(idx), w) >= keep_from).float()
+                    off += size
             loss = loss_fn(model(X[idx]).squeeze(1), y[idx])
             opt.zero_grad()
             loss.backward()
@@ -86,6 +87,39 @@ def assert_same_model(a: nn.Module, b: nn.Module, atol: float = ATOL) -> None:
     assert sa.keys() == sb.keys() and len(sa) > 0
     for name, ta in sa.items():
         torch.testing.assert_close(ta, sb[name], atol=atol, rtol=1e-4, msg=name)
+
+
+def test_splitmix64_is_the_published_generator():
+    """Our vectorized SplitMix64 equals a plain-Python transcription of Steele et al.'s."""
+    mask = 2**64 - 1
+
+    def reference(seed: int, n: int) -> list[int]:
+        state, out = seed & mask, []
+        for _ in range(n):
+            state = (state + 0x9E3779B97F4A7C15) & mask
+            z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & mask
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+            out.append(z ^ (z >> 31))
+        return out
+
+    keys = torch.tensor([[1234567], [-(2**63)], [-5]])
+    got = splitmix64(keys, 5, 7)
+    for k in range(3):
+        assert [int(v) & mask for v in got[k]] == reference(int(keys[k, 0]), 12)[5:]
+    assert reference(1234567, 1)[0] == 0x599ED017FB08FC85
+
+
+def test_dropout_masks_keep_the_right_share_independently_of_the_stack():
+    config, cpu = TrainConfig(dropout=0.3), torch.device("cpu")
+    pair = StackedMLP(10, (64, 32), [nn.ReLU()] * 2, [3, 4], config, cpu)
+    alone = StackedMLP(10, (64, 32), [nn.ReLU()], [4], config, cpu)
+    for _ in range(2):  # two steps: the stream advances the same way in both stacks
+        masks_pair, masks_alone = pair.draw_keep_masks(1024), alone.draw_keep_masks(1024)
+        for mp, ma in zip(masks_pair, masks_alone, strict=True):
+            assert torch.equal(mp[1], ma[0])
+            assert not torch.equal(mp[0], mp[1])
+    kept = torch.cat([m.flatten() for m in masks_pair]).mean().item()
+    assert abs(kept - 0.7) < 0.005  # 196,608 units: 4.5 standard deviations
 
 
 def spam_slice(spambase, seed: int, rows: int = 2000):

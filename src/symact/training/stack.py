@@ -7,9 +7,10 @@ and backward are written by hand (Linear, BatchNorm, dropout, BCE); only the act
 arbitrary element-wise ``nn.Module``, goes through autograd, one small graph per step.
 
 Independence, model by model: each model has its own ``torch.Generator`` seeded with its
-task's seed, and draws, in this order, its initial weights (as ``nn.Linear`` would), then per
-epoch its data permutation, then per step its dropout bits. Nothing it draws depends on the
-stack it is in. BatchNorm statistics are per model (reductions run over the batch axis only),
+task's seed, and draws, in this order, its initial weights (as ``nn.Linear`` would), its
+dropout key, then per epoch its data permutation; its dropout bits are the SplitMix64 stream
+of its key, consumed in order (:meth:`StackedMLP.draw_keep_masks`). Nothing it draws depends
+on the stack it is in. BatchNorm statistics are per model (reductions run over the batch axis only),
 and Adam is element-wise, so a flat Adam over all stacked parameters is per-model Adam (all
 models take the same number of steps). A model trained in a stack therefore equals the same
 model trained alone up to float32 rounding (tests/training check this).
@@ -23,10 +24,10 @@ exact in real arithmetic or in distribution up to 3e-6:
   mode (BatchNorm subtracts the batch mean). We use that exact zero; PyTorch computes the
   float32 rounding noise of that zero and Adam, which normalizes gradients, turns it into a
   tiny random walk of the bias that only shifts BatchNorm's running mean along with it.
-* Dropout keeps a unit when 16 random bits (from the model's own generator) are at or above
-  ``round(p * 65536)`` of 65536: a drop probability of 0.3000031 for p = 0.3. Drawing one
-  float per unit instead (as ``nn.Dropout`` does) is 3.3x slower on CPU (2.9 vs 0.87 ns per
-  unit measured), and the draws are a large share of a small model's step.
+* Dropout keeps a unit when 16 random bits (from the model's own SplitMix64 stream) are at or
+  above ``round(p * 65536)`` of 65536: a drop probability of 0.3000031 for p = 0.3. Drawing
+  one float per unit instead (as ``nn.Dropout`` does) is 3.3x slower on CPU (2.9 vs 0.87 ns
+  per unit measured), and the draws are a large share of a small model's step.
 
 Speed notes (2-core CPU, measured): elementwise passes, not matmuls, dominate the Light
 models, so masks are float (``a * mask`` is vectorized, ``torch.where`` is not) and ReLU's
@@ -79,10 +80,35 @@ def _layout(n_features: int, widths: Sequence[int], k: int) -> tuple[list[_Block
     return blocks, offset
 
 
-def _bmm(
-    a: Tensor, b: Tensor, out: Tensor | None = None, bias: Tensor | None = None, alpha: float = 1.0
-) -> Tensor:
-    """``bias + alpha * a @ b`` over the stack, balanced across torch's threads.
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _wrap64(v: int) -> int:
+    """An unsigned 64-bit constant as the int64 with the same bits."""
+    v &= 2**64 - 1
+    return v - 2**64 if v >= 2**63 else v
+
+
+def splitmix64(keys: Tensor, start: int, n: int, device: torch.device | None = None) -> Tensor:
+    """Outputs ``start .. start+n-1`` of SplitMix64 (Steele et al. 2014) for each key: ``[K, n]``.
+
+    Output ``i`` of the generator seeded with ``key`` is ``mix(key + (i + 1) * GOLDEN)``; as
+    int64 (wrapping, the same bits as uint64). torch has no logical right shift for int64,
+    so each ``>>`` is an arithmetic shift followed by a mask of the bits a logical shift keeps.
+    """
+    count = torch.arange(start + 1, start + n + 1, dtype=torch.int64, device=device)
+    z = torch.add(keys.view(-1, 1), count.mul_(_wrap64(_GOLDEN)))  # [K, n]
+    tmp = torch.empty_like(z)
+    for shift, mult in ((30, _MIX1), (27, _MIX2), (31, None)):
+        torch.bitwise_right_shift(z, shift, out=tmp).bitwise_and_(2 ** (64 - shift) - 1)
+        z.bitwise_xor_(tmp)
+        if mult is not None:
+            z.mul_(_wrap64(mult))
+    return z
+
+
+def _bmm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
+    """``a @ b`` over the stack, balanced across torch's threads.
 
     A batched matmul splits its batch over the threads, so 3 models on 2 threads take as long
     as 4. The remainder models therefore run as single matmuls, each using every thread.
@@ -93,19 +119,9 @@ def _bmm(
     threads = torch.get_num_threads() if a.device.type == "cpu" else 1
     head = k - k % threads
     if head:
-        if bias is None:
-            torch.bmm(a[:head], b[:head], out=out[:head])
-            if alpha != 1.0:
-                out[:head].mul_(alpha)
-        else:
-            torch.baddbmm(bias[:head], a[:head], b[:head], alpha=alpha, out=out[:head])
+        torch.bmm(a[:head], b[:head], out=out[:head])
     for j in range(head, k):
-        if bias is None:
-            torch.mm(a[j], b[j], out=out[j])
-            if alpha != 1.0:
-                out[j].mul_(alpha)
-        else:
-            torch.addmm(bias[j], a[j], b[j], alpha=alpha, out=out[j])
+        torch.mm(a[j], b[j], out=out[j])
     return out
 
 
@@ -158,12 +174,32 @@ class StackedMLP:
         self.blocks, total = _layout(n_features, self.widths, self.k)
         self.flat = torch.empty(total, dtype=torch.float32)
         self._init_parameters()
+        # each model's dropout key, its generator's next draw after the initial weights
+        keys = [
+            torch.empty(1, dtype=torch.int64).random_(_INT64_MIN, None, generator=g)
+            for g in self.generators
+        ]
+        self._dropout_keys = torch.stack(keys).to(device)  # [K, 1]
+        self._dropout_drawn = 0  # SplitMix64 outputs each model has used so far
         self.flat = self.flat.to(device)
         self.grad = torch.zeros_like(self.flat)
         self.exp_avg = torch.zeros_like(self.flat)
         self.exp_avg_sq = torch.zeros_like(self.flat)
         self.p = self._views(self.flat)
         self.g = self._views(self.grad)
+        # per-layer views, looked up once (the step loop is short enough for lookups to show)
+        layers = range(len(self.widths) + 1)
+        self._W, self._b = [self.p[f"W{i}"] for i in layers], [self.p[f"b{i}"] for i in layers]
+        self._gW, self._gb = [self.g[f"W{i}"] for i in layers], [self.g[f"b{i}"] for i in layers]
+        hidden = range(len(self.widths))
+        self._gamma, self._beta = (
+            [self.p[f"gamma{i}"] for i in hidden],
+            [self.p[f"beta{i}"] for i in hidden],
+        )
+        self._ggamma, self._gbeta = (
+            [self.g[f"gamma{i}"] for i in hidden],
+            [self.g[f"beta{i}"] for i in hidden],
+        )
         self.running_mean = [torch.zeros(self.k, 1, w, device=device) for w in self.widths]
         self.running_var = [torch.ones(self.k, 1, w, device=device) for w in self.widths]
         self.steps = 0
@@ -208,22 +244,29 @@ class StackedMLP:
     def draw_keep_masks(self, batch: int) -> list[Tensor] | None:
         """Each model's dropout keep-masks for this step, one 0/1 float ``[K, batch, w]`` per layer.
 
+        Model k's dropout bits are the SplitMix64 stream of its own key (drawn from its own
+        generator at construction): output ``n`` is ``mix(key + n * GOLDEN)``, and a step takes
+        the next ``ceil(batch * sum(widths) / 4)`` outputs. Read as int16, the first
+        ``batch * w0`` values are layer 0's units (row-major), the next ``batch * w1`` layer
+        1's, and so on; a unit is kept when its value is at or above ``self._keep_from``.
+        The stream is counter-based, so all models' bits are computed at once in vectorized,
+        multi-threaded integer ops (:func:`splitmix64`); the per-model Mersenne Twister this
+        replaces was single-threaded and took ~15% of a Light step.
         Float masks, not bool: ``a * mask`` runs vectorized, ``torch.where`` does not.
         """
         if self.config.dropout == 0.0:
             return None
-        total = batch * sum(self.widths)
-        n64 = -(-total // 4)
-        bits = torch.empty(self.k, n64, dtype=torch.int64)
-        for k, gen in enumerate(self.generators):
-            bits[k].random_(_INT64_MIN, None, generator=gen)
-        r16 = bits.view(torch.int16)[:, :total].view(self.k, batch, sum(self.widths))
-        r16 = r16.to(self.device, non_blocking=True)
+        sizes = [batch * w for w in self.widths]
+        n64 = -(-sum(sizes) // 4)
+        bits = splitmix64(self._dropout_keys, self._dropout_drawn, n64, self.device)
+        self._dropout_drawn += n64
+        r16 = bits.view(torch.int16)
         masks, off = [], 0
-        for w in self.widths:
+        for w, size in zip(self.widths, sizes, strict=True):
             keep = torch.empty(self.k, batch, w, device=self.device)
-            masks.append(torch.ge(r16[:, :, off : off + w], self._keep_from, out=keep))
-            off += w
+            torch.ge(r16[:, off : off + size].view(self.k, batch, w), self._keep_from, out=keep)
+            masks.append(keep)
+            off += size
         return masks
 
     def train_step(self, x: Tensor, y: Tensor) -> Tensor:
@@ -231,42 +274,51 @@ class StackedMLP:
 
         ``x``: ``[K, B, d]``, ``y``: ``[K, B, 1]`` float. Gradients land in ``self.grad`` for the
         caller to inspect before :meth:`adam_step`; running BatchNorm statistics are updated.
+
+        Memory passes are what cost here (module docstring), so: dropout's 1/(1-p) scale is
+        folded into the next layer's (small) weights instead of the (large) activations; the
+        pre-BatchNorm bias is left out of the matmul and added to the running mean only (it
+        cancels in training mode); the output layer, of width 1, is a multiply-and-sum, far
+        faster than a matmul with one column.
         """
-        cfg = self.config
-        p, g = self.p, self.g
+        eps, m = self.config.bn_eps, self.config.bn_momentum
         batch = x.shape[1]
         masks = self.draw_keep_masks(batch)
         scale = self._scale if masks is not None else 1.0
         n_hidden = len(self.widths)
+        weights = [self._W[0], *(w * scale for w in self._W[1:])] if scale != 1.0 else self._W
         saved = []
-        h, alpha = x, 1.0
+        h = x
         for i in range(n_hidden):
-            z = _bmm(h, p[f"W{i}"], bias=p[f"b{i}"], alpha=alpha)
-            mean = z.mean(1, keepdim=True)
-            zc = z.sub_(mean)
-            var = zc.square().mean(1, keepdim=True)
-            rstd = (var + cfg.bn_eps).rsqrt_()
-            bn_scale = p[f"gamma{i}"] * rstd
-            yv = torch.addcmul(p[f"beta{i}"], zc, bn_scale)
-            m = cfg.bn_momentum
-            self.running_mean[i].lerp_(mean, m)
+            zc = _bmm(h, weights[i])  # [K, B, w]; the pre-BN bias cancels (docstring)
+            mean = zc.sum(1, keepdim=True).div_(batch)
+            zc.sub_(mean)
+            var = torch.mul(zc, zc).sum(1, keepdim=True).div_(batch)
+            rstd = (var + eps).rsqrt_()
+            bn_scale = self._gamma[i] * rstd
+            yv = torch.addcmul(self._beta[i], zc, bn_scale)
+            self.running_mean[i].lerp_(mean.add_(self._b[i]), m)
             self.running_var[i].mul_(1 - m).add_(var, alpha=m * batch / (batch - 1))
             mask = masks[i] if masks is not None else None
             h_next, graph = _activation_forward(self.groups, yv, mask)
-            saved.append((h, alpha, zc, rstd, bn_scale, graph, h_next, mask))
-            h, alpha = h_next, scale
-        logit = _bmm(h, p[f"W{n_hidden}"], bias=p[f"b{n_hidden}"], alpha=alpha)
+            saved.append((h, zc, rstd, bn_scale, graph, h_next, mask))
+            h = h_next
+        w_out = weights[n_hidden].transpose(1, 2)  # [K, 1, w_last]
+        logit = torch.mul(h, w_out).sum(2, keepdim=True).add_(self._b[n_hidden])  # [K, B, 1]
         losses = F.binary_cross_entropy_with_logits(logit, y, reduction="none").mean((1, 2))
 
         # backward
         dlogit = torch.sigmoid(logit).sub_(y).div_(batch)  # [K, B, 1]
-        _bmm(h.transpose(1, 2), dlogit, out=g[f"W{n_hidden}"], alpha=alpha)
-        torch.sum(dlogit, 1, keepdim=True, out=g[f"b{n_hidden}"])
-        dh = dlogit * (p[f"W{n_hidden}"].transpose(1, 2) * alpha)  # [K, B, w_last]
+        g_out = self._gW[n_hidden].view(self.k, 1, -1)
+        torch.sum(torch.mul(h, dlogit), 1, keepdim=True, out=g_out)
+        if scale != 1.0:
+            g_out.mul_(scale)
+        torch.sum(dlogit, 1, keepdim=True, out=self._gb[n_hidden])
+        dh = dlogit * w_out  # [K, B, w_last]
         for i in reversed(range(n_hidden)):
-            h_prev, alpha_prev, zc, rstd, bn_scale, graph, h_out, mask = saved[i]
+            h_prev, zc, rstd, bn_scale, graph, h_out, mask = saved[i]
             dy = _activation_backward(graph, h_out, mask, dh)
-            gbeta, ggamma = g[f"beta{i}"], g[f"gamma{i}"]
+            gbeta, ggamma = self._gbeta[i], self._ggamma[i]
             torch.sum(dy, 1, keepdim=True, out=gbeta)
             torch.sum(dy * zc, 1, keepdim=True, out=ggamma)
             ggamma.mul_(rstd)
@@ -275,10 +327,12 @@ class StackedMLP:
             coef_0 = bn_scale * gbeta * (-1.0 / batch)
             # in place into zc's memory (zc is not needed afterwards): saves a cold write
             dz = torch.addcmul(coef_0, zc, coef_z, out=zc).addcmul_(dy, bn_scale)
-            _bmm(h_prev.transpose(1, 2), dz, out=g[f"W{i}"], alpha=alpha_prev)
-            # g[f"b{i}"] stays exactly zero: BatchNorm cancels a pre-BN bias (module docstring)
+            _bmm(h_prev.transpose(1, 2), dz, out=self._gW[i])
+            if i > 0 and scale != 1.0:
+                self._gW[i].mul_(scale)
+            # the pre-BN bias's gradient stays exactly zero: BatchNorm cancels it (docstring)
             if i > 0:
-                dh = _bmm(dz, p[f"W{i}"].transpose(1, 2), alpha=alpha_prev)
+                dh = _bmm(dz, weights[i].transpose(1, 2))
         return losses.detach()
 
     def freeze(self, k: int) -> None:
