@@ -1,7 +1,5 @@
 """``python -m symact`` is the ``symact`` command."""
 
-import sys
+from symact.cli import run
 
-from symact.cli import main
-
-sys.exit(main())
+run()

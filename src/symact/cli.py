@@ -8,6 +8,7 @@ exits 130 after saying how to resume.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -257,5 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def run() -> None:
+    """The console entry point: ``main()`` as the process's exit status.
+
+    After Ctrl-C, everything finished is already committed and the resume hint printed; the
+    process then ends with status 130 directly, so no interpreter shutdown step can turn the
+    handled interrupt back into death-by-SIGINT (seen, rarely, with CPython 3.11).
+    """
+    status = main()
+    if status == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
