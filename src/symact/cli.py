@@ -125,9 +125,9 @@ def _progress(console: Console) -> Progress:
 
 
 def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
-    from symact.experiments import DataCache, ResultsStore, TrainSettings, make_suite, run_suite
+    from symact.experiments import DataCache, ResultsStore, make_suite, run_suite
     from symact.report.outputs import write_suite_outputs
-    from symact.training import resolve_device
+    from symact.training import TrainConfig, resolve_device
 
     device = str(resolve_device(args.device))
     suite = make_suite(
@@ -135,7 +135,7 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
         datasets=args.datasets,
         rows=args.rows,
         seeds=args.seeds,
-        train=TrainSettings(epochs=args.epochs),
+        train=TrainConfig(epochs=args.epochs),
         discovery=_gplearn_settings(args),
     )
     out = Path(args.out)

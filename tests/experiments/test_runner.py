@@ -9,12 +9,12 @@ from symact.experiments import (
     DataSpec,
     ResultsStore,
     RunSpec,
-    TrainSettings,
     run_grid,
 )
+from symact.training import TrainConfig
 
 DATA = DataSpec("spambase", rows=None)
-FAST = TrainSettings(epochs=2)
+FAST = TrainConfig(epochs=2)
 
 
 def _spec(activation: str, seed: int, architecture: str = "light") -> RunSpec:

@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from symact.experiments import DataSpec, ResultsStore, RunSpec, TrainSettings
+from symact.experiments import DataSpec, ResultsStore, RunSpec
+from symact.training import TrainConfig
 
 
 def _spec(**changes) -> RunSpec:
@@ -25,8 +26,10 @@ def test_equal_specs_share_a_key_and_any_field_changes_it():
         _spec(activation="mul(cos(x), x)"),
         _spec(data=DataSpec("spambase", rows=1000)),
         _spec(data=DataSpec("spambase", rows=None, subset_seed=1)),
-        _spec(train=TrainSettings(epochs=14)),
-        _spec(train=TrainSettings(lr=1e-2)),
+        _spec(train=TrainConfig(epochs=14)),
+        _spec(train=TrainConfig(lr=1e-2)),
+        _spec(train=TrainConfig(betas=(0.8, 0.999))),
+        _spec(test_size=0.3),
     ]
     keys = {s.key() for s in others}
     assert len(keys) == len(others)
@@ -34,7 +37,7 @@ def test_equal_specs_share_a_key_and_any_field_changes_it():
 
 
 def test_spec_round_trips_through_its_dict():
-    spec = _spec(activation="add(x, 0.5)", train=TrainSettings(epochs=3))
+    spec = _spec(activation="add(x, 0.5)", train=TrainConfig(epochs=3))
     assert RunSpec.from_dict(spec.to_dict()) == spec
     assert RunSpec.from_dict(spec.to_dict()).key() == spec.key()
 
@@ -43,7 +46,7 @@ def test_bad_specs_are_rejected_with_the_fix():
     with pytest.raises(ValueError, match="unknown architecture 'huge'"):
         _spec(architecture="huge")
     with pytest.raises(ValueError, match="epochs"):
-        TrainSettings(epochs=0)
+        TrainConfig(epochs=0)
 
 
 def test_store_commits_each_run_and_reports_missing(tmp_path):

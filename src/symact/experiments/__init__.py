@@ -7,7 +7,6 @@ from symact.experiments.specs import (
     DiscoverySpec,
     GridEntry,
     RunSpec,
-    TrainSettings,
 )
 from symact.experiments.store import ResultsStore
 from symact.experiments.suites import Suite, SuiteOutcome, grid, make_suite, run_suite
@@ -23,7 +22,6 @@ __all__ = [
     "RunSpec",
     "Suite",
     "SuiteOutcome",
-    "TrainSettings",
     "discover",
     "grid",
     "make_suite",

@@ -24,7 +24,7 @@ from symact.discovery import Discovery, discover_gplearn
 from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.formula import make_activation
-from symact.training import TrainConfig, TrainTask, plan_stacks, resolve_device, train_stack
+from symact.training import TrainTask, plan_stacks, resolve_device, train_stack
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``progress(description, done, total)``; the CLI draws it as a bar."""
@@ -149,7 +149,7 @@ def run_grid(
     unique = list(dict.fromkeys(specs))
     by_key = {s.key(): s for s in unique}
     missing = [by_key[k] for k in store.missing_runs(by_key)]
-    tasks = [_task(s, data.split(s.data, s.seed, s.train.test_size)) for s in missing]
+    tasks = [_task(s, data.split(s.data, s.seed, s.test_size)) for s in missing]
     total_epochs = sum(s.train.epochs for s in missing)
     done_epochs = 0
     failed = 0
@@ -159,13 +159,7 @@ def run_grid(
     groups: dict[Any, list[int]] = {}
     for i, s in enumerate(missing):
         groups.setdefault(s.train, []).append(i)
-    for settings, members in groups.items():
-        config = TrainConfig(
-            epochs=settings.epochs,
-            batch_size=settings.batch_size,
-            lr=settings.lr,
-            dropout=settings.dropout,
-        )
+    for config, members in groups.items():
         for stack in plan_stacks([tasks[i] for i in members]):
             idx = [members[j] for j in stack]
 

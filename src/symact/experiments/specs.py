@@ -16,6 +16,7 @@ from typing import Any
 
 from symact.discovery import GplearnSettings
 from symact.models import ARCHITECTURES as MODEL_ARCHITECTURES
+from symact.training import TrainConfig
 
 # Bumped whenever a change in the code would change the result of an unchanged spec.
 PROTOCOL_VERSION = 1
@@ -47,29 +48,6 @@ class DataSpec:
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """The protocol's Phase 2 training settings (the paper's values by default)."""
-
-    epochs: int = 15
-    batch_size: int = 1024
-    lr: float = 1e-3
-    dropout: float = 0.3
-    test_size: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError(
-                f"epochs and batch_size must be >= 1 and lr > 0, got epochs={self.epochs}, "
-                f"batch_size={self.batch_size}, lr={self.lr}"
-            )
-        if not 0.0 <= self.dropout < 1.0 or not 0.0 < self.test_size < 1.0:
-            raise ValueError(
-                f"dropout must be in [0, 1) and test_size in (0, 1), got {self.dropout} "
-                f"and {self.test_size}"
-            )
-
-
-@dataclass(frozen=True)
 class DiscoverySpec:
     """One discovery: a dataset and the gplearn settings."""
 
@@ -91,7 +69,7 @@ class DiscoverySpec:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: data, architecture, activation, seed and training settings.
+    """One training run: data, architecture, activation, seed, training settings and split.
 
     ``activation`` is a builtin name (``relu``, ``gelu``, ``silu``) or a formula in canonical
     prefix notation, so equal activations give equal keys.
@@ -101,9 +79,12 @@ class RunSpec:
     architecture: str
     activation: str
     seed: int
-    train: TrainSettings = field(default_factory=TrainSettings)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test_size: float = 0.2
 
     def __post_init__(self) -> None:
+        if not 0.0 < self.test_size < 1.0:
+            raise ValueError(f"test_size must be in (0, 1), got {self.test_size}")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(
                 f"unknown architecture {self.architecture!r}; choose one of {sorted(ARCHITECTURES)}"
@@ -120,6 +101,7 @@ class RunSpec:
             "activation": self.activation,
             "seed": self.seed,
             "train": asdict(self.train),
+            "test_size": self.test_size,
             "protocol": PROTOCOL_VERSION,
         }
 
@@ -133,7 +115,8 @@ class RunSpec:
             architecture=d["architecture"],
             activation=d["activation"],
             seed=int(d["seed"]),
-            train=TrainSettings(**d["train"]),
+            train=TrainConfig(**{**d["train"], "betas": tuple(d["train"]["betas"])}),
+            test_size=float(d["test_size"]),
         )
 
 

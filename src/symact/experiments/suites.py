@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from symact.data import REGISTRY
 from symact.discovery import Discovery, GplearnSettings
 from symact.experiments.runner import DataCache, GridSummary, ProgressFn, discover, run_grid
-from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec, TrainSettings
+from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec
 from symact.experiments.store import ResultsStore
+from symact.training import TrainConfig
 
 PAPER_DATASETS: tuple[str, ...] = ("higgs", "covertype", "spambase")
 BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "digits")
@@ -37,7 +38,8 @@ class Suite:
     datasets: tuple[DataSpec, ...]
     transfer_sources: tuple[str, ...]
     seeds: tuple[int, ...] = (42, 43, 44)
-    train: TrainSettings = field(default_factory=TrainSettings)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    test_size: float = 0.2
     discovery: GplearnSettings = field(default_factory=GplearnSettings)
 
     def __post_init__(self) -> None:
@@ -56,7 +58,7 @@ def make_suite(
     datasets: tuple[str, ...] | None = None,
     rows: int | None = 100_000,
     seeds: tuple[int, ...] = (42, 43, 44),
-    train: TrainSettings | None = None,
+    train: TrainConfig | None = None,
     discovery: GplearnSettings | None = None,
     subset_seed: int = 42,
 ) -> Suite:
@@ -80,7 +82,7 @@ def make_suite(
         ),
         transfer_sources=tuple(s for s in sources if s in chosen),
         seeds=tuple(seeds),
-        train=train or TrainSettings(),
+        train=train or TrainConfig(),
         discovery=discovery or GplearnSettings(),
     )
 
@@ -115,7 +117,12 @@ def grid(
         for arch, act, label in rows:
             for seed in suite.seeds:
                 spec = RunSpec(
-                    data=data, architecture=arch, activation=act, seed=seed, train=suite.train
+                    data=data,
+                    architecture=arch,
+                    activation=act,
+                    seed=seed,
+                    train=suite.train,
+                    test_size=suite.test_size,
                 )
                 entries.append(GridEntry(spec, labels[data.name], arch.capitalize(), label))
     return entries

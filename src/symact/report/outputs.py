@@ -7,6 +7,7 @@ the same as those of an uninterrupted one.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,8 @@ def _results_json(outcome: SuiteOutcome, store: ResultsStore) -> dict[str, Any]:
         "suite": s.name,
         "protocol": {
             "seeds": list(s.seeds),
-            "train": {
-                "epochs": s.train.epochs,
-                "batch_size": s.train.batch_size,
-                "lr": s.train.lr,
-                "dropout": s.train.dropout,
-                "test_size": s.train.test_size,
-            },
+            "train": asdict(s.train),
+            "test_size": s.test_size,
             "discovery": s.discovery.identity(),
             "datasets": [d.to_dict() for d in s.datasets],
             "transfer_sources": list(s.transfer_sources),
