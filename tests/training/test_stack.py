@@ -221,3 +221,27 @@ def test_formula_activation_trains_like_the_same_hand_written_module(spambase):
     a, b = train_stack([formula, module], config, return_models=True)
     assert_same_model(a.model, b.model, atol=1e-5)
     assert abs(a.auc - b.auc) < 1e-4
+
+
+def test_constant_activation_trains_without_gradient_below_it(spambase):
+    """An activation whose output ignores its input (a constant formula) has derivative 0.
+
+    Its stack neighbours train as usual, and the layers below it get no gradient: their
+    weights keep their initial values.
+    """
+    from symact.formula import make_activation
+
+    config = TrainConfig(epochs=1)
+    split = spam_slice(spambase, 42)
+    tasks = [
+        TrainTask(*split, LIGHT.widths, make_activation("0.5"), seed=1),
+        TrainTask(*split, LIGHT.widths, XCos(), seed=2),
+    ]
+    stacked = train_stack(tasks, config, return_models=True)
+    (alone,) = train_stack([tasks[1]], config, return_models=True)
+    assert_same_model(stacked[1].model, alone.model, atol=1e-5)
+    initial = StackedMLP(
+        split[0].shape[1], LIGHT.widths, [nn.ReLU()], [1], config, torch.device("cpu")
+    )
+    assert not stacked[0].failed
+    torch.testing.assert_close(stacked[0].model[0].weight, initial.state_dict(0)["0.weight"])

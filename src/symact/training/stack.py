@@ -427,30 +427,45 @@ def _activation_forward(groups, yv: Tensor, mask: Tensor | None) -> tuple[Tensor
     """``h = act(yv) * mask``, each group's activation on its slice of models.
 
     Returns ``h`` and, per group, what its backward needs: nothing for ReLU (its gradient
-    mask is ``h > 0``), the input and output for activations in ``_KNOWN_BACKWARD``, and a
-    one-op autograd graph for any other module.
+    mask is ``h > 0``), the input and output for activations in ``_KNOWN_BACKWARD``, and for
+    any other (element-wise) module its derivative times the dropout mask, ``act'(y) * mask``,
+    from one ``autograd.grad`` with the mask as the output gradient. Computing that product
+    here instead of keeping the graph makes the backward one multiply, and the graph, used
+    at once, needs no copy of ``yv`` to guard against later in-place ops on the stacked
+    tensor. Exact in real arithmetic; in float32, ``dh`` now multiplies the
+    finished derivative instead of each of its terms, which changes only the rounding.
     """
     single = len(groups) == 1
     h = None if single else torch.empty_like(yv)
     graph = []
     for start, stop, act in groups:
         x = yv if single else yv[start:stop]
-        if type(act) is nn.ReLU:  # in place: yv is not needed after this
-            out, saved = x.relu_(), None
-        elif type(act) in _KNOWN_BACKWARD:
+        m = None if mask is None else (mask if single else mask[start:stop])
+        if type(act) is nn.ReLU:
+            if single:  # in place: yv is not needed after this
+                out = x.relu_()
+                h = out if m is None else out.mul_(m)
+            elif m is None:
+                torch.clamp_min(x, 0.0, out=h[start:stop])
+            else:  # straight into h, then the mask in place
+                torch.clamp_min(x, 0.0, out=h[start:stop]).mul_(m)
+            graph.append((start, stop, act, None))
+            continue
+        if type(act) in _KNOWN_BACKWARD:
             out = act(x)
             saved = (x, out)
         else:
             with torch.enable_grad():
-                # a copy: a later group's in-place ReLU on the same stacked tensor would
-                # otherwise bump the version counter this graph saved
-                leaf = (x if single else x.clone()).detach().requires_grad_()
-                out = act(leaf)
-            saved = (leaf, out)
-            out = out.detach()
-        m = None if mask is None else (mask if single else mask[start:stop])
+                leaf = x.detach().requires_grad_()
+                out_g = act(leaf)
+                if out_g.requires_grad:
+                    grad_out = torch.ones_like(out_g) if m is None else m
+                    saved = torch.autograd.grad(out_g, leaf, grad_out)[0]  # act'(y) * mask
+                else:  # an output that does not depend on the input: zero derivative
+                    saved = torch.zeros_like(out_g)
+            out = out_g.detach()
         if single:
-            h = out if m is None else out.mul_(m) if saved is None else out * m
+            h = out if m is None else out * m
         elif m is None:
             h[start:stop] = out
         else:
@@ -466,11 +481,10 @@ def _activation_backward(graph, h: Tensor, mask: Tensor | None, dh: Tensor) -> T
         sl = slice(start, stop)
         if saved is None:  # ReLU: gradient passes where h > 0 (kept by dropout and y > 0)
             _aten.threshold_backward.grad_input(dh[sl], h[sl], 0.0, grad_input=dh[sl])
-            continue
-        da = dh[sl] if mask is None else dh[sl].mul_(mask[sl])
-        x, out = saved
-        if type(act) in _KNOWN_BACKWARD:
+        elif type(act) in _KNOWN_BACKWARD:
+            da = dh[sl] if mask is None else dh[sl].mul_(mask[sl])
+            x, out = saved
             _KNOWN_BACKWARD[type(act)](act, da, x, out, dh[sl])
-        else:
-            dh[sl] = torch.autograd.grad(out, x, da)[0]
+        else:  # saved is act'(y) * mask
+            dh[sl].mul_(saved)
     return dh
