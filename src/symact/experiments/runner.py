@@ -9,22 +9,27 @@ takes the same missing specs.
 
 from __future__ import annotations
 
+import itertools
+import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any
 
 import numpy as np
+import torch
 
 from symact.data import Dataset, Split, load_dataset, split_standardize
 from symact.discovery import Discovery, discover_gplearn
 from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.formula import make_activation
-from symact.training import TrainTask, plan_stacks, resolve_device, train_stack
+from symact.training import TrainConfig, TrainTask, plan_stacks, resolve_device, train_stack
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``progress(description, done, total)``; the CLI draws it as a bar."""
@@ -132,6 +137,28 @@ def _result(outcome: Any, device: str) -> dict[str, Any]:
     return result
 
 
+def _stack_cost(tasks: Sequence[TrainTask], config: TrainConfig) -> float:
+    """Relative training work of a stack: models x rows x epochs x weights per row."""
+    t = tasks[0]
+    dims = (t.X_train.shape[1], *t.widths, 1)
+    weights = sum(a * b for a, b in itertools.pairwise(dims))
+    return len(tasks) * t.X_train.shape[0] * config.epochs * weights
+
+
+def grid_workers(device: str, n_stacks: int) -> tuple[int, int]:
+    """How many stacks train at once, and torch threads for each.
+
+    On a CPU, stacks of small models keep one core busy each far better than they share two
+    (measured on 2 cores: the paper's grid trains ~1.4x faster as two single-threaded stacks
+    side by side than as one two-threaded stack after another). A GPU takes one at a time.
+    """
+    if device != "cpu" or n_stacks < 2:
+        return 1, torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    workers = max(1, min(n_stacks, cores, 4))
+    return workers, max(1, cores // workers)
+
+
 def run_grid(
     specs: Sequence[RunSpec],
     store: ResultsStore,
@@ -139,10 +166,13 @@ def run_grid(
     *,
     device: str = "cpu",
     progress: ProgressFn | None = None,
+    workers: int | None = None,
 ) -> GridSummary:
     """Train every spec not yet in the store, in stacks, committing each run as it finishes.
 
-    A KeyboardInterrupt propagates after the runs already committed; rerunning continues.
+    Stacks run ``workers`` at a time in threads (largest first); only this thread writes to
+    the store. A KeyboardInterrupt propagates once the runs already finished are committed;
+    stacks still in flight are abandoned and a rerun trains them again.
     """
     start = time.perf_counter()
     device = str(resolve_device(device))
@@ -152,28 +182,52 @@ def run_grid(
     tasks = [_task(s, data.split(s.data, s.seed, s.test_size)) for s in missing]
     total_epochs = sum(s.train.epochs for s in missing)
     done_epochs = 0
-    failed = 0
+    lock = threading.Lock()
     if progress:
         progress("training", 0, total_epochs)
+
+    def on_epochs(n: int) -> None:
+        nonlocal done_epochs
+        with lock:
+            done_epochs += n
+            done = done_epochs
+        if progress:
+            progress("training", done, total_epochs)
+
     # Runs with different training settings never share a stack.
-    groups: dict[Any, list[int]] = {}
+    groups: dict[TrainConfig, list[int]] = {}
     for i, s in enumerate(missing):
         groups.setdefault(s.train, []).append(i)
+    stacks: list[tuple[TrainConfig, list[int]]] = []
     for config, members in groups.items():
         for stack in plan_stacks([tasks[i] for i in members]):
-            idx = [members[j] for j in stack]
+            stacks.append((config, [members[j] for j in stack]))
+    stacks.sort(key=lambda cs: -_stack_cost([tasks[i] for i in cs[1]], cs[0]))
 
-            def on_epochs(n: int) -> None:
-                nonlocal done_epochs
-                done_epochs += n
-                if progress:
-                    progress("training", done_epochs, total_epochs)
-
-            outcomes = train_stack([tasks[i] for i in idx], config, device, on_epochs)
-            for i, outcome in zip(idx, outcomes, strict=True):
+    n_workers, threads = grid_workers(device, len(stacks))
+    if workers is not None:
+        n_workers = max(1, workers)
+    failed = 0
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="symact-stack")
+    try:
+        futures = {
+            pool.submit(train_stack, [tasks[i] for i in idx], config, device, on_epochs): idx
+            for config, idx in stacks
+        }
+        for future in as_completed(futures):
+            for i, outcome in zip(futures[future], future.result(), strict=True):
                 spec = missing[i]
                 store.put_run(spec.key(), spec.to_dict(), _result(outcome, device))
                 failed += bool(outcome.failed)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        torch.set_num_threads(old_threads)
     return GridSummary(
         total=len(unique),
         skipped=len(unique) - len(missing),
