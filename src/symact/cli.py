@@ -34,7 +34,7 @@ def _int_list(text: str) -> tuple[int, ...]:
 
 
 def _name_list(text: str) -> tuple[str, ...]:
-    return tuple(v.strip().lower() for v in text.split(",") if v.strip())
+    return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
 def _positive_int(text: str) -> int:
@@ -55,7 +55,7 @@ def _add_gplearn_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--gp-seed", type=int, default=42, help="random_state of gplearn (42)")
     g.add_argument(
         "--function-set",
-        type=_name_list,
+        type=lambda text: tuple(v.lower() for v in _name_list(text)),
         default=None,
         help="comma-separated gplearn functions (add,sub,mul,sin,cos,abs)",
     )

@@ -174,3 +174,48 @@ def test_ctrl_c_keeps_finished_runs_and_a_rerun_continues(tmp_path, canonical_da
         final = dict(conn.execute("SELECT key, finished_at FROM runs").fetchall())
     assert len(final) == 22
     assert all(final[k] == v for k, v in kept.items())  # nothing retrained
+
+
+def test_a_users_csv_runs_through_the_same_suite(tmp_path, shared_data, capsys, monkeypatch):
+    # Real rows: every third row of spambase (the file is sorted by class), as a user's file.
+    lines = (shared_data / "spambase.data").read_text().splitlines()[::3]
+    header = ",".join([f"f{i}" for i in range(57)] + ["is_spam"])
+    path = tmp_path / "My_Mail.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    out = tmp_path / "results"
+    argv = [
+        "benchmark",
+        "--suite",
+        "paper",
+        "--datasets",
+        f"HIGGS,{path}",
+        "--data-dir",
+        str(tmp_path / "nothing-cached"),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *SMALL,
+    ]
+    # HIGGS is not in that data dir and the mirror refuses: a clear error, no traceback.
+    monkeypatch.setenv("SYMACT_UCI_MIRROR", "http://127.0.0.1:9/")
+    assert main(argv) == 2
+    assert "HIGGS.csv.gz" in capsys.readouterr().err
+
+    argv = [
+        "benchmark",
+        "--suite",
+        "paper",
+        "--datasets",
+        str(path),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *SMALL,
+    ]
+    assert main(argv) == 0
+    rows = _rows(out / "final_efficiency_results.csv")
+    assert len(rows) == 5  # Heavy ReLU, Light ReLU/GELU/SiLU, Specialist; no transfer source
+    assert {r["Params"] for r in rows if r["Architecture"] == "Light"} == {"6017"}
+    assert (out / f"activation_{rows[0]['Dataset']}.png").stat().st_size > 5000

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from symact.data import REGISTRY
+from symact.data.registry import resolve_name
 from symact.discovery import Discovery, GplearnSettings
 from symact.experiments.runner import DataCache, GridSummary, ProgressFn, discover, run_grid
 from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec
@@ -74,7 +75,9 @@ def make_suite(
         default, sources = BUILTIN_DATASETS, BUILTIN_DATASETS
     else:
         raise ValueError(f"unknown suite {name!r}; choose 'paper' or 'builtin'")
-    chosen = tuple(datasets) if datasets else default
+    # Registry names in any spelling ("FOREST_COVER", "covtype") become their canonical name;
+    # anything else is a file path and kept as written.
+    chosen = tuple(resolve_name(d) or d for d in datasets) if datasets else default
     return Suite(
         name=name,
         datasets=tuple(
