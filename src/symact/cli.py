@@ -172,8 +172,8 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
             return EXIT_INTERRUPTED
         table = write_suite_outputs(outcome, store, out)
     seconds = time.perf_counter() - start
-    for name, notes in outcome.data_notes.items():
-        for note in notes:
+    for name, provenance in outcome.data_provenance.items():
+        for note in provenance["notes"]:
             console.print(f"[yellow]note[/] {outcome.labels[name]}: {note}")
     for name, disc in outcome.discoveries.items():
         console.print(

@@ -8,7 +8,7 @@ formula; Light with each source's formula) and trains what the store does not ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from symact.data import REGISTRY
 from symact.data.registry import resolve_name
@@ -140,7 +140,6 @@ class SuiteOutcome:
     labels: dict[str, str]
     entries: list[GridEntry]
     summary: GridSummary
-    data_notes: dict[str, tuple[str, ...]]
     data_provenance: dict[str, dict]
 
 
@@ -155,13 +154,11 @@ def run_suite(
     """Discover, then train every missing run of the suite; everything lands in ``store``."""
     labels: dict[str, str] = {}
     discoveries: dict[str, Discovery] = {}
-    notes: dict[str, tuple[str, ...]] = {}
     provenance: dict[str, dict] = {}
     specs = discovery_specs(suite)
     for i, dspec in enumerate(specs):
         ds = data.dataset(dspec.data)
         labels[dspec.data.name] = ds.display_name
-        notes[dspec.data.name] = tuple(ds.provenance.notes)
         provenance[dspec.data.name] = _provenance(ds)
         if progress:
             progress(f"discovery {ds.display_name}", i, len(specs))
@@ -170,12 +167,11 @@ def run_suite(
         progress("discovery", len(specs), len(specs))
     entries = grid(suite, discoveries, labels)
     summary = run_grid([e.spec for e in entries], store, data, device=device, progress=progress)
-    return SuiteOutcome(suite, discoveries, labels, entries, summary, notes, provenance)
+    return SuiteOutcome(suite, discoveries, labels, entries, summary, provenance)
 
 
 def _provenance(ds) -> dict:
-    from dataclasses import asdict
-
+    """The dataset's provenance as JSON-able values (notes included)."""
     p = asdict(ds.provenance)
     p["notes"] = list(p.get("notes") or ())
     return {

@@ -13,6 +13,7 @@ from typing import Any
 
 from symact.experiments import ResultsStore, SuiteOutcome
 from symact.experiments.runner import environment
+from symact.experiments.suites import discovery_specs
 from symact.report.plots import (
     plot_accuracy_vs_params,
     plot_activation,
@@ -65,9 +66,11 @@ def _results_json(outcome: SuiteOutcome, store: ResultsStore) -> dict[str, Any]:
                 "result": r,
             }
         )
-    discoveries = {}
-    for name, d in outcome.discoveries.items():
-        discoveries[outcome.labels[name]] = d.to_dict()
+    # The stored records already hold the simplified formula and its LaTeX: no second sympy pass.
+    discoveries = {
+        outcome.labels[spec.data.name]: store.get_discovery(spec.key())
+        for spec in discovery_specs(s)
+    }
     return {
         "suite": s.name,
         "protocol": {
