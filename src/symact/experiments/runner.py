@@ -30,6 +30,7 @@ from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.formula import make_activation
 from symact.training import TrainConfig, TrainTask, plan_stacks, resolve_device, train_stack
+from symact.training.kernels import prebuild as prebuild_kernels
 
 ProgressFn = Callable[[str, int, int], None]
 """Called as ``progress(description, done, total)``; the CLI draws it as a bar."""
@@ -204,6 +205,8 @@ def run_grid(
             stacks.append((config, [members[j] for j in stack]))
     stacks.sort(key=lambda cs: -_stack_cost([tasks[i] for i in cs[1]], cs[0]))
 
+    if device == "cpu":
+        prebuild_kernels(t.activation for t in tasks)
     n_workers, threads = grid_workers(device, len(stacks))
     if workers is not None:
         n_workers = max(1, workers)

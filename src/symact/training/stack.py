@@ -29,7 +29,14 @@ exact in real arithmetic or in distribution up to 3e-6:
   one float per unit instead (as ``nn.Dropout`` does) is 3.3x slower on CPU (2.9 vs 0.87 ns
   per unit measured), and the draws are a large share of a small model's step.
 
-Speed notes (2-core CPU, measured): elementwise passes, not matmuls, dominate the Light
+On the CPU, each hidden layer's element-wise work (BatchNorm, activation and its derivative,
+dropout, and their backward) runs by default in fused C kernels (``kernels.py``,
+``fused.c``): three passes forward and two backward instead of ~20 torch ops; the
+activation's derivative comes from its formula (``symact.formula.ccode``), not autograd.
+The torch path below stays for CUDA, for activations with no C form, and where no C compiler
+works; both compute the same function with the same random draws.
+
+Speed notes for the torch path (2-core CPU, measured): elementwise passes, not matmuls, dominate the Light
 models, so masks are float (``a * mask`` is vectorized, ``torch.where`` is not) and ReLU's
 backward reads the dropped-out output directly. ``torch.bmm`` splits its batch over threads,
 so stacks whose size is not a multiple of the thread count run their remainder models as
@@ -41,12 +48,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from symact.training import kernels as fused
 from symact.training.config import TrainConfig
 
 _INT64_MIN = -(2**63)
@@ -207,6 +216,13 @@ class StackedMLP:
         # dropout: keep a unit when its 16 random bits (as int16) are >= this threshold
         self._keep_from = round(config.dropout * 65536) - 32768
         self._scale = 1.0 / (1.0 - config.dropout)
+        self.kernels = _load_kernels(self.groups, device)
+        self._scratch: dict[str, Tensor] = {}
+
+    @property
+    def backend(self) -> str:
+        """``"fused"`` (C kernels for the element-wise work, see kernels.py) or ``"torch"``."""
+        return "fused" if self.kernels is not None else "torch"
 
     # -- parameters ---------------------------------------------------------------------------
 
@@ -281,6 +297,8 @@ class StackedMLP:
         cancels in training mode); the output layer, of width 1, is a multiply-and-sum, far
         faster than a matmul with one column.
         """
+        if self.kernels is not None:
+            return self._train_step_fused(x, y)
         eps, m = self.config.bn_eps, self.config.bn_momentum
         batch = x.shape[1]
         masks = self.draw_keep_masks(batch)
@@ -334,6 +352,100 @@ class StackedMLP:
             if i > 0:
                 dh = _bmm(dz, weights[i].transpose(1, 2))
         return losses.detach()
+
+    def _train_step_fused(self, x: Tensor, y: Tensor) -> Tensor:
+        """:meth:`train_step` with each hidden layer's element-wise work in fused C kernels.
+
+        Same function, same random draws (the kernels read the dropout bits of
+        :meth:`draw_keep_masks` from the same SplitMix64 streams); only float32 rounding differs.
+        """
+        eps, m = self.config.bn_eps, self.config.bn_momentum
+        batch = x.shape[1]
+        k = self.k
+        dropout = self.config.dropout > 0.0
+        scale = self._scale if dropout else 1.0
+        n_hidden = len(self.widths)
+        weights = [self._W[0], *(w * scale for w in self._W[1:])] if scale != 1.0 else self._W
+        keys = self._dropout_keys.data_ptr() if dropout else None
+        need_deriv = any(kern.has_deriv for kern in self.kernels)
+        saved, h, pos = [], x, 0
+        for i, w in enumerate(self.widths):
+            shape = (k, batch, w)
+            # the pre-BN bias cancels (train_step)
+            z = _bmm(h, weights[i], out=self._buffer(f"z{i}", shape))
+            h_next = self._buffer(f"h{i}", shape)
+            deriv = self._buffer(f"deriv{i}", shape) if need_deriv else None
+            mean, var = torch.empty(k, 1, w), torch.empty(k, 1, w)
+            args = (
+                batch,
+                w,
+                z.data_ptr(),
+                self._gamma[i].data_ptr(),
+                self._beta[i].data_ptr(),
+                eps,
+                keys,
+                self._dropout_drawn,
+                pos,
+                self._keep_from,
+                h_next.data_ptr(),
+                None if deriv is None else deriv.data_ptr(),
+                mean.data_ptr(),
+                var.data_ptr(),
+            )
+            _run_kernels(self.groups, self.kernels, "symact_forward", args)
+            self.running_mean[i].lerp_(mean + self._b[i], m)  # mean itself is saved
+            self.running_var[i].mul_(1 - m).add_(var, alpha=m * batch / (batch - 1))
+            saved.append((h, z, h_next, deriv, mean, var))
+            h, pos = h_next, pos + batch * w
+        if dropout:
+            self._dropout_drawn += -(-pos // 4)
+        w_out = weights[n_hidden].transpose(1, 2)  # [K, 1, w_last]
+        logit = torch.mul(h, w_out).sum(2, keepdim=True).add_(self._b[n_hidden])  # [K, B, 1]
+        losses = F.binary_cross_entropy_with_logits(logit, y, reduction="none").mean((1, 2))
+
+        dlogit = torch.sigmoid(logit).sub_(y).div_(batch)  # [K, B, 1]
+        g_out = self._gW[n_hidden].view(k, 1, -1)
+        torch.sum(torch.mul(h, dlogit), 1, keepdim=True, out=g_out)
+        if scale != 1.0:
+            g_out.mul_(scale)
+        torch.sum(dlogit, 1, keepdim=True, out=self._gb[n_hidden])
+        dh = torch.mul(dlogit, w_out, out=self._buffer(f"dh{n_hidden - 1}", h.shape))
+        for i in reversed(range(n_hidden)):
+            h_prev, z, h_out, deriv, mean, var = saved[i]
+            args = (
+                batch,
+                self.widths[i],
+                dh.data_ptr(),
+                h_out.data_ptr(),
+                None if deriv is None else deriv.data_ptr(),
+                z.data_ptr(),
+                mean.data_ptr(),
+                var.data_ptr(),
+                self._gamma[i].data_ptr(),
+                eps,
+                self._ggamma[i].data_ptr(),
+                self._gbeta[i].data_ptr(),
+            )
+            _run_kernels(self.groups, self.kernels, "symact_backward", args)  # dh := dz
+            _bmm(h_prev.transpose(1, 2), dh, out=self._gW[i])
+            if i > 0 and scale != 1.0:
+                self._gW[i].mul_(scale)
+            if i > 0:
+                dh_prev = self._buffer(f"dh{i - 1}", h_prev.shape)
+                dh = _bmm(dh, weights[i].transpose(1, 2), out=dh_prev)
+        return losses.detach()
+
+    def _buffer(self, name: str, shape: tuple[int, ...]) -> Tensor:
+        """A reused scratch tensor: fresh multi-MB tensors every step cost page faults.
+
+        The fused step's large intermediates all die within the step, so each has one
+        buffer (grown when needed; a last partial batch takes a prefix).
+        """
+        n = math.prod(shape)
+        buf = self._scratch.get(name)
+        if buf is None or buf.numel() < n:
+            buf = self._scratch[name] = torch.empty(n, device=self.device)
+        return buf[:n].view(shape)
 
     def freeze(self, k: int) -> None:
         """Stop updating model k for good: zero its gradient and Adam moments."""
@@ -396,6 +508,43 @@ class StackedMLP:
                 out[f"{4 * i + 1}.running_var"] = self.running_var[i][k].flatten().cpu()
                 out[f"{4 * i + 1}.num_batches_tracked"] = torch.tensor(self.steps)
         return {name: t.clone() for name, t in out.items()}
+
+
+def _load_kernels(groups, device: torch.device) -> list[fused.ActivationKernels] | None:
+    """One compiled kernel set per activation group, or None to run the torch path."""
+    if device.type != "cpu":
+        return None
+    kernels = [fused.load(act) for _, _, act in groups]
+    return None if any(kern is None for kern in kernels) else kernels
+
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _run_kernels(groups, kernels, name: str, args: tuple) -> None:
+    """Call kernel ``name`` for every group's models, split over torch's thread count.
+
+    ctypes releases the GIL, so the calls of one step run in parallel on a small pool; with
+    one thread (the grid runner trains stacks side by side) they run inline.
+    """
+    threads = torch.get_num_threads()
+    calls = []
+    for (start, stop, _), kern in zip(groups, kernels, strict=True):
+        fn = getattr(kern.lib, name)
+        if threads == 1 or stop - start == 1:
+            calls.append((fn, start, stop))
+            continue
+        step = -(-(stop - start) // threads)
+        calls += [(fn, a, min(a + step, stop)) for a in range(start, stop, step)]
+    if threads == 1 or len(calls) == 1:
+        for fn, a, b in calls:
+            fn(a, b, *args)
+        return
+    global _pool
+    if _pool is None or _pool._max_workers < threads:
+        _pool = ThreadPoolExecutor(threads, thread_name_prefix="symact-kernel")
+    for f in [_pool.submit(fn, a, b, *args) for fn, a, b in calls]:
+        f.result()
 
 
 def _activation_groups(activations: Sequence[nn.Module]) -> list[tuple[int, int, nn.Module]]:

@@ -62,6 +62,7 @@ class TrainOutcome:
     ``train_seconds`` is this model's share of its stack's wall time (stack time / stack size);
     ``stack_seconds`` is the stack's whole training wall time. Metrics are NaN if ``failed``.
     ``loss_history`` holds the mean training loss of each epoch (mean over its batches).
+    ``backend`` says how the element-wise work ran: ``"fused"`` C kernels or ``"torch"``.
     """
 
     label: str
@@ -77,6 +78,7 @@ class TrainOutcome:
     failed: bool
     failure_reason: str | None
     loss_history: tuple[float, ...]
+    backend: str = "torch"
     model: MLP | None = field(default=None, compare=False, repr=False)
 
 
@@ -310,6 +312,7 @@ def _outcome(stack, j, task, history, failure, stack_seconds, return_model) -> T
         failed=failure is not None,
         failure_reason=failure[0] if failure else None,
         loss_history=losses,
+        backend=stack.backend,
         model=model,
     )
 
