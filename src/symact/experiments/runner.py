@@ -15,11 +15,11 @@ import platform
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -160,6 +160,20 @@ def grid_workers(device: str, n_stacks: int) -> tuple[int, int]:
     return workers, max(1, cores // workers)
 
 
+class LaterSpecs(Protocol):
+    """Runs that become known while the grid trains (the formula runs of a suite whose
+    discoveries are still running): :func:`run_grid` trains what it has and asks for more."""
+
+    def pending(self) -> bool:
+        """True while more specs may still come."""
+        ...
+
+    def collect(self, timeout: float | None) -> list[RunSpec]:
+        """Specs released since the last call, waiting up to ``timeout`` s (None: until some
+        news); called from the thread that owns the store."""
+        ...
+
+
 def run_grid(
     specs: Sequence[RunSpec],
     store: ResultsStore,
@@ -168,62 +182,87 @@ def run_grid(
     device: str = "cpu",
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    later: LaterSpecs | None = None,
 ) -> GridSummary:
     """Train every spec not yet in the store, in stacks, committing each run as it finishes.
 
-    Stacks run ``workers`` at a time in threads (largest first); only this thread writes to
-    the store. A KeyboardInterrupt propagates once the runs already finished are committed;
+    Stacks run ``workers`` at a time in threads, the costliest ready stack first; only this
+    thread writes to the store. Specs from ``later`` join as they are released, in stacks of
+    their own. A KeyboardInterrupt propagates once the runs already finished are committed;
     stacks still in flight are abandoned and a rerun trains them again.
     """
     start = time.perf_counter()
     device = str(resolve_device(device))
-    unique = list(dict.fromkeys(specs))
-    by_key = {s.key(): s for s in unique}
-    missing = [by_key[k] for k in store.missing_runs(by_key)]
-    tasks = [_task(s, data.split(s.data, s.seed, s.test_size)) for s in missing]
-    total_epochs = sum(s.train.epochs for s in missing)
-    done_epochs = 0
+    seen: set[str] = set()
+    tasks: list[TrainTask] = []
+    missing: list[RunSpec] = []
+    ready: list[tuple[float, TrainConfig, list[int]]] = []
+    counts = {"total": 0, "epochs": 0, "done": 0, "failed": 0}
     lock = threading.Lock()
-    if progress:
-        progress("training", 0, total_epochs)
 
     def on_epochs(n: int) -> None:
-        nonlocal done_epochs
         with lock:
-            done_epochs += n
-            done = done_epochs
+            counts["done"] += n
+            done, total = counts["done"], counts["epochs"]
         if progress:
-            progress("training", done, total_epochs)
+            progress("training", done, total)
 
-    # Runs with different training settings never share a stack.
-    groups: dict[TrainConfig, list[int]] = {}
-    for i, s in enumerate(missing):
-        groups.setdefault(s.train, []).append(i)
-    stacks: list[tuple[TrainConfig, list[int]]] = []
-    for config, members in groups.items():
-        for stack in plan_stacks([tasks[i] for i in members]):
-            stacks.append((config, [members[j] for j in stack]))
-    stacks.sort(key=lambda cs: -_stack_cost([tasks[i] for i in cs[1]], cs[0]))
+    def add(new_specs: Sequence[RunSpec]) -> None:
+        """Plan the missing ones of ``new_specs`` into stacks on the ready list."""
+        fresh = {s.key(): s for s in new_specs if s.key() not in seen}
+        seen.update(fresh)
+        counts["total"] += len(fresh)
+        first = len(missing)
+        missing.extend(fresh[k] for k in store.missing_runs(fresh))
+        tasks.extend(_task(s, data.split(s.data, s.seed, s.test_size)) for s in missing[first:])
+        if device == "cpu":
+            prebuild_kernels(t.activation for t in tasks[first:])
+        groups: dict[TrainConfig, list[int]] = {}  # different settings never share a stack
+        for i in range(first, len(missing)):
+            groups.setdefault(missing[i].train, []).append(i)
+        for config, members in groups.items():
+            for stack in plan_stacks([tasks[i] for i in members]):
+                idx = [members[j] for j in stack]
+                ready.append((_stack_cost([tasks[i] for i in idx], config), config, idx))
+        ready.sort(key=lambda item: -item[0])
+        with lock:
+            counts["epochs"] += sum(missing[i].train.epochs for i in range(first, len(missing)))
+        if progress:
+            progress("training", counts["done"], counts["epochs"])
 
-    if device == "cpu":
-        prebuild_kernels(t.activation for t in tasks)
-    n_workers, threads = grid_workers(device, len(stacks))
+    add(specs)
+    if later is not None and later.pending():
+        n_workers = (os.cpu_count() or 1) if device == "cpu" else 1
+        threads = 1 if device == "cpu" else torch.get_num_threads()
+    else:
+        n_workers, threads = grid_workers(device, len(ready))
     if workers is not None:
         n_workers = max(1, workers)
-    failed = 0
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     pool = ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="symact-stack")
+    in_flight: dict[Future, list[int]] = {}
     try:
-        futures = {
-            pool.submit(train_stack, [tasks[i] for i in idx], config, device, on_epochs): idx
-            for config, idx in stacks
-        }
-        for future in as_completed(futures):
-            for i, outcome in zip(futures[future], future.result(), strict=True):
-                spec = missing[i]
-                store.put_run(spec.key(), spec.to_dict(), _result(outcome, device))
-                failed += bool(outcome.failed)
+        while True:
+            while ready and len(in_flight) < n_workers:
+                _, config, idx = ready.pop(0)
+                stack_tasks = [tasks[i] for i in idx]
+                in_flight[pool.submit(train_stack, stack_tasks, config, device, on_epochs)] = idx
+            waiting = later is not None and later.pending()
+            if not in_flight and not waiting:
+                break
+            if in_flight:
+                done, _ = wait(
+                    in_flight, timeout=0.05 if waiting else None, return_when=FIRST_COMPLETED
+                )
+                for future in done:
+                    idx = in_flight.pop(future)
+                    for i, outcome in zip(idx, future.result(), strict=True):
+                        spec = missing[i]
+                        store.put_run(spec.key(), spec.to_dict(), _result(outcome, device))
+                        counts["failed"] += bool(outcome.failed)
+            if waiting:
+                add(later.collect(timeout=0.0 if in_flight else None))
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
@@ -232,9 +271,9 @@ def run_grid(
     finally:
         torch.set_num_threads(old_threads)
     return GridSummary(
-        total=len(unique),
-        skipped=len(unique) - len(missing),
+        total=counts["total"],
+        skipped=counts["total"] - len(missing),
         trained=len(missing),
-        failed=failed,
+        failed=counts["failed"],
         seconds=time.perf_counter() - start,
     )

@@ -13,7 +13,15 @@ from dataclasses import asdict, dataclass, field
 from symact.data import REGISTRY
 from symact.data.registry import resolve_name
 from symact.discovery import Discovery, GplearnSettings
-from symact.experiments.runner import DataCache, GridSummary, ProgressFn, discover, run_grid
+from symact.experiments.background import DiscoveryJob, DiscoveryProcess, can_run_in_background
+from symact.experiments.runner import (
+    DataCache,
+    GridSummary,
+    ProgressFn,
+    discover,
+    environment,
+    run_grid,
+)
 from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.training import TrainConfig
@@ -103,20 +111,31 @@ def discovery_specs(suite: Suite) -> list[DiscoverySpec]:
 
 
 def grid(
-    suite: Suite, discoveries: dict[str, Discovery], labels: dict[str, str]
+    suite: Suite,
+    discoveries: dict[str, Discovery],
+    labels: dict[str, str],
+    *,
+    include: str = "all",
 ) -> list[GridEntry]:
     """Every run of the suite, with the table row it belongs to.
 
     ``discoveries`` and ``labels`` are keyed by dataset name; labels are display names.
+    ``include``: ``"all"``, ``"baselines"`` (the runs that need no discovery, so they can
+    train while discovery runs) or ``"formulas"`` (the rest).
     """
+    if include not in ("all", "baselines", "formulas"):
+        raise ValueError(f"include must be 'all', 'baselines' or 'formulas', got {include!r}")
     entries: list[GridEntry] = []
     for data in suite.datasets:
-        rows: list[tuple[str, str, str]] = list(BASELINES)
-        rows.append(("light", str(discoveries[data.name].activation), SPECIALIST))
-        sources = [s for s in suite.transfer_sources if s != data.name]
-        for src in sources:
-            label = TRANSFER if len(sources) == 1 else f"{TRANSFER[:-1]} from {labels[src]})"
-            rows.append(("light", str(discoveries[src].activation), label))
+        rows: list[tuple[str, str, str]] = []
+        if include != "formulas":
+            rows += BASELINES
+        if include != "baselines":
+            rows.append(("light", str(discoveries[data.name].activation), SPECIALIST))
+            sources = [s for s in suite.transfer_sources if s != data.name]
+            for src in sources:
+                label = TRANSFER if len(sources) == 1 else f"{TRANSFER[:-1]} from {labels[src]})"
+                rows.append(("light", str(discoveries[src].activation), label))
         for arch, act, label in rows:
             for seed in suite.seeds:
                 spec = RunSpec(
@@ -150,24 +169,98 @@ def run_suite(
     *,
     device: str = "cpu",
     progress: ProgressFn | None = None,
+    background_discovery: bool = True,
 ) -> SuiteOutcome:
-    """Discover, then train every missing run of the suite; everything lands in ``store``."""
+    """Discover, then train every missing run of the suite; everything lands in ``store``.
+
+    With ``background_discovery`` (and fork and a spare core available), discoveries run in
+    a child process while the baseline runs, which need no formula, already train; the
+    formula runs join the grid once every discovery is in. The results are the same.
+    """
     labels: dict[str, str] = {}
     discoveries: dict[str, Discovery] = {}
     provenance: dict[str, dict] = {}
-    specs = discovery_specs(suite)
-    for i, dspec in enumerate(specs):
+    todo: list[DiscoverySpec] = []
+    for dspec in discovery_specs(suite):
         ds = data.dataset(dspec.data)
         labels[dspec.data.name] = ds.display_name
         provenance[dspec.data.name] = _provenance(ds)
+        stored = store.get_discovery(dspec.key())
+        if stored is not None:
+            discoveries[dspec.data.name] = Discovery.from_dict(stored)
+        else:
+            todo.append(dspec)
+    if todo and background_discovery and can_run_in_background():
+        later = _FormulaRuns(suite, store, data, todo, discoveries, labels, progress)
+        try:
+            baselines = [e.spec for e in grid(suite, discoveries, labels, include="baselines")]
+            summary = run_grid(
+                baselines, store, data, device=device, progress=progress, later=later
+            )
+        finally:
+            later.close()
+    else:
+        for i, dspec in enumerate(todo):
+            if progress:
+                progress(f"discovery {labels[dspec.data.name]}", i, len(todo))
+            discoveries[dspec.data.name] = discover(dspec, data, store)
         if progress:
-            progress(f"discovery {ds.display_name}", i, len(specs))
-        discoveries[dspec.data.name] = discover(dspec, data, store)
-    if progress:
-        progress("discovery", len(specs), len(specs))
+            progress("discovery", len(todo), len(todo))
+        specs = [e.spec for e in grid(suite, discoveries, labels)]
+        summary = run_grid(specs, store, data, device=device, progress=progress)
     entries = grid(suite, discoveries, labels)
-    summary = run_grid([e.spec for e in entries], store, data, device=device, progress=progress)
     return SuiteOutcome(suite, discoveries, labels, entries, summary, provenance)
+
+
+class _FormulaRuns:
+    """The suite's formula runs, released to :func:`run_grid` once discovery is done.
+
+    Discoveries arrive from a :class:`DiscoveryProcess`; each is stored (this object lives
+    in the thread that owns the store) as soon as it arrives, so an interrupted suite keeps
+    the discoveries it finished.
+    """
+
+    def __init__(self, suite, store, data, todo, discoveries, labels, progress) -> None:
+        self.suite, self.store, self.discoveries, self.labels = suite, store, discoveries, labels
+        self.progress = progress
+        self.specs = {dspec.key(): dspec for dspec in todo}
+        self.done = 0
+        self.released = False
+        jobs = [
+            DiscoveryJob(
+                key=dspec.key(),
+                X=data.dataset(dspec.data).X,
+                y=data.dataset(dspec.data).y,
+                display_name=labels[dspec.data.name],
+                settings=dspec.settings,
+            )
+            for dspec in todo
+        ]
+        if progress:
+            progress("discovery", 0, len(jobs))
+        self.process = DiscoveryProcess(jobs)
+
+    def pending(self) -> bool:
+        return not self.released
+
+    def collect(self, timeout: float | None) -> list[RunSpec]:
+        for key, found in self.process.results(timeout):
+            dspec = self.specs[key]
+            record = found.to_dict() | {"environment": environment()}
+            meta = {"data": dspec.data.to_dict(), "method": dspec.method}
+            self.store.put_discovery(key, meta, record)
+            self.discoveries[dspec.data.name] = found
+            self.done += 1
+            if self.progress:
+                self.progress("discovery", self.done, len(self.specs))
+        if self.process.pending() or self.released:
+            return []
+        self.released = True
+        entries = grid(self.suite, self.discoveries, self.labels, include="formulas")
+        return [e.spec for e in entries]
+
+    def close(self) -> None:
+        self.process.close()
 
 
 def _provenance(ds) -> dict:

@@ -115,7 +115,7 @@ def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI, bbox_inches="tight", format="png")
+    fig.savefig(path, dpi=DPI, format="png")  # constrained layout: no second "tight" draw
     return path
 
 

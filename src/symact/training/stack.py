@@ -36,11 +36,11 @@ activation's derivative comes from its formula (``symact.formula.ccode``), not a
 The torch path below stays for CUDA, for activations with no C form, and where no C compiler
 works; both compute the same function with the same random draws.
 
-Speed notes for the torch path (2-core CPU, measured): elementwise passes, not matmuls, dominate the Light
-models, so masks are float (``a * mask`` is vectorized, ``torch.where`` is not) and ReLU's
-backward reads the dropped-out output directly. ``torch.bmm`` splits its batch over threads,
-so stacks whose size is not a multiple of the thread count run their remainder models as
-single matmuls (3 models on 2 threads otherwise cost as much as 4).
+Speed notes for the torch path (2-core CPU, measured): elementwise passes, not matmuls,
+dominate the Light models, so masks are float (``a * mask`` is vectorized, ``torch.where``
+is not) and ReLU's backward reads the dropped-out output directly. ``torch.bmm`` splits its
+batch over threads, so stacks whose size is not a multiple of the thread count run their
+remainder models as single matmuls (3 models on 2 threads otherwise cost as much as 4).
 """
 
 from __future__ import annotations
