@@ -66,6 +66,12 @@ def test_a_one_class_sample_is_a_clear_error():
         discover_gplearn(X, y)
 
 
+def test_rows_and_labels_of_different_lengths_are_a_clear_error(spambase):
+    X, y = spambase
+    with pytest.raises(ValueError, match="rows but y has"):
+        discover_gplearn(X, y[:-5], dataset="spambase")
+
+
 def test_takes_a_dataset_from_the_loader(canonical_data_dir):
     from symact.data import load_dataset
 

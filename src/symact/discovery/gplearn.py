@@ -113,6 +113,8 @@ def discovery_sample(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The paper's sample: ``subsample`` of the rows without replacement, seeded, standardized."""
     n = len(X)
+    if len(y) != n:
+        raise ValueError(f"X has {n} rows but y has {len(y)} labels; pass one label per row")
     k = max(2, int(n * settings.subsample))
     idx = np.random.RandomState(settings.seed).choice(n, k, replace=False)
     Xs = StandardScaler().fit_transform(np.asarray(X[idx], dtype=np.float64))

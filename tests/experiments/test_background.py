@@ -1,0 +1,118 @@
+"""Discovery in a forked child beside training: same results, errors and Ctrl-C handled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from symact.discovery import GplearnSettings, discover_gplearn
+from symact.experiments import DataCache, ResultsStore, make_suite, run_suite
+from symact.experiments.background import DiscoveryJob, DiscoveryProcess
+from symact.training import TrainConfig
+
+QUICK_GP = GplearnSettings(population_size=80, generations=2)
+
+
+def _suite():
+    return make_suite("builtin", seeds=(1, 2), train=TrainConfig(epochs=3), discovery=QUICK_GP)
+
+
+def _run(tmp_path, name: str, background: bool):
+    with ResultsStore(tmp_path / f"{name}.sqlite") as store:
+        outcome = run_suite(_suite(), store, DataCache(), background_discovery=background)
+        runs = _runs(store, outcome)
+        found = {k: store.get_discovery(s.key()) for k, s in _discovery_specs(outcome)}
+    return outcome, runs, found
+
+
+def _runs(store, outcome) -> dict:
+    return {e.spec.key(): store.get_run(e.spec.key()) for e in outcome.entries}
+
+
+def _discovery_specs(outcome):
+    from symact.experiments.suites import discovery_specs
+
+    return [(s.data.name, s) for s in discovery_specs(outcome.suite)]
+
+
+def test_background_discovery_gives_the_suite_that_in_line_discovery_gives(tmp_path):
+    events = []
+    with ResultsStore(tmp_path / "bg.sqlite") as store:
+        outcome = run_suite(_suite(), store, DataCache(), progress=lambda *a: events.append(a))
+        bg_runs = _runs(store, outcome)
+        bg_found = {k: store.get_discovery(s.key()) for k, s in _discovery_specs(outcome)}
+    inline, inline_runs, inline_found = _run(tmp_path, "inline", background=False)
+
+    assert {k: str(d.program) for k, d in outcome.discoveries.items()} == {
+        k: str(d.program) for k, d in inline.discoveries.items()
+    }
+    assert all(bg_found.values()) and bg_found.keys() == inline_found.keys()
+    for name in bg_found:  # stored records: the same program and formula
+        assert bg_found[name]["program"] == inline_found[name]["program"]
+    assert bg_runs.keys() == inline_runs.keys()
+    assert len(bg_runs) == outcome.summary.total == 2 * (4 + 2) * 2  # datasets x configs x seeds
+    for key, result in bg_runs.items():
+        assert abs(result["auc"] - inline_runs[key]["auc"]) < 1e-4, key
+    # progress: discovery counted 0..2, training's total grew when the formula runs arrived
+    assert ("discovery", 2, 2) in events
+    totals = [total for desc, _, total in events if desc == "training"]
+    assert totals[0] < totals[-1] == 24 * 3
+
+
+def test_a_rerun_finds_the_discoveries_stored_and_trains_nothing(tmp_path):
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        run_suite(_suite(), store, DataCache())
+        again = run_suite(_suite(), store, DataCache())
+    assert (again.summary.trained, again.summary.skipped) == (0, 24)
+
+
+def _job(X, y, population: int = 80) -> DiscoveryJob:
+    settings = GplearnSettings(population_size=population, generations=2)
+    return DiscoveryJob("key", X, y, "data", settings)
+
+
+def test_the_child_discovers_what_this_process_discovers(spam_xy):
+    X, y = spam_xy
+    proc = DiscoveryProcess([_job(X, y)])
+    ((key, found),) = proc.results(timeout=None)
+    assert key == "key" and not proc.pending()
+    here = discover_gplearn(X, y, dataset="data", settings=_job(X, y).settings)
+    assert found.program == here.program and found.activation == here.activation
+
+
+def test_an_error_in_the_child_is_raised_here(spam_xy):
+    X, y = spam_xy
+    bad = X.copy()
+    bad[:, 3] = np.nan  # gplearn (through scikit-learn's checks) refuses NaN
+    proc = DiscoveryProcess([_job(bad, y)])
+    with pytest.raises(ValueError, match="NaN"):
+        proc.results(timeout=None)
+    assert not proc.pending()
+
+
+def test_a_child_that_dies_is_reported_not_waited_for(spam_xy):
+    X, y = spam_xy
+    proc = DiscoveryProcess([_job(X, y, population=20_000)])
+    os.kill(proc._process.pid, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="discovery process ended"):
+        proc.results(timeout=None)
+
+
+def test_close_stops_a_running_child(spam_xy):
+    X, y = spam_xy
+    proc = DiscoveryProcess([_job(X, y, population=20_000)])
+    time.sleep(0.2)
+    start = time.perf_counter()
+    proc.close()
+    assert not proc._process.is_alive() and time.perf_counter() - start < 5
+    assert not proc.pending()
+
+
+@pytest.fixture(scope="module")
+def spam_xy(shared_data):
+    raw = np.loadtxt(shared_data / "spambase.data", delimiter=",")
+    return raw[:2000, :-1], raw[:2000, -1].astype(np.int64)
