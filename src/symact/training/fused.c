@@ -43,6 +43,7 @@ static inline uint64_t symact_splitmix64(uint64_t key, uint64_t counter) {
 static const int16_t *symact_draws(uint64_t key, int64_t drawn, int64_t pos0, int64_t n,
                                    uint64_t *words) {
     int64_t first = pos0 / 4, last = (pos0 + n - 1) / 4;
+#pragma omp simd
     for (int64_t i = first; i <= last; i++) {
         words[i - first] = symact_splitmix64(key, (uint64_t)(drawn + i + 1));
     }
@@ -59,33 +60,29 @@ void symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z
                     const float *gamma, const float *beta, float eps, const int64_t *keys,
                     int64_t drawn, int64_t pos0, int32_t keep_from, float *h, float *deriv,
                     float *mean, float *var) {
-    double *acc = malloc(sizeof(double) * (size_t)W);
+    double *acc = malloc(sizeof(double) * (size_t)W), *acc2 = malloc(sizeof(double) * (size_t)W);
     float *scale = malloc(sizeof(float) * (size_t)W), *keep = malloc(sizeof(float) * (size_t)W);
     uint64_t *words = keys ? malloc(sizeof(uint64_t) * (size_t)(B * W / 4 + 2)) : NULL;
     for (int64_t k = k0; k < k1; k++) {
         const float *zk = z + k * B * W;
         float *hk = h + k * B * W, *mk = mean + k * W, *vk = var + k * W;
         const float *gk = gamma + k * W, *bk = beta + k * W;
-        for (int64_t j = 0; j < W; j++) acc[j] = 0.0;
-        for (int64_t b = 0; b < B; b++) {
-            const float *zr = zk + b * W;
-#pragma omp simd
-            for (int64_t j = 0; j < W; j++) acc[j] += zr[j];
-        }
-        for (int64_t j = 0; j < W; j++) {
-            mk[j] = (float)(acc[j] / (double)B);
-            acc[j] = 0.0;
-        }
+        /* one pass: sums of z and z^2 in double (the variance's cancellation costs ~1e-16
+           of mean^2 / var in double: nothing at the scales BatchNorm sees) */
+        for (int64_t j = 0; j < W; j++) acc[j] = acc2[j] = 0.0;
         for (int64_t b = 0; b < B; b++) {
             const float *zr = zk + b * W;
 #pragma omp simd
             for (int64_t j = 0; j < W; j++) {
-                float c = zr[j] - mk[j];
-                acc[j] += (double)(c * c);
+                double v = (double)zr[j];
+                acc[j] += v;
+                acc2[j] += v * v;
             }
         }
         for (int64_t j = 0; j < W; j++) {
-            vk[j] = (float)(acc[j] / (double)B);
+            double m = acc[j] / (double)B, v = acc2[j] / (double)B - m * m;
+            mk[j] = (float)m;
+            vk[j] = (float)(v > 0.0 ? v : 0.0);
             float rstd = 1.0f / __builtin_sqrtf(vk[j] + eps);
             scale[j] = gk[j] * rstd;
         }
@@ -119,6 +116,7 @@ void symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z
         }
     }
     free(acc);
+    free(acc2);
     free(scale);
     free(keep);
     free(words);
