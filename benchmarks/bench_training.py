@@ -10,7 +10,11 @@ printed table are measured in the same run:
     grid's time is extrapolated as 15 x Light + 3 x Heavy (marked "extrapolated").
 (b) symact one model at a time: every task as its own stack (K = 1).
 (c) symact batched: the grid as planned by ``plan_stacks`` (mixed activations per stack),
-    and (c') the same with one activation per stack, to choose between the two.
+    and (c') the same with one activation per stack, to choose between the two;
+(d) as (c) on the torch path (``SYMACT_KERNELS=torch``: element-wise work as torch ops and
+    formula derivatives by autograd) instead of the fused C kernels, to show what they buy.
+Stacks run one after another, each on all cores (torch's threads; the kernels split a
+stack's models over them); the suite runner instead trains stacks side by side.
 
 The floor is a 4096^3 float32 matmul measured in the same run; "GFLOP/s" counts the matmul
 arithmetic of training (forward, weight gradients, input gradients past the first layer).
@@ -36,34 +40,22 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from symact.formula import make_activation
 from symact.models import HEAVY, LIGHT, MLP
 from symact.training import TrainConfig, TrainTask, plan_stacks, train_stack
+from symact.training.kernels import prebuild as prebuild_kernels
 
 SEEDS = (42, 43, 44)
 ROWS = 100_000
 
 
-class XCos(nn.Module):
-    """x * cos(x) (the paper's HIGGS activation)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.cos(x)
-
-
-class XCosPlusX(nn.Module):
-    """x * cos(x) + x (gplearn's ``add(mul(x, cos(x)), x)``)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * torch.cos(x) + x
-
-
 CONFIGS = [
-    ("Light ReLU", LIGHT.widths, nn.ReLU()),
-    ("Light GELU", LIGHT.widths, nn.GELU()),
-    ("Light SiLU", LIGHT.widths, nn.SiLU()),
-    ("Light x*cos(x)", LIGHT.widths, XCos()),
-    ("Light x*cos(x)+x", LIGHT.widths, XCosPlusX()),
-    ("Heavy ReLU", HEAVY.widths, nn.ReLU()),
+    ("Light ReLU", LIGHT.widths, "relu"),
+    ("Light GELU", LIGHT.widths, "gelu"),
+    ("Light SiLU", LIGHT.widths, "silu"),
+    ("Light x*cos(x)", LIGHT.widths, "mul(x, cos(x))"),
+    ("Light x*cos(x)+x", LIGHT.widths, "add(mul(x, cos(x)), x)"),
+    ("Heavy ReLU", HEAVY.widths, "relu"),
 ]
 
 
@@ -162,7 +154,7 @@ def main() -> None:
     X, y = load_covertype(args.data_dir, ROWS)
     splits = {seed: protocol_split(X, y, seed) for seed in SEEDS}
     tasks = [
-        TrainTask(*splits[seed], widths, act, seed, label=f"{name} seed {seed}")
+        TrainTask(*splits[seed], widths, make_activation(act), seed, label=f"{name} seed {seed}")
         for name, widths, act in CONFIGS
         for seed in SEEDS
     ]
@@ -179,6 +171,7 @@ def main() -> None:
         ("(a) reference loop, one at a time (2 timed, extrapolated)", ref_seconds, ref_busy)
     )
 
+    prebuild_kernels(t.activation for t in tasks)  # compile outside the timings (~1 s)
     if not args.quick:
         seconds, busy, _ = timed(lambda: [train_stack([t], config) for t in tasks])
         rows.append(("(b) symact, one model at a time (K=1)", seconds, busy))
@@ -189,13 +182,16 @@ def main() -> None:
             tasks, group_by_activation=True
         ),
     }
+    plans["(d) symact batched, mixed, torch path (SYMACT_KERNELS=torch)"] = plan_stacks(tasks)
     outcomes = None
     for name, plan in plans.items():
         sizes = "+".join(str(len(s)) for s in plan)
+        os.environ["SYMACT_KERNELS"] = "torch" if "torch path" in name else "auto"
         seconds, busy, results = timed(
             lambda p=plan: [train_stack([tasks[i] for i in s], config) for s in p]
         )
-        rows.append((f"{name} [stacks {sizes}]", seconds, busy))
+        backend = results[0][0].backend
+        rows.append((f"{name} [stacks {sizes}, {backend}]", seconds, busy))
         outcomes = outcomes or {
             i: o for s, r in zip(plan, results, strict=True) for i, o in zip(s, r, strict=True)
         }

@@ -199,6 +199,10 @@ def run_grid(
     ready: list[tuple[float, TrainConfig, list[int]]] = []
     counts = {"total": 0, "epochs": 0, "done": 0, "failed": 0}
     lock = threading.Lock()
+    # On a CPU, small stacks: a model's step costs the same from 3 to 8 models per stack and
+    # ~10% more at 15 (its activations stop fitting the cache), and more, smaller stacks let
+    # two workers finish together instead of one waiting on the other's last big stack.
+    max_stack = 6 if device == "cpu" else 64
 
     def on_epochs(n: int) -> None:
         with lock:
@@ -221,7 +225,7 @@ def run_grid(
         for i in range(first, len(missing)):
             groups.setdefault(missing[i].train, []).append(i)
         for config, members in groups.items():
-            for stack in plan_stacks([tasks[i] for i in members]):
+            for stack in plan_stacks([tasks[i] for i in members], max_stack=max_stack):
                 idx = [members[j] for j in stack]
                 ready.append((_stack_cost([tasks[i] for i in idx], config), config, idx))
         ready.sort(key=lambda item: -item[0])
