@@ -524,26 +524,30 @@ _pool: ThreadPoolExecutor | None = None
 def _run_kernels(groups, kernels, name: str, args: tuple) -> None:
     """Call kernel ``name`` for every group's models, split over torch's thread count.
 
-    ctypes releases the GIL, so the calls of one step run in parallel on a small pool; with
-    one thread (the grid runner trains stacks side by side) they run inline.
+    Each thread takes one contiguous range of models (crossing group boundaries as needed),
+    so a step costs one pool hand-off per extra thread, not one per group; the calling
+    thread runs the first range itself. ctypes releases the GIL during the calls. With one
+    thread (the grid runner trains stacks side by side) everything runs inline.
     """
-    threads = torch.get_num_threads()
-    calls = []
-    for (start, stop, _), kern in zip(groups, kernels, strict=True):
-        fn = getattr(kern.lib, name)
-        if threads == 1 or stop - start == 1:
-            calls.append((fn, start, stop))
-            continue
-        step = -(-(stop - start) // threads)
-        calls += [(fn, a, min(a + step, stop)) for a in range(start, stop, step)]
-    if threads == 1 or len(calls) == 1:
-        for fn, a, b in calls:
-            fn(a, b, *args)
+    k = groups[-1][1]
+    threads = min(torch.get_num_threads(), k)
+
+    def run_range(lo: int, hi: int) -> None:
+        for (start, stop, _), kern in zip(groups, kernels, strict=True):
+            a, b = max(start, lo), min(stop, hi)
+            if a < b:
+                getattr(kern.lib, name)(a, b, *args)
+
+    if threads <= 1:
+        run_range(0, k)
         return
+    bounds = [round(i * k / threads) for i in range(threads + 1)]
     global _pool
-    if _pool is None or _pool._max_workers < threads:
-        _pool = ThreadPoolExecutor(threads, thread_name_prefix="symact-kernel")
-    for f in [_pool.submit(fn, a, b, *args) for fn, a, b in calls]:
+    if _pool is None or _pool._max_workers < threads - 1:
+        _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="symact-kernel")
+    futures = [_pool.submit(run_range, lo, hi) for lo, hi in itertools.pairwise(bounds[1:])]
+    run_range(bounds[0], bounds[1])
+    for f in futures:
         f.result()
 
 
