@@ -199,10 +199,16 @@ def run_grid(
     ready: list[tuple[float, TrainConfig, list[int]]] = []
     counts = {"total": 0, "epochs": 0, "done": 0, "failed": 0}
     lock = threading.Lock()
-    # On a CPU, small stacks: a model's step costs the same from 3 to 8 models per stack and
-    # ~10% more at 15 (its activations stop fitting the cache), and more, smaller stacks let
-    # two workers finish together instead of one waiting on the other's last big stack.
-    max_stack = 6 if device == "cpu" else 64
+
+    def max_stack(config: TrainConfig, members: list[int]) -> int:
+        """On a CPU, long trainings go in small stacks: a model's step costs the same from 3
+        to 8 models per stack and ~10% more at 15 (its activations stop fitting the cache),
+        and more, smaller stacks let two workers finish together instead of one waiting on
+        the other's last big stack. Short ones (a few thousand rows) stay whole: there the
+        per-step overhead, paid once per stack, is what costs (measured: ~5% less CPU time
+        for the HIGGS + spambase grid than in stacks of 6)."""
+        rows = tasks[members[0]].n_train * config.epochs
+        return 6 if device == "cpu" and rows >= 250_000 else 64
 
     def on_epochs(n: int) -> None:
         with lock:
@@ -225,7 +231,8 @@ def run_grid(
         for i in range(first, len(missing)):
             groups.setdefault(missing[i].train, []).append(i)
         for config, members in groups.items():
-            for stack in plan_stacks([tasks[i] for i in members], max_stack=max_stack):
+            cap = max_stack(config, members)
+            for stack in plan_stacks([tasks[i] for i in members], max_stack=cap):
                 idx = [members[j] for j in stack]
                 ready.append((_stack_cost([tasks[i] for i in idx], config), config, idx))
         ready.sort(key=lambda item: -item[0])
