@@ -70,7 +70,7 @@ def run_suite(
     (main process plus the discovery child), in MB, of one ``symact benchmark --suite paper``.
 
     Reading /proc/<pid>/smaps_rollup walks the process's page tables under its memory lock,
-    which slows the process measured (seen: ~20%), so memory is sampled only when asked, in a
+    which can slow the process measured, so memory is sampled only when asked, in a
     run that is not timed."""
     cmd = [
         sys.executable,
