@@ -7,7 +7,11 @@ the same as those of an uninterrupted one.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +92,33 @@ def _results_json(outcome: SuiteOutcome, store: ResultsStore) -> dict[str, Any]:
     }
 
 
+def _draw(figures: list[Callable[[], object]]) -> None:
+    """Draw the figures, every other one in a forked child where fork and a second core exist.
+
+    Rendering a PNG is ~0.25 s of single-threaded CPU and it is the last thing a suite does,
+    with a core idle. If the child fails, its figures are drawn here, so a real error is
+    raised here with its own traceback.
+    """
+    forkable = "fork" in multiprocessing.get_all_start_methods()
+    if len(figures) < 2 or (os.cpu_count() or 1) < 2 or not forkable:
+        _draw_all(figures)
+        return
+    theirs, ours = figures[::2], figures[1::2]
+    child = multiprocessing.get_context("fork").Process(target=_draw_all, args=(theirs,))
+    child.start()
+    try:
+        _draw_all(ours)
+    finally:
+        child.join()
+    if child.exitcode != 0:
+        _draw_all(theirs)
+
+
+def _draw_all(figures: list[Callable[[], object]]) -> None:
+    for draw in figures:
+        draw()
+
+
 def write_suite_outputs(outcome: SuiteOutcome, store: ResultsStore, out: Path) -> str:
     """Write CSV, figures, statistics and results.json into ``out``; return the markdown table."""
     out.mkdir(parents=True, exist_ok=True)
@@ -98,14 +129,17 @@ def write_suite_outputs(outcome: SuiteOutcome, store: ResultsStore, out: Path) -
     paired = paired_differences(records)
     paired.to_csv(out / "paired_vs_heavy.csv", index=False)
 
+    figures: list[Callable[[], object]] = []
     combined = []
     for name, d in outcome.discoveries.items():
         label = outcome.labels[name]
         fn = d.activation.to_numpy()
-        plot_activation(fn, str(d.activation), label, out / f"activation_{label}.png")
+        path = out / f"activation_{label}.png"
+        figures.append(partial(plot_activation, fn, str(d.activation), label, path))
         combined.append((label, str(d.activation), fn))
-    plot_activations_combined(combined, out / "activation_combined.png")
-    plot_accuracy_vs_params(records, out / "accuracy_vs_params.png")
+    figures.append(partial(plot_activations_combined, combined, out / "activation_combined.png"))
+    figures.append(partial(plot_accuracy_vs_params, records, out / "accuracy_vs_params.png"))
+    _draw(figures)
 
     (out / "results.json").write_text(json.dumps(_results_json(outcome, store), indent=2))
     return to_markdown(table)
