@@ -8,8 +8,10 @@ exits 130 after saying how to resume.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -124,7 +126,20 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def _build_baseline_kernels() -> None:
+    """Compile the fused kernels every suite needs (ReLU, GELU, SiLU) on a spare core while
+    the main thread is still importing; a no-op once they are cached. Failures surface
+    later, where training loads the kernels."""
+    from symact.formula import make_activation
+    from symact.training import kernels
+
+    with contextlib.suppress(Exception):
+        kernels.prebuild(make_activation(name) for name in ("relu", "gelu", "silu"))
+
+
 def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
+    if args.device != "cuda" and (os.cpu_count() or 1) > 1:
+        threading.Thread(target=_build_baseline_kernels, daemon=True).start()
     from symact.experiments import DataCache, ResultsStore, make_suite, run_suite
     from symact.report.outputs import write_suite_outputs
     from symact.training import TrainConfig, resolve_device
