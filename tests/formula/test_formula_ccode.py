@@ -24,8 +24,8 @@ from symact.formula.operators import PROTECTION_THRESHOLD
 from symact.training.kernels import compile_library, libm_prototypes
 
 
-def _library(formulas: list[Formula], tmp: Path) -> ctypes.CDLL:
-    parts = [libm_prototypes(libmvec=True)]
+def _library(formulas: list[Formula], tmp: Path, libmvec: bool = True) -> ctypes.CDLL:
+    parts = [libm_prototypes(libmvec=libmvec)]
     for i, f in enumerate(formulas):
         parts.append(
             f"static inline float act_{i}(float y, float *d) {{\n{to_c(f)}\n}}\n"
@@ -35,7 +35,7 @@ def _library(formulas: list[Formula], tmp: Path) -> ctypes.CDLL:
             "d[j] = dj; }\n}\n"
         )
     out = tmp / "formulas.so"
-    compile_library("\n".join(parts), out, libmvec=True)
+    compile_library("\n".join(parts), out, libmvec=libmvec)
     return ctypes.CDLL(str(out))
 
 
@@ -78,9 +78,11 @@ def _operator_points() -> torch.Tensor:
     return torch.tensor(np.concatenate([grid, special]), dtype=torch.float32)
 
 
-def test_every_operator_matches_torch_values_and_autograd(tmp_path: Path) -> None:
+@pytest.mark.parametrize("libmvec", [True, False], ids=["vector-libm", "scalar-libm"])
+def test_every_operator_matches_torch_values_and_autograd(tmp_path: Path, libmvec: bool) -> None:
+    """Both builds: with glibc's vector math (the default) and the scalar fallback."""
     formulas = [parse_formula(t) for t in OPERATOR_FORMULAS]
-    lib = _library(formulas, tmp_path)
+    lib = _library(formulas, tmp_path, libmvec)
     y = _operator_points()
     for i, formula in enumerate(formulas):
         value, deriv = _evaluate(lib, i, y)

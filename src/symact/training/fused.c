@@ -17,7 +17,8 @@
  *
  * Layout: every tensor is [K, B, W] row-major (model, row, unit), per-model vectors [K, W].
  * Each call handles models k0 <= k < k1, so Python can split a stack across threads.
- * Statistics are accumulated in double.
+ * Statistics are accumulated in double. Kernels return 0, or 1 when scratch memory could not
+ * be allocated (Python raises MemoryError).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,13 +57,21 @@ static const int16_t *symact_draws(uint64_t key, int64_t drawn, int64_t pos0, in
  * and deriv = act'(y) * keep when SYMACT_HAS_DERIV. mean and var (biased) are returned for
  * the running statistics. keys == NULL means no dropout (keep = 1).
  */
-void symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z,
+int symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z,
                     const float *gamma, const float *beta, float eps, const int64_t *keys,
                     int64_t drawn, int64_t pos0, int32_t keep_from, float *h, float *deriv,
                     float *mean, float *var) {
     double *acc = malloc(sizeof(double) * (size_t)W), *acc2 = malloc(sizeof(double) * (size_t)W);
     float *scale = malloc(sizeof(float) * (size_t)W), *keep = malloc(sizeof(float) * (size_t)W);
     uint64_t *words = keys ? malloc(sizeof(uint64_t) * (size_t)(B * W / 4 + 2)) : NULL;
+    if (!acc || !acc2 || !scale || !keep || (keys && !words)) {
+        free(acc);
+        free(acc2);
+        free(scale);
+        free(keep);
+        free(words);
+        return 1;
+    }
     for (int64_t k = k0; k < k1; k++) {
         const float *zk = z + k * B * W;
         float *hk = h + k * B * W, *mk = mean + k * W, *vk = var + k * W;
@@ -120,6 +129,7 @@ void symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z
     free(scale);
     free(keep);
     free(words);
+    return 0;
 }
 
 /*
@@ -127,12 +137,20 @@ void symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z
  * input gradient dz, written over dh; ggamma and gbeta [K, W] receive the affine gradients.
  * With SYMACT_HAS_DERIV == 0 (ReLU) the gradient passes where h > 0 (kept and y > 0).
  */
-void symact_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *dh, const float *h,
+int symact_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *dh, const float *h,
                      const float *deriv, const float *z, const float *mean, const float *var,
                      const float *gamma, float eps, float *ggamma, float *gbeta) {
     double *sdy = malloc(sizeof(double) * (size_t)W), *sdyx = malloc(sizeof(double) * (size_t)W);
     float *c_dy = malloc(sizeof(float) * (size_t)W), *c_x = malloc(sizeof(float) * (size_t)W),
           *c_0 = malloc(sizeof(float) * (size_t)W);
+    if (!sdy || !sdyx || !c_dy || !c_x || !c_0) {
+        free(sdy);
+        free(sdyx);
+        free(c_dy);
+        free(c_x);
+        free(c_0);
+        return 1;
+    }
     for (int64_t k = k0; k < k1; k++) {
         float *gk = dh + k * B * W;
         const float *zk = z + k * B * W, *mk = mean + k * W, *vk = var + k * W;
@@ -172,6 +190,7 @@ void symact_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *dh, co
     free(c_dy);
     free(c_x);
     free(c_0);
+    return 0;
 }
 
 /* The activation and its derivative on n values (for tests and the activation benchmark). */

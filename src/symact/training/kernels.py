@@ -160,9 +160,9 @@ class ActivationKernels:
     def __post_init__(self) -> None:
         self.lib.symact_forward.argtypes = [_I64] * 4 + [_PTR] * 3 + [_F32, _PTR]
         self.lib.symact_forward.argtypes += [_I64, _I64, ctypes.c_int32] + [_PTR] * 4
-        self.lib.symact_forward.restype = None
+        self.lib.symact_forward.restype = ctypes.c_int
         self.lib.symact_backward.argtypes = [_I64] * 4 + [_PTR] * 7 + [_F32, _PTR, _PTR]
-        self.lib.symact_backward.restype = None
+        self.lib.symact_backward.restype = ctypes.c_int
         self.lib.symact_eval.argtypes = [_I64, _PTR, _PTR, _PTR]
         self.lib.symact_eval.restype = None
 
@@ -210,7 +210,7 @@ def load(act: nn.Module) -> ActivationKernels | None:
     for libmvec in (True, False):
         source = _source(body, has_deriv, libmvec)
         key = hashlib.sha256(
-            "\0".join([source, *_FLAGS, cc, str(libmvec), _cpu_id(), "v2"]).encode()
+            "\0".join([source, *_FLAGS, cc, str(libmvec), _cpu_id()]).encode()
         ).hexdigest()[:24]
         with _lock:
             key_lock = _key_locks.setdefault(key, threading.Lock())

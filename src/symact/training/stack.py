@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -519,6 +520,7 @@ def _load_kernels(groups, device: torch.device) -> list[fused.ActivationKernels]
 
 
 _pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def _run_kernels(groups, kernels, name: str, args: tuple) -> None:
@@ -535,17 +537,19 @@ def _run_kernels(groups, kernels, name: str, args: tuple) -> None:
     def run_range(lo: int, hi: int) -> None:
         for (start, stop, _), kern in zip(groups, kernels, strict=True):
             a, b = max(start, lo), min(stop, hi)
-            if a < b:
-                getattr(kern.lib, name)(a, b, *args)
+            if a < b and getattr(kern.lib, name)(a, b, *args) != 0:
+                raise MemoryError(f"{name}: no memory for the kernel's scratch buffers")
 
     if threads <= 1:
         run_range(0, k)
         return
     bounds = [round(i * k / threads) for i in range(threads + 1)]
     global _pool
-    if _pool is None or _pool._max_workers < threads - 1:
-        _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="symact-kernel")
-    futures = [_pool.submit(run_range, lo, hi) for lo, hi in itertools.pairwise(bounds[1:])]
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < threads - 1:
+            _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="symact-kernel")
+        pool = _pool
+    futures = [pool.submit(run_range, lo, hi) for lo, hi in itertools.pairwise(bounds[1:])]
     run_range(bounds[0], bounds[1])
     for f in futures:
         f.result()
