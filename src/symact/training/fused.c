@@ -4,7 +4,7 @@
  * Why this file exists: in the stacked trainer the matmuls already run at the machine's
  * matmul speed; what is left is ~20 element-wise passes per hidden layer and step
  * (BatchNorm statistics, normalization, activation and its derivative, dropout masks, and
- * their backward), each a trip through memory. Here one layer's forward is three passes
+ * their backward), each a trip through memory. Here one layer's forward is two passes
  * over its pre-activations and its backward two, with the dropout bits and the activation's
  * derivative computed on the way.
  *

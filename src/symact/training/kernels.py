@@ -2,7 +2,7 @@
 
 Why: after batching, a Light model's step on the CPU is mostly element-wise passes through
 memory (BatchNorm, activation, dropout and their backward), not matmuls. ``fused.c`` does a
-hidden layer's forward in three passes and its backward in two; with glibc's vector math
+hidden layer's forward in two passes and its backward in two; with glibc's vector math
 library (libmvec) the activation's sin/cos/exp/erf run 16 lanes at a time. Measured on the
 paper grid in ``benchmarks/bench_training.py``.
 

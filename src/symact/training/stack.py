@@ -31,7 +31,7 @@ exact in real arithmetic or in distribution up to 3e-6:
 
 On the CPU, each hidden layer's element-wise work (BatchNorm, activation and its derivative,
 dropout, and their backward) runs by default in fused C kernels (``kernels.py``,
-``fused.c``): three passes forward and two backward instead of ~20 torch ops; the
+``fused.c``): two passes forward and two backward instead of ~20 torch ops; the
 activation's derivative comes from its formula (``symact.formula.ccode``), not autograd.
 The torch path below stays for CUDA, for activations with no C form, and where no C compiler
 works; both compute the same function with the same random draws.
