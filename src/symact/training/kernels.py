@@ -9,7 +9,7 @@ paper grid in ``benchmarks/bench_training.py``.
 How: one small shared library per activation. The activation's C body comes from a fixed
 table for PyTorch's built-in modules or from :func:`symact.formula.ccode.to_c` for a
 :class:`~symact.formula.SymbolicActivation`; the library is compiled once with ``cc -O3
--march=native`` into ``<cache>/kernels/<hash>.so`` (hash of source, flags, compiler and CPU
+-march=native`` into ``<cache>/kernels/symact_<hash>.so`` (hash of source, flags, compiler and CPU
 flags; written to a temporary name, then renamed) and loaded with ctypes, which releases the
 GIL during calls, so stacks on several Python threads run in parallel.
 
