@@ -91,9 +91,14 @@ def discover(spec: DiscoverySpec, data: DataCache, store: ResultsStore) -> Disco
         return Discovery.from_dict(stored)
     ds = data.dataset(spec.data)
     found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=spec.settings)
+    store_discovery(spec, found, store)
+    return found
+
+
+def store_discovery(spec: DiscoverySpec, found: Discovery, store: ResultsStore) -> None:
+    """Commit a discovery under its spec's key, with the versions that produced it."""
     record = found.to_dict() | {"environment": environment()}
     store.put_discovery(spec.key(), {"data": spec.data.to_dict(), "method": spec.method}, record)
-    return found
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from symact.experiments.runner import (
     GridSummary,
     ProgressFn,
     discover,
-    environment,
     run_grid,
+    store_discovery,
 )
 from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec
 from symact.experiments.store import ResultsStore
@@ -246,9 +246,7 @@ class _FormulaRuns:
     def collect(self, timeout: float | None) -> list[RunSpec]:
         for key, found in self.process.results(timeout):
             dspec = self.specs[key]
-            record = found.to_dict() | {"environment": environment()}
-            meta = {"data": dspec.data.to_dict(), "method": dspec.method}
-            self.store.put_discovery(key, meta, record)
+            store_discovery(dspec, found, self.store)
             self.discoveries[dspec.data.name] = found
             self.done += 1
             if self.progress:

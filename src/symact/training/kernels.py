@@ -33,6 +33,7 @@ import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -89,8 +90,13 @@ def libm_prototypes(libmvec: bool) -> str:
     return "#include <stdint.h>\n" + "".join(f"{decl}float {fn}(float);\n" for fn in LIBM_FUNCTIONS)
 
 
+@cache
+def _template() -> str:
+    return resources.files("symact.training").joinpath("fused.c").read_text()
+
+
 def _source(body: str, has_deriv: bool, libmvec: bool) -> str:
-    template = resources.files("symact.training").joinpath("fused.c").read_text()
+    template = _template()
     return (
         f"#define SYMACT_HAS_DERIV {int(has_deriv)}\n{libm_prototypes(libmvec)}\n"
         "__attribute__((always_inline)) static inline float act(float y, float *d) {\n"
@@ -250,7 +256,8 @@ def prebuild(activations: Iterable[nn.Module]) -> None:
     The grid runner calls this before training, so the libraries of a fresh machine are
     compiled in parallel instead of one by one as stacks start.
     """
-    todo = {str(activation_body(a)): a for a in activations if activation_body(a) is not None}
+    bodies = ((activation_body(a), a) for a in activations)
+    todo = {body: a for body, a in bodies if body is not None}
     if len(todo) < 2 or mode() == "torch":
         for act in todo.values():
             load(act)

@@ -322,18 +322,7 @@ class StackedMLP:
             h_next, graph = _activation_forward(self.groups, yv, mask)
             saved.append((h, zc, rstd, bn_scale, graph, h_next, mask))
             h = h_next
-        w_out = weights[n_hidden].transpose(1, 2)  # [K, 1, w_last]
-        logit = torch.mul(h, w_out).sum(2, keepdim=True).add_(self._b[n_hidden])  # [K, B, 1]
-        losses = F.binary_cross_entropy_with_logits(logit, y, reduction="none").mean((1, 2))
-
-        # backward
-        dlogit = torch.sigmoid(logit).sub_(y).div_(batch)  # [K, B, 1]
-        g_out = self._gW[n_hidden].view(self.k, 1, -1)
-        torch.sum(torch.mul(h, dlogit), 1, keepdim=True, out=g_out)
-        if scale != 1.0:
-            g_out.mul_(scale)
-        torch.sum(dlogit, 1, keepdim=True, out=self._gb[n_hidden])
-        dh = dlogit * w_out  # [K, B, w_last]
+        losses, dh = self._output_layer(h, y, weights[n_hidden], scale)
         for i in reversed(range(n_hidden)):
             h_prev, zc, rstd, bn_scale, graph, h_out, mask = saved[i]
             dy = _activation_backward(graph, h_out, mask, dh)
@@ -353,6 +342,26 @@ class StackedMLP:
             if i > 0:
                 dh = _bmm(dz, weights[i].transpose(1, 2))
         return losses.detach()
+
+    def _output_layer(
+        self, h: Tensor, y: Tensor, weight: Tensor, scale: float, dh_out: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The width-1 output layer and the loss, forward and backward, shared by both paths.
+
+        Returns the per-model losses ``[K]`` and the gradient at ``h`` (into ``dh_out`` when
+        given); the output weight and bias gradients land in ``self.grad``.
+        """
+        n, batch = len(self.widths), h.shape[1]
+        w_out = weight.transpose(1, 2)  # [K, 1, w_last]
+        logit = torch.mul(h, w_out).sum(2, keepdim=True).add_(self._b[n])  # [K, B, 1]
+        losses = F.binary_cross_entropy_with_logits(logit, y, reduction="none").mean((1, 2))
+        dlogit = torch.sigmoid(logit).sub_(y).div_(batch)  # [K, B, 1]
+        g_out = self._gW[n].view(self.k, 1, -1)
+        torch.sum(torch.mul(h, dlogit), 1, keepdim=True, out=g_out)
+        if scale != 1.0:
+            g_out.mul_(scale)
+        torch.sum(dlogit, 1, keepdim=True, out=self._gb[n])
+        return losses, torch.mul(dlogit, w_out, out=dh_out)  # dh: [K, B, w_last]
 
     def _train_step_fused(self, x: Tensor, y: Tensor) -> Tensor:
         """:meth:`train_step` with each hidden layer's element-wise work in fused C kernels.
@@ -400,17 +409,8 @@ class StackedMLP:
             h, pos = h_next, pos + batch * w
         if dropout:
             self._dropout_drawn += -(-pos // 4)
-        w_out = weights[n_hidden].transpose(1, 2)  # [K, 1, w_last]
-        logit = torch.mul(h, w_out).sum(2, keepdim=True).add_(self._b[n_hidden])  # [K, B, 1]
-        losses = F.binary_cross_entropy_with_logits(logit, y, reduction="none").mean((1, 2))
-
-        dlogit = torch.sigmoid(logit).sub_(y).div_(batch)  # [K, B, 1]
-        g_out = self._gW[n_hidden].view(k, 1, -1)
-        torch.sum(torch.mul(h, dlogit), 1, keepdim=True, out=g_out)
-        if scale != 1.0:
-            g_out.mul_(scale)
-        torch.sum(dlogit, 1, keepdim=True, out=self._gb[n_hidden])
-        dh = torch.mul(dlogit, w_out, out=self._buffer(f"dh{n_hidden - 1}", h.shape))
+        dh_out = self._buffer(f"dh{n_hidden - 1}", h.shape)
+        losses, dh = self._output_layer(h, y, weights[n_hidden], scale, dh_out)
         for i in reversed(range(n_hidden)):
             h_prev, z, h_out, deriv, mean, var = saved[i]
             args = (
