@@ -63,3 +63,34 @@ def test_a_diverging_run_is_stored_as_failed_and_the_grid_goes_on(tmp_path, data
         assert bad["accuracy"] is None  # NaN is stored as null: results.json stays JSON
         good = store.get_run(fine.key())
         assert good["failed"] is False and good["accuracy"] > 0.65
+
+
+def test_stack_size_follows_the_work_of_one_model():
+    from symact.experiments.runner import STACK_WORK, max_stack_size
+
+    light, heavy = 80_000 * 15 * 5536, 80_000 * 15 * 30_900  # covertype, protocol defaults
+    assert max_stack_size(light, "cpu") == 3
+    assert max_stack_size(heavy, "cpu") == 1
+    assert max_stack_size(8_000 * 15 * 3_872, "cpu") == int(STACK_WORK // (8_000 * 15 * 3_872))
+    assert max_stack_size(1.0, "cpu") == 64  # short trainings: one large stack
+    assert max_stack_size(heavy, "cuda") == max_stack_size(light, "cuda") == 64
+
+
+def test_long_trainings_are_cut_into_stacks_per_dataset(tmp_path, data, canonical_data_dir):
+    """Each (dataset, architecture) gets its own stack size: a grid whose first runs are short
+    must not put a long dataset's models into one stack (the covertype Heavy stack once was
+    the paper suite's critical path)."""
+    small = DataSpec("spambase", rows=1000)
+    specs = [RunSpec(small, "light", "relu", s, FAST) for s in (1, 2, 3, 4)]
+    light = [_spec(a, s) for a in ("relu", "gelu") for s in (1, 2, 3)]
+    heavy = [_spec("relu", s, "heavy") for s in (1, 2)]
+    specs += light + heavy
+    # per model: spambase light 3680 rows x 2 epochs x 5728 weights = 4.2e7; heavy 2.4e8;
+    # the 1000-row subset (800 training rows) 9.2e6
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        summary = run_grid(specs, store, data, stack_work=1.3e8)
+        assert summary.trained == len(specs) and summary.failed == 0
+        size = {s.key(): store.get_run(s.key())["stack_size"] for s in specs}
+    assert [size[s.key()] for s in specs[:4]] == [4] * 4  # 14 fit: all four together
+    assert [size[s.key()] for s in light] == [3] * 6  # 3 per stack
+    assert [size[s.key()] for s in heavy] == [1, 1]  # one by one

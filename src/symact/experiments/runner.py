@@ -143,12 +143,33 @@ def _result(outcome: Any, device: str) -> dict[str, Any]:
     return result
 
 
-def _stack_cost(tasks: Sequence[TrainTask], config: TrainConfig) -> float:
-    """Relative training work of a stack: models x rows x epochs x weights per row."""
-    t = tasks[0]
-    dims = (t.X_train.shape[1], *t.widths, 1)
+def _model_cost(task: TrainTask, config: TrainConfig) -> float:
+    """Relative training work of one model: rows x epochs x weights per row."""
+    dims = (task.X_train.shape[1], *task.widths, 1)
     weights = sum(a * b for a, b in itertools.pairwise(dims))
-    return len(tasks) * t.X_train.shape[0] * config.epochs * weights
+    return float(task.X_train.shape[0] * config.epochs * weights)
+
+
+STACK_WORK = 2e10
+"""On a CPU, the most work (in :func:`_model_cost` units) one stack is given: about 2.5 s on
+one core of the 2-core machine the benchmarks run on (a covertype Light model is 6.6e9, a
+Heavy one 3.7e10)."""
+
+
+def max_stack_size(model_cost: float, device: str, stack_work: float = STACK_WORK) -> int:
+    """How many models of this cost share a stack.
+
+    On a CPU each stack runs on one core, and the grid ends when the last stack does: a
+    stack holding all three covertype Heavy models (~12 s on one core) was the whole suite's
+    critical path while the other core ran out of work. So long trainings are cut into
+    stacks of at most ``stack_work`` (default :data:`STACK_WORK`): Heavy models one by one (a Heavy model's step costs
+    the same alone as among 3), Light ones by three (per model, a step costs ~30% more alone
+    and the same from 2 to 8; measured on 2 cores). Short trainings stay in large stacks,
+    where the per-step overhead, paid once per stack, is what costs. A GPU takes whole stacks.
+    """
+    if device != "cpu":
+        return 64
+    return int(max(1, min(64, stack_work // max(model_cost, 1.0))))
 
 
 def grid_workers(device: str, n_stacks: int) -> tuple[int, int]:
@@ -188,6 +209,7 @@ def run_grid(
     progress: ProgressFn | None = None,
     workers: int | None = None,
     later: LaterSpecs | None = None,
+    stack_work: float = STACK_WORK,
 ) -> GridSummary:
     """Train every spec not yet in the store, in stacks, committing each run as it finishes.
 
@@ -204,16 +226,6 @@ def run_grid(
     ready: list[tuple[float, TrainConfig, list[int]]] = []
     counts = {"total": 0, "epochs": 0, "done": 0, "failed": 0}
     lock = threading.Lock()
-
-    def max_stack(config: TrainConfig, members: list[int]) -> int:
-        """On a CPU, long trainings go in small stacks: a model's step costs the same from 3
-        to 8 models per stack and ~10% more at 15 (its activations stop fitting the cache),
-        and more, smaller stacks let two workers finish together instead of one waiting on
-        the other's last big stack. Short ones (a few thousand rows) stay whole: there the
-        per-step overhead, paid once per stack, is what costs (measured: ~5% less CPU time
-        for the HIGGS + spambase grid than in stacks of 6)."""
-        rows = tasks[members[0]].n_train * config.epochs
-        return 6 if device == "cpu" and rows >= 250_000 else 64
 
     def on_epochs(n: int) -> None:
         with lock:
@@ -232,14 +244,18 @@ def run_grid(
         tasks.extend(_task(s, data.split(s.data, s.seed, s.test_size)) for s in missing[first:])
         if device == "cpu":
             prebuild_kernels(t.activation for t in tasks[first:])
-        groups: dict[TrainConfig, list[int]] = {}  # different settings never share a stack
+        # different settings never share a stack; each shape gets its own stack size
+        groups: dict[tuple, list[int]] = {}
         for i in range(first, len(missing)):
-            groups.setdefault(missing[i].train, []).append(i)
-        for config, members in groups.items():
-            cap = max_stack(config, members)
+            t = tasks[i]
+            key = (missing[i].train, t.widths, t.n_features, t.n_train)
+            groups.setdefault(key, []).append(i)
+        for (config, *_), members in groups.items():
+            cost = _model_cost(tasks[members[0]], config)
+            cap = max_stack_size(cost, device, stack_work)
             for stack in plan_stacks([tasks[i] for i in members], max_stack=cap):
                 idx = [members[j] for j in stack]
-                ready.append((_stack_cost([tasks[i] for i in idx], config), config, idx))
+                ready.append((cost * len(idx), config, idx))
         ready.sort(key=lambda item: -item[0])
         with lock:
             counts["epochs"] += sum(missing[i].train.epochs for i in range(first, len(missing)))

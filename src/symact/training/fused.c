@@ -53,17 +53,20 @@ static const int16_t *symact_draws(uint64_t key, int64_t drawn, int64_t pos0, in
 
 /*
  * Forward of one hidden layer after its matmul: z (pre-BatchNorm, bias left out: it cancels)
- * -> batch statistics -> y = (z - mean) * gamma * rstd + beta -> a = act(y) -> h = a * keep,
- * and deriv = act'(y) * keep when SYMACT_HAS_DERIV. mean and var (biased) are returned for
- * the running statistics. keys == NULL means no dropout (keep = 1).
+ * -> batch statistics -> y = (z - mean) * gamma * rstd + beta -> a = act(y) ->
+ * h = a * keep * scale (dropout's 1/(1-p) applied here), and deriv = act'(y) * keep * scale
+ * when SYMACT_HAS_DERIV. mean and var (biased) are kept for the backward; the running
+ * statistics are updated as nn.BatchNorm1d does (momentum; unbiased variance; the pre-BN
+ * bias, left out of z, added back to the running mean). keys == NULL means no dropout.
  */
 int symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z,
                     const float *gamma, const float *beta, float eps, const int64_t *keys,
-                    int64_t drawn, int64_t pos0, int32_t keep_from, float *h, float *deriv,
-                    float *mean, float *var) {
+                    int64_t drawn, int64_t pos0, int32_t keep_from, float scale_out, float *h,
+                    float *deriv, float *mean, float *var, const float *bias, float momentum,
+                    float *running_mean, float *running_var) {
     double *acc = malloc(sizeof(double) * (size_t)W), *acc2 = malloc(sizeof(double) * (size_t)W);
     float *scale = malloc(sizeof(float) * (size_t)W), *keep = malloc(sizeof(float) * (size_t)W);
-    uint64_t *words = keys ? malloc(sizeof(uint64_t) * (size_t)(B * W / 4 + 2)) : NULL;
+    uint64_t *words = keys ? malloc(sizeof(uint64_t) * (size_t)(W / 4 + 2)) : NULL;
     if (!acc || !acc2 || !scale || !keep || (keys && !words)) {
         free(acc);
         free(acc2);
@@ -72,10 +75,12 @@ int symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z,
         free(words);
         return 1;
     }
+    const float unbias = (float)B / (float)(B > 1 ? B - 1 : 1);
     for (int64_t k = k0; k < k1; k++) {
         const float *zk = z + k * B * W;
         float *hk = h + k * B * W, *mk = mean + k * W, *vk = var + k * W;
         const float *gk = gamma + k * W, *bk = beta + k * W;
+        float *rmk = running_mean + k * W, *rvk = running_var + k * W;
         /* one pass: sums of z and z^2 in double (the variance's cancellation costs ~1e-16
            of mean^2 / var in double: nothing at the scales BatchNorm sees) */
         for (int64_t j = 0; j < W; j++) acc[j] = acc2[j] = 0.0;
@@ -94,18 +99,21 @@ int symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z,
             vk[j] = (float)(v > 0.0 ? v : 0.0);
             float rstd = 1.0f / __builtin_sqrtf(vk[j] + eps);
             scale[j] = gk[j] * rstd;
+            /* torch: running_mean.lerp_(mean + bias, momentum); running_var * (1 - momentum)
+               + momentum * unbiased var */
+            rmk[j] += momentum * ((mk[j] + bias[k * W + j]) - rmk[j]);
+            rvk[j] = rvk[j] * (1.0f - momentum) + vk[j] * (momentum * unbias);
         }
-        const int16_t *r16 = keys ? symact_draws((uint64_t)keys[k], drawn, pos0, B * W, words) : 0;
         float *dk = SYMACT_HAS_DERIV ? deriv + k * B * W : 0;
         for (int64_t b = 0; b < B; b++) {
             const float *zr = zk + b * W;
             float *hr = hk + b * W;
-            if (r16) {
-                const int16_t *rr = r16 + b * W;
-                float *dr = SYMACT_HAS_DERIV ? dk + b * W : 0;
+            float *dr = SYMACT_HAS_DERIV ? dk + b * W : 0;
+            if (keys) {
+                const int16_t *rr = symact_draws((uint64_t)keys[k], drawn, pos0 + b * W, W, words);
                 /* a separate loop: gcc does not vectorize int16 compares beside vector calls */
 #pragma omp simd
-                for (int64_t j = 0; j < W; j++) keep[j] = rr[j] >= keep_from ? 1.0f : 0.0f;
+                for (int64_t j = 0; j < W; j++) keep[j] = rr[j] >= keep_from ? scale_out : 0.0f;
 #pragma omp simd
                 for (int64_t j = 0; j < W; j++) {
                     float d, y = (zr[j] - mk[j]) * scale[j] + bk[j];
@@ -114,12 +122,11 @@ int symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z,
                     if (SYMACT_HAS_DERIV) dr[j] = d * keep[j];
                 }
             } else {
-                float *dr = SYMACT_HAS_DERIV ? dk + b * W : 0;
 #pragma omp simd
                 for (int64_t j = 0; j < W; j++) {
                     float d, y = (zr[j] - mk[j]) * scale[j] + bk[j];
-                    hr[j] = act(y, &d);
-                    if (SYMACT_HAS_DERIV) dr[j] = d;
+                    hr[j] = act(y, &d) * scale_out;
+                    if (SYMACT_HAS_DERIV) dr[j] = d * scale_out;
                 }
             }
         }
@@ -133,13 +140,15 @@ int symact_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z,
 }
 
 /*
- * Backward of the same layer: dh (gradient at h) -> dy = dh * act'(y) * keep -> BatchNorm's
- * input gradient dz, written over dh; ggamma and gbeta [K, W] receive the affine gradients.
- * With SYMACT_HAS_DERIV == 0 (ReLU) the gradient passes where h > 0 (kept and y > 0).
+ * Backward of the same layer: dh (gradient at h) -> dy = dh * act'(y) * keep * scale ->
+ * BatchNorm's input gradient dz, written over dh; ggamma and gbeta [K, W] receive the affine
+ * gradients. With SYMACT_HAS_DERIV == 0 (ReLU) the gradient passes, times scale, where h > 0
+ * (kept and y > 0).
  */
 int symact_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *dh, const float *h,
                      const float *deriv, const float *z, const float *mean, const float *var,
-                     const float *gamma, float eps, float *ggamma, float *gbeta) {
+                     const float *gamma, float eps, float scale_out, float *ggamma,
+                     float *gbeta) {
     double *sdy = malloc(sizeof(double) * (size_t)W), *sdyx = malloc(sizeof(double) * (size_t)W);
     float *c_dy = malloc(sizeof(float) * (size_t)W), *c_x = malloc(sizeof(float) * (size_t)W),
           *c_0 = malloc(sizeof(float) * (size_t)W);
@@ -165,13 +174,19 @@ int symact_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *dh, con
                 sdyx[j] += (double)(dy * (zr[j] - mk[j]));
             }
         }
+        if (!SYMACT_HAS_DERIV) { /* ReLU: dy carries dropout's scale (h > 0 only if kept) */
+            for (int64_t j = 0; j < W; j++) {
+                sdy[j] *= (double)scale_out;
+                sdyx[j] *= (double)scale_out;
+            }
+        }
         for (int64_t j = 0; j < W; j++) {
             float rstd = 1.0f / __builtin_sqrtf(vk[j] + eps);
             float s = gamma[k * W + j] * rstd;
             float sum_dy = (float)sdy[j], sum_dyx = (float)sdyx[j];
             gbeta[k * W + j] = sum_dy;
             ggamma[k * W + j] = sum_dyx * rstd;
-            c_dy[j] = s;
+            c_dy[j] = SYMACT_HAS_DERIV ? s : s * scale_out; /* ReLU's dy below lacks the scale */
             c_0[j] = -s * sum_dy / (float)B;
             c_x[j] = -s * rstd * rstd * sum_dyx / (float)B;
         }
@@ -191,6 +206,81 @@ int symact_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *dh, con
     free(c_x);
     free(c_0);
     return 0;
+}
+
+/*
+ * The width-1 output layer and the loss, forward and backward:
+ * logit = h . w + bias; loss = BCE with logits (summed in double, returned as the mean);
+ * dlogit = (sigmoid(logit) - y) / B; gw = sum dlogit * h, gbias = sum dlogit, dh = dlogit * w.
+ * Three passes per model (logits; loss and dlogit over the B rows, vectorized; gradients),
+ * so the transcendental functions run on whole vectors of rows.
+ * h, dh [K, B, W]; w, gw [K, W]; bias, gbias [K]; y [K, B]; loss [K] (double).
+ */
+int symact_output(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *h,
+                   const float *w, const float *bias, const float *y, float *dh, float *gw,
+                   float *gbias, double *loss) {
+    double *acc = malloc(sizeof(double) * (size_t)W);
+    float *dl = malloc(sizeof(float) * (size_t)B);
+    if (!acc || !dl) {
+        free(acc);
+        free(dl);
+        return 1;
+    }
+    for (int64_t k = k0; k < k1; k++) {
+        const float *wk = w + k * W, *yk = y + k * B;
+        for (int64_t b = 0; b < B; b++) {
+            const float *hr = h + (k * B + b) * W;
+            float logit = 0.0f;
+#pragma omp simd reduction(+ : logit)
+            for (int64_t j = 0; j < W; j++) logit += hr[j] * wk[j];
+            dl[b] = logit + bias[k];
+        }
+        /* torch's binary_cross_entropy_with_logits: (1 - t) * l - log_sigmoid(l), with
+           -log_sigmoid(l) = max(-l, 0) + log1p(exp(-|l|)) */
+        double sum_loss = 0.0, sum_d = 0.0;
+#pragma omp simd reduction(+ : sum_loss, sum_d)
+        for (int64_t b = 0; b < B; b++) {
+            float l = dl[b], t = yk[b];
+            float neg = -l > 0.0f ? -l : 0.0f;
+            sum_loss += (double)((1.0f - t) * l + neg + log1pf(expf(-__builtin_fabsf(l))));
+            float d = (1.0f / (1.0f + expf(-l)) - t) / (float)B;
+            sum_d += (double)d;
+            dl[b] = d;
+        }
+        for (int64_t j = 0; j < W; j++) acc[j] = 0.0;
+        for (int64_t b = 0; b < B; b++) {
+            const float *hr = h + (k * B + b) * W;
+            float *dr = dh + (k * B + b) * W, d = dl[b];
+#pragma omp simd
+            for (int64_t j = 0; j < W; j++) {
+                acc[j] += (double)(d * hr[j]);
+                dr[j] = d * wk[j];
+            }
+        }
+        for (int64_t j = 0; j < W; j++) gw[k * W + j] = (float)acc[j];
+        gbias[k] = (float)sum_d;
+        loss[k] = sum_loss / (double)B;
+    }
+    free(acc);
+    free(dl);
+    return 0;
+}
+
+/* torch.optim.Adam's update (single-tensor, no amsgrad, no weight decay) on n floats:
+   m.lerp_(g, 1 - beta1); v = v * beta2 + (1 - beta2) * g * g;
+   p += -step_size * m / (sqrt(v) / bias_c2_sqrt + eps). */
+void symact_adam(int64_t n, float *p, const float *g, float *m, float *v, float beta1,
+                 float beta2, float step_size, float bias_c2_sqrt, float eps) {
+    const float w = 1.0f - beta1, w2 = 1.0f - beta2;
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = m[i] + w * (gi - m[i]);
+        float vi = v[i] * beta2 + w2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] += -step_size * (mi / (__builtin_sqrtf(vi) / bias_c2_sqrt + eps));
+    }
 }
 
 /* The activation and its derivative on n values (for tests and the activation benchmark). */

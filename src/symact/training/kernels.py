@@ -164,13 +164,18 @@ class ActivationKernels:
     lib: ctypes.CDLL
 
     def __post_init__(self) -> None:
-        self.lib.symact_forward.argtypes = [_I64] * 4 + [_PTR] * 3 + [_F32, _PTR]
-        self.lib.symact_forward.argtypes += [_I64, _I64, ctypes.c_int32] + [_PTR] * 4
-        self.lib.symact_forward.restype = ctypes.c_int
-        self.lib.symact_backward.argtypes = [_I64] * 4 + [_PTR] * 7 + [_F32, _PTR, _PTR]
-        self.lib.symact_backward.restype = ctypes.c_int
-        self.lib.symact_eval.argtypes = [_I64, _PTR, _PTR, _PTR]
-        self.lib.symact_eval.restype = None
+        lib, i64, f32, ptr = self.lib, [_I64], [_F32], [_PTR]
+        lib.symact_forward.argtypes = (
+            i64 * 4 + ptr * 3 + f32 + ptr + i64 * 2 + [ctypes.c_int32] + f32 + ptr * 5 + f32
+        ) + ptr * 2
+        lib.symact_backward.argtypes = i64 * 4 + ptr * 7 + f32 * 2 + ptr * 2
+        lib.symact_output.argtypes = i64 * 4 + ptr * 8
+        for name in ("symact_forward", "symact_backward", "symact_output"):
+            getattr(lib, name).restype = ctypes.c_int
+        lib.symact_adam.argtypes = i64 + ptr * 4 + f32 * 5
+        lib.symact_adam.restype = None
+        lib.symact_eval.argtypes = [_I64, _PTR, _PTR, _PTR]
+        lib.symact_eval.restype = None
 
     def evaluate(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """The activation and its derivative at ``y`` (float32, contiguous, CPU)."""

@@ -63,6 +63,28 @@ _INT64_MIN = -(2**63)
 
 
 @dataclass(frozen=True)
+class _FusedLayer:
+    """One hidden layer's buffers and kernel arguments for a batch size (fused path)."""
+
+    z: Tensor  # pre-BatchNorm [K, B, w]
+    h: Tensor  # output after activation and dropout
+    dh: Tensor  # gradient at h, overwritten by the gradient at z
+    keep: tuple  # the other buffers the arguments point into (deriv, mean, var)
+    forward_head: tuple  # symact_forward's arguments before `drawn` (after k0, k1) ...
+    forward_tail: tuple  # ... and after it
+    backward_args: tuple
+
+
+@dataclass(frozen=True)
+class _FusedPlan:
+    layers: list[_FusedLayer]
+    draws: int  # SplitMix64 outputs a step takes per model
+    loss: Tensor  # [K] float64, written by symact_output
+    output_head: tuple  # symact_output's arguments before y's pointer ...
+    output_tail: tuple  # ... and after it
+
+
+@dataclass(frozen=True)
 class _Block:
     """One stacked parameter tensor inside the flat buffer: ``flat[offset:offset+K*numel]``."""
 
@@ -217,8 +239,10 @@ class StackedMLP:
         # dropout: keep a unit when its 16 random bits (as int16) are >= this threshold
         self._keep_from = round(config.dropout * 65536) - 32768
         self._scale = 1.0 / (1.0 - config.dropout)
+        self._Wt = [w.transpose(1, 2) for w in self._W]
         self.kernels = _load_kernels(self.groups, device)
         self._scratch: dict[str, Tensor] = {}
+        self._plans: dict[int, _FusedPlan] = {}
 
     @property
     def backend(self) -> str:
@@ -364,88 +388,133 @@ class StackedMLP:
         return losses, torch.mul(dlogit, w_out, out=dh_out)  # dh: [K, B, w_last]
 
     def _train_step_fused(self, x: Tensor, y: Tensor) -> Tensor:
-        """:meth:`train_step` with each hidden layer's element-wise work in fused C kernels.
+        """:meth:`train_step` with everything but the matmuls in fused C kernels.
 
         Same function, same random draws (the kernels read the dropout bits of
-        :meth:`draw_keep_masks` from the same SplitMix64 streams); only float32 rounding differs.
+        :meth:`draw_keep_masks` from the same SplitMix64 streams); only float32 rounding
+        differs. Per hidden layer: one matmul and one forward kernel (BatchNorm, activation,
+        dropout, running statistics); one kernel for the output layer and loss; per layer
+        back: one backward kernel and the weight- and input-gradient matmuls. Dropout's scale
+        is applied to the activations inside the kernels (free there), not to the weights.
+        The kernels' arguments are built once per batch size (:meth:`_fused_plan`), so a
+        step costs ~15 calls from Python.
         """
-        eps, m = self.config.bn_eps, self.config.bn_momentum
-        batch = x.shape[1]
-        k = self.k
-        dropout = self.config.dropout > 0.0
+        plan = self._fused_plan(x.shape[1])
+        run = self._run_kernels
+        drawn = self._dropout_drawn
+        h = x
+        for i, layer in enumerate(plan.layers):
+            _bmm(h, self._W[i], out=layer.z)
+            run("symact_forward", (*layer.forward_head, drawn, *layer.forward_tail))
+            h = layer.h
+        self._dropout_drawn += plan.draws
+        if not y.is_contiguous():
+            y = y.contiguous()
+        run("symact_output", (*plan.output_head, y.data_ptr(), *plan.output_tail))
+        for i in reversed(range(len(plan.layers))):
+            layer = plan.layers[i]
+            run("symact_backward", layer.backward_args)  # layer.dh := dz
+            h_prev = x if i == 0 else plan.layers[i - 1].h
+            _bmm(h_prev.transpose(1, 2), layer.dh, out=self._gW[i])
+            # the pre-BN bias's gradient stays exactly zero: BatchNorm cancels it (train_step)
+            if i > 0:
+                _bmm(layer.dh, self._Wt[i], out=plan.layers[i - 1].dh)
+        return plan.loss.to(torch.float32)
+
+    def _fused_plan(self, batch: int) -> _FusedPlan:
+        """Buffers and kernel arguments for steps of ``batch`` rows, made once and reused."""
+        plan = self._plans.get(batch)
+        if plan is not None:
+            return plan
+        cfg, k = self.config, self.k
+        dropout = cfg.dropout > 0.0
         scale = self._scale if dropout else 1.0
-        n_hidden = len(self.widths)
-        weights = [self._W[0], *(w * scale for w in self._W[1:])] if scale != 1.0 else self._W
         keys = self._dropout_keys.data_ptr() if dropout else None
         need_deriv = any(kern.has_deriv for kern in self.kernels)
-        saved, h, pos = [], x, 0
+        layers, pos = [], 0
         for i, w in enumerate(self.widths):
             shape = (k, batch, w)
-            # the pre-BN bias cancels (train_step)
-            z = _bmm(h, weights[i], out=self._buffer(f"z{i}", shape))
-            h_next = self._buffer(f"h{i}", shape)
+            z, h, dh = (self._buffer(f"{name}{i}", shape) for name in ("z", "h", "dh"))
             deriv = self._buffer(f"deriv{i}", shape) if need_deriv else None
-            mean, var = torch.empty(k, 1, w), torch.empty(k, 1, w)
-            args = (
-                batch,
-                w,
-                z.data_ptr(),
-                self._gamma[i].data_ptr(),
-                self._beta[i].data_ptr(),
-                eps,
-                keys,
-                self._dropout_drawn,
-                pos,
-                self._keep_from,
-                h_next.data_ptr(),
-                None if deriv is None else deriv.data_ptr(),
-                mean.data_ptr(),
-                var.data_ptr(),
+            deriv_ptr = None if deriv is None else deriv.data_ptr()
+            mean, var = self._buffer(f"mean{i}", (k, w)), self._buffer(f"var{i}", (k, w))
+            gamma, beta = self._gamma[i].data_ptr(), self._beta[i].data_ptr()
+            layers.append(
+                _FusedLayer(
+                    z=z,
+                    h=h,
+                    dh=dh,
+                    keep=(deriv, mean, var),
+                    forward_head=(batch, w, z.data_ptr(), gamma, beta, cfg.bn_eps, keys),
+                    forward_tail=(
+                        pos,
+                        self._keep_from,
+                        scale,
+                        h.data_ptr(),
+                        deriv_ptr,
+                        mean.data_ptr(),
+                        var.data_ptr(),
+                        self._b[i].data_ptr(),
+                        cfg.bn_momentum,
+                        self.running_mean[i].data_ptr(),
+                        self.running_var[i].data_ptr(),
+                    ),
+                    backward_args=(
+                        batch,
+                        w,
+                        dh.data_ptr(),
+                        h.data_ptr(),
+                        deriv_ptr,
+                        z.data_ptr(),
+                        mean.data_ptr(),
+                        var.data_ptr(),
+                        gamma,
+                        cfg.bn_eps,
+                        scale,
+                        self._ggamma[i].data_ptr(),
+                        self._gbeta[i].data_ptr(),
+                    ),
+                )
             )
-            _run_kernels(self.groups, self.kernels, "symact_forward", args)
-            self.running_mean[i].lerp_(mean + self._b[i], m)  # mean itself is saved
-            self.running_var[i].mul_(1 - m).add_(var, alpha=m * batch / (batch - 1))
-            saved.append((h, z, h_next, deriv, mean, var))
-            h, pos = h_next, pos + batch * w
-        if dropout:
-            self._dropout_drawn += -(-pos // 4)
-        dh_out = self._buffer(f"dh{n_hidden - 1}", h.shape)
-        losses, dh = self._output_layer(h, y, weights[n_hidden], scale, dh_out)
-        for i in reversed(range(n_hidden)):
-            h_prev, z, h_out, deriv, mean, var = saved[i]
-            args = (
+            pos += batch * w
+        n, last = len(self.widths), layers[-1]
+        loss = torch.empty(k, dtype=torch.float64)
+        plan = _FusedPlan(
+            layers=layers,
+            draws=-(-pos // 4) if dropout else 0,
+            loss=loss,
+            output_head=(
                 batch,
-                self.widths[i],
-                dh.data_ptr(),
-                h_out.data_ptr(),
-                None if deriv is None else deriv.data_ptr(),
-                z.data_ptr(),
-                mean.data_ptr(),
-                var.data_ptr(),
-                self._gamma[i].data_ptr(),
-                eps,
-                self._ggamma[i].data_ptr(),
-                self._gbeta[i].data_ptr(),
-            )
-            _run_kernels(self.groups, self.kernels, "symact_backward", args)  # dh := dz
-            _bmm(h_prev.transpose(1, 2), dh, out=self._gW[i])
-            if i > 0 and scale != 1.0:
-                self._gW[i].mul_(scale)
-            if i > 0:
-                dh_prev = self._buffer(f"dh{i - 1}", h_prev.shape)
-                dh = _bmm(dh, weights[i].transpose(1, 2), out=dh_prev)
-        return losses.detach()
+                self.widths[-1],
+                last.h.data_ptr(),
+                self._W[n].data_ptr(),
+                self._b[n].data_ptr(),
+            ),
+            output_tail=(
+                last.dh.data_ptr(),
+                self._gW[n].data_ptr(),
+                self._gb[n].data_ptr(),
+                loss.data_ptr(),
+            ),
+        )
+        self._plans[batch] = plan
+        return plan
+
+    def _run_kernels(self, name: str, args: tuple) -> None:
+        _run_kernels(self.groups, self.kernels, name, args)
 
     def _buffer(self, name: str, shape: tuple[int, ...]) -> Tensor:
         """A reused scratch tensor: fresh multi-MB tensors every step cost page faults.
 
         The fused step's large intermediates all die within the step, so each has one
-        buffer (grown when needed; a last partial batch takes a prefix).
+        buffer (grown when needed; a last partial batch takes a prefix). Growing one
+        invalidates the kernel arguments made from the old ones.
         """
         n = math.prod(shape)
         buf = self._scratch.get(name)
         if buf is None or buf.numel() < n:
             buf = self._scratch[name] = torch.empty(n, device=self.device)
+            self._plans.clear()
         return buf[:n].view(shape)
 
     def freeze(self, k: int) -> None:
@@ -477,6 +546,20 @@ class StackedMLP:
         self.steps += 1
         bias_c1 = 1 - beta1**self.steps
         bias_c2_sqrt = math.sqrt(1 - beta2**self.steps)
+        if self.kernels is not None:  # the same update in one pass instead of seven
+            self.kernels[0].lib.symact_adam(
+                self.flat.numel(),
+                self.flat.data_ptr(),
+                self.grad.data_ptr(),
+                self.exp_avg.data_ptr(),
+                self.exp_avg_sq.data_ptr(),
+                beta1,
+                beta2,
+                cfg.lr / bias_c1,
+                bias_c2_sqrt,
+                cfg.adam_eps,
+            )
+            return
         self.exp_avg.lerp_(self.grad, 1 - beta1)
         self.exp_avg_sq.mul_(beta2).addcmul_(self.grad, self.grad, value=1 - beta2)
         denom = (self.exp_avg_sq.sqrt() / bias_c2_sqrt).add_(cfg.adam_eps)
