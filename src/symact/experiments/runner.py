@@ -162,10 +162,11 @@ def max_stack_size(model_cost: float, device: str, stack_work: float = STACK_WOR
     On a CPU each stack runs on one core, and the grid ends when the last stack does: a
     stack holding all three covertype Heavy models (~12 s on one core) was the whole suite's
     critical path while the other core ran out of work. So long trainings are cut into
-    stacks of at most ``stack_work`` (default :data:`STACK_WORK`): Heavy models one by one (a Heavy model's step costs
-    the same alone as among 3), Light ones by three (per model, a step costs ~30% more alone
-    and the same from 2 to 8; measured on 2 cores). Short trainings stay in large stacks,
-    where the per-step overhead, paid once per stack, is what costs. A GPU takes whole stacks.
+    stacks of at most ``stack_work`` (default :data:`STACK_WORK`): Heavy models one by one
+    (a Heavy model's step costs the same alone as among 3), Light ones by three (per model, a
+    step costs ~30% more alone and the same from 2 to 8; measured on 2 cores). Short
+    trainings stay in large stacks, where the per-step overhead, paid once per stack, is what
+    costs. A GPU takes whole stacks.
     """
     if device != "cpu":
         return 64
