@@ -2,8 +2,10 @@
 
 Measured in one run, on the real copies in ../shared/data:
   (a) the reference-style loop (DataLoader over TensorDataset, one model at a time) on
-      covertype's grid alone: one Light and one Heavy run timed before the suite and again
-      after it, averaged, extrapolated to the grid's 15 Light + 3 Heavy runs;
+      covertype's grid alone: each of its 6 configurations (Heavy ReLU; Light ReLU, GELU,
+      SiLU, covertype's own formula and HIGGS's, as the suite discovered them) timed once
+      with seed 42, x3 for the grid's 3 seeds; timed twice (after (b) and after (b'), so
+      that the machine's drift falls on both sides) and averaged;
   (b) the whole ``symact benchmark --suite paper`` (discovery on 3 datasets, 51 trainings,
       tables, figures) as a fresh process, with its peak memory, on a fresh machine: an
       empty kernel cache, so the fused kernels are compiled inside the timing;
@@ -16,6 +18,7 @@ Usage: python benchmarks/bench_suite.py [--data-dir DIR] [--epochs 15] [--skip-r
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -24,10 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch.nn as nn
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_training import load_covertype, protocol_split, reference_run
+from symact.formula import make_activation
 from symact.models import HEAVY, LIGHT
 from symact.training import TrainConfig
 
@@ -117,64 +119,77 @@ def main() -> None:
     args = parser.parse_args()
 
     rows = []
-    timings: list[tuple[float, float]] = []  # reference (Light, Heavy) seconds
+    passes: list[dict[str, float]] = []  # reference seconds per configuration, per pass
 
-    def reference() -> None:
-        if not args.skip_reference:
-            config = TrainConfig(epochs=args.epochs)
-            light_s, _ = reference_run(split, LIGHT.widths, nn.ReLU(), 42, config)
-            heavy_s, _ = reference_run(split, HEAVY.widths, nn.ReLU(), 42, config)
-            timings.append((light_s, heavy_s))
+    def reference(formulas: dict[str, str]) -> None:
+        """One reference run of each configuration of covertype's grid (seed 42)."""
+        if args.skip_reference:
+            return
+        config = TrainConfig(epochs=args.epochs)
+        configs = [
+            ("Heavy ReLU", HEAVY.widths, "relu"),
+            ("Light ReLU", LIGHT.widths, "relu"),
+            ("Light GELU", LIGHT.widths, "gelu"),
+            ("Light SiLU", LIGHT.widths, "silu"),
+            ("Light " + formulas["FOREST_COVER"], LIGHT.widths, formulas["FOREST_COVER"]),
+            ("Light " + formulas["HIGGS"], LIGHT.widths, formulas["HIGGS"]),
+        ]
+        timed = {}
+        for name, widths, act in configs:
+            timed[name], _ = reference_run(split, widths, make_activation(act), 42, config)
+        passes.append(timed)
 
     if not args.skip_reference:
         X, y = load_covertype(args.data_dir, 100_000)
         split = protocol_split(X, y, 42)
-    # The reference is timed before and after the suite runs and averaged: this machine's
-    # speed drifts by tens of percent within minutes, and the ratio should not depend on
-    # whether the drift happened to fall on one side.
-    reference()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "data").mkdir()
         data_dir = canonical_dir(args.data_dir, Path(tmp) / "data")
         out, kernels = Path(tmp) / "results", Path(tmp) / "kernels"
         suite_s, _, _ = run_suite(data_dir, out, args.epochs, kernels)
+        found = json.loads((out / "results.json").read_text())["discoveries"]
+        formulas = {name: d["activation"] for name, d in found.items()}
+        # The reference is timed twice, between the suite's timed runs, and averaged: this
+        # machine's speed drifts by tens of percent within minutes, and the ratio should not
+        # depend on which side of a drift each part fell.
+        reference(formulas)
         warm_s, _, _ = run_suite(data_dir, Path(tmp) / "results2", args.epochs, kernels)
+        reference(formulas)
         again_s, _, _ = run_suite(data_dir, out, args.epochs, kernels)
-        reference()
         _, peak_mb, peak_tree = run_suite(
             data_dir, Path(tmp) / "results3", args.epochs, kernels, sample_memory=True
         )
 
-    if timings:
-        light_s = sum(t[0] for t in timings) / len(timings)
-        heavy_s = sum(t[1] for t in timings) / len(timings)
-        reference_s = 15 * light_s + 3 * heavy_s
+    if passes:
+        per_config = {name: sum(p[name] for p in passes) / len(passes) for name in passes[0]}
+        reference_s = 3 * sum(per_config.values())  # 3 seeds of each configuration
         rows.append(
             (
-                "(a) reference loop, covertype grid only (2 runs timed before and after, "
-                "extrapolated)",
+                "(a) reference loop, covertype grid only (6 configs x 3 seeds; each config "
+                "timed on one seed, twice)",
                 reference_s,
                 1.0,
             )
         )
     else:
-        reference_s = float("nan")
+        per_config, reference_s = {}, float("nan")
     rows.append(("(b) symact benchmark --suite paper, whole suite", suite_s, reference_s / suite_s))
     rows.append(("(b') the same, new results folder, kernels cached", warm_s, reference_s / warm_s))
     rows.append(("(c) the same command again (all runs stored)", again_s, reference_s / again_s))
 
     print(f"epochs {args.epochs}; data {args.data_dir}")
-    print(f"| {'what':<70} | {'wall s':>7} | {'vs (a)':>7} |")
-    print(f"|{'-' * 72}|{'-' * 9}:|{'-' * 9}:|")
+    print(f"| {'what':<86} | {'wall s':>7} | {'vs (a)':>7} |")
+    print(f"|{'-' * 88}|{'-' * 9}:|{'-' * 9}:|")
     for what, wall, ratio in rows:
-        print(f"| {what:<70} | {wall:7.1f} | {ratio:6.1f}x |")
+        print(f"| {what:<86} | {wall:7.1f} | {ratio:6.1f}x |")
     print(
         f"peak memory of a whole suite (a fourth, untimed run): largest process "
         f"{peak_mb:.0f} MB RSS; main process and discovery child together {peak_tree:.0f} MB "
         "PSS (sampled every 50 ms)"
     )
-    for when, (light, heavy) in zip(("before", "after"), timings, strict=False):
-        print(f"reference per run, {when} the suite: Light {light:.1f} s, Heavy {heavy:.1f} s")
+    for name, seconds in per_config.items():
+        each = ", ".join(f"{p[name]:.1f}" for p in passes)
+        print(f"reference run, {name}: {seconds:.1f} s (passes: {each})")
 
 
 if __name__ == "__main__":

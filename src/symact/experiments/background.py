@@ -9,6 +9,12 @@ The parent stores them (it owns the results store) and releases the runs that us
 Results are identical to discovering in the parent: the same function runs on the same
 arrays with the same seed. Where ``fork`` does not exist (Windows, macOS defaults) or there
 is a single core, :func:`can_run_in_background` is False and suites discover in line.
+
+The child can also build its jobs itself (a factory instead of a job list): the ``symact
+benchmark`` command forks it before importing torch, scikit-learn and matplotlib, so the
+child's own imports, data loading and gplearn run on the core the parent's imports leave
+idle; the parent later adopts the running child (:meth:`DiscoveryProcess.adopt`) and checks
+that it plans exactly the discoveries the store lacks (:meth:`DiscoveryProcess.plan`).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 import numpy as np
 
@@ -41,45 +48,86 @@ def can_run_in_background() -> bool:
     return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) >= 2
 
 
-def _child(jobs: Sequence[DiscoveryJob], conn: Connection) -> None:
+Jobs = Sequence[DiscoveryJob] | Callable[[], Sequence[DiscoveryJob]]
+"""The jobs, or a function the child calls to build them (see the module docstring)."""
+
+
+def serve(jobs: Jobs, conn: Connection) -> None:
+    """The child's side: send the plan (the jobs' keys), then each discovery as it finishes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    for job in jobs:
+    try:
+        todo = list(jobs() if callable(jobs) else jobs)
+    except Exception as exc:  # sent to the parent, raised there
+        conn.send(("error", None, exc))
+        conn.close()
+        return
+    conn.send(("plan", [job.key for job in todo], None))
+    for job in todo:
         try:
             found = discover_gplearn(job.X, job.y, dataset=job.display_name, settings=job.settings)
             conn.send(("ok", job.key, found.to_dict()))
-        except Exception as exc:  # sent to the parent, raised there
+        except Exception as exc:
             conn.send(("error", job.key, exc))
             break
     conn.close()
 
 
 class DiscoveryProcess:
-    """Runs ``jobs`` one after another in a forked child; :meth:`results` collects them."""
+    """Runs jobs one after another in a forked child; :meth:`results` collects them."""
 
-    def __init__(self, jobs: Sequence[DiscoveryJob]) -> None:
+    def __init__(self, jobs: Jobs) -> None:
         ctx = multiprocessing.get_context("fork")
-        self._conn, child_end = ctx.Pipe(duplex=False)
-        self._waiting = {job.key for job in jobs}
-        self._process = ctx.Process(target=_child, args=(list(jobs), child_end), daemon=True)
-        self._process.start()
+        conn, child_end = ctx.Pipe(duplex=False)
+        process = ctx.Process(target=serve, args=(jobs, child_end), daemon=True)
+        process.start()
         child_end.close()
+        self._adopt(process, conn)
+
+    @classmethod
+    def adopt(cls, process: BaseProcess, conn: Connection) -> DiscoveryProcess:
+        """Take over a child started elsewhere that runs :func:`serve` on ``conn``'s other end."""
+        self = cls.__new__(cls)
+        self._adopt(process, conn)
+        return self
+
+    def _adopt(self, process: BaseProcess, conn: Connection) -> None:
+        self._process, self._conn = process, conn
+        self._planned: frozenset[str] | None = None
+        self._waiting: set[str] = set()
+
+    def _recv(self) -> tuple:
+        try:
+            return self._conn.recv()
+        except EOFError:
+            left = "its plan" if self._planned is None else f"{len(self._waiting)} discovery(ies)"
+            self.close()
+            raise RuntimeError(
+                f"the discovery process ended (exit code {self._process.exitcode}) before "
+                f"sending {left}; run again, or pass background_discovery=False to discover "
+                "in this process"
+            ) from None
+
+    def plan(self) -> frozenset[str]:
+        """The keys of the discoveries the child runs (waits for a factory to build them)."""
+        if self._planned is None:
+            status, keys, payload = self._recv()
+            if status == "error":
+                self.close()
+                raise payload
+            self._planned = frozenset(keys)
+            self._waiting = set(keys)
+        return self._planned
 
     def pending(self) -> bool:
+        self.plan()
         return bool(self._waiting)
 
     def results(self, timeout: float | None) -> list[tuple[str, Discovery]]:
         """Discoveries finished so far, waiting up to ``timeout`` s for the first one."""
+        self.plan()
         out: list[tuple[str, Discovery]] = []
         while self._waiting and self._conn.poll(timeout if not out else 0):
-            try:
-                status, key, payload = self._conn.recv()
-            except EOFError:
-                self.close()
-                raise RuntimeError(
-                    f"the discovery process ended (exit code {self._process.exitcode}) before "
-                    f"finishing {len(self._waiting)} discovery(ies); run again, or pass "
-                    "background_discovery=False to discover in this process"
-                ) from None
+            status, key, payload = self._recv()
             self._waiting.discard(key)
             if status == "error":
                 self.close()
@@ -96,3 +144,5 @@ class DiscoveryProcess:
         self._process.join(timeout=5)
         self._conn.close()
         self._waiting.clear()
+        if self._planned is None:
+            self._planned = frozenset()

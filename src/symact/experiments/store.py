@@ -94,3 +94,24 @@ class ResultsStore:
     def finished_at(self, key: str) -> str | None:
         row = self._conn.execute("SELECT finished_at FROM runs WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
+
+
+def stored_keys(path: str | Path, table: str = "discoveries") -> set[str]:
+    """The keys in ``table`` of the store at ``path``, read without creating or locking it.
+
+    For a process that only needs to know what is done (the benchmark's early discovery
+    child) while another owns the store; a missing or unreadable file holds nothing.
+    """
+    if table not in ("runs", "discoveries"):
+        raise ValueError(f"unknown table {table!r}")
+    path = Path(path)
+    if not path.is_file():
+        return set()
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return {k for (k,) in conn.execute(f"SELECT key FROM {table}")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return set()

@@ -8,6 +8,7 @@ formula; Light with each source's formula) and trains what the store does not ho
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 
 from symact.data import REGISTRY
@@ -110,6 +111,19 @@ def discovery_specs(suite: Suite) -> list[DiscoverySpec]:
     return [DiscoverySpec(data=d, settings=suite.discovery) for d in suite.datasets]
 
 
+def discovery_jobs(
+    suite: Suite, data: DataCache, stored: Collection[str] = ()
+) -> list[DiscoveryJob]:
+    """The suite's discoveries whose keys are not in ``stored``, as background jobs."""
+    jobs = []
+    for dspec in discovery_specs(suite):
+        if dspec.key() in stored:
+            continue
+        ds = data.dataset(dspec.data)
+        jobs.append(DiscoveryJob(dspec.key(), ds.X, ds.y, ds.display_name, dspec.settings))
+    return jobs
+
+
 def grid(
     suite: Suite,
     discoveries: dict[str, Discovery],
@@ -170,17 +184,31 @@ def run_suite(
     device: str = "cpu",
     progress: ProgressFn | None = None,
     background_discovery: bool = True,
+    head_start: DiscoveryProcess | None = None,
 ) -> SuiteOutcome:
     """Discover, then train every missing run of the suite; everything lands in ``store``.
 
     With ``background_discovery`` (and fork and a spare core available), discoveries run in
     a child process while the baseline runs, which need no formula, already train; the
     formula runs join the grid once every discovery is in. The results are the same.
+    ``head_start``: a discovery child started earlier (see background.py); it is used if it
+    plans exactly the discoveries the store lacks, else stopped and replaced. This function
+    always stops it before returning.
     """
+    try:
+        return _run_suite(suite, store, data, device, progress, background_discovery, head_start)
+    except BaseException:
+        if head_start is not None:
+            head_start.close()
+        raise
+
+
+def _run_suite(suite, store, data, device, progress, background_discovery, head_start):
     labels: dict[str, str] = {}
     discoveries: dict[str, Discovery] = {}
     provenance: dict[str, dict] = {}
     todo: list[DiscoverySpec] = []
+    discovered: set[str] = set()
     for dspec in discovery_specs(suite):
         ds = data.dataset(dspec.data)
         labels[dspec.data.name] = ds.display_name
@@ -188,10 +216,19 @@ def run_suite(
         stored = store.get_discovery(dspec.key())
         if stored is not None:
             discoveries[dspec.data.name] = Discovery.from_dict(stored)
+            discovered.add(dspec.key())
         else:
             todo.append(dspec)
-    if todo and background_discovery and can_run_in_background():
-        later = _FormulaRuns(suite, store, data, todo, discoveries, labels, progress)
+    background = bool(todo) and background_discovery and can_run_in_background()
+    if head_start is not None and not (
+        background and head_start.plan() == {dspec.key() for dspec in todo}
+    ):
+        head_start.close()
+        head_start = None
+    if background:
+        if head_start is None:
+            head_start = DiscoveryProcess(discovery_jobs(suite, data, stored=discovered))
+        later = _FormulaRuns(suite, store, todo, discoveries, labels, progress, head_start)
         try:
             baselines = [e.spec for e in grid(suite, discoveries, labels, include="baselines")]
             summary = run_grid(
@@ -220,25 +257,15 @@ class _FormulaRuns:
     the discoveries it finished.
     """
 
-    def __init__(self, suite, store, data, todo, discoveries, labels, progress) -> None:
+    def __init__(self, suite, store, todo, discoveries, labels, progress, process) -> None:
         self.suite, self.store, self.discoveries, self.labels = suite, store, discoveries, labels
         self.progress = progress
         self.specs = {dspec.key(): dspec for dspec in todo}
         self.done = 0
         self.released = False
-        jobs = [
-            DiscoveryJob(
-                key=dspec.key(),
-                X=data.dataset(dspec.data).X,
-                y=data.dataset(dspec.data).y,
-                display_name=labels[dspec.data.name],
-                settings=dspec.settings,
-            )
-            for dspec in todo
-        ]
         if progress:
-            progress("discovery", 0, len(jobs))
-        self.process = DiscoveryProcess(jobs)
+            progress("discovery", 0, len(self.specs))
+        self.process = process
 
     def pending(self) -> bool:
         return not self.released
