@@ -116,3 +116,71 @@ def test_close_stops_a_running_child(spam_xy):
 def spam_xy(shared_data):
     raw = np.loadtxt(shared_data / "spambase.data", delimiter=",")
     return raw[:2000, :-1], raw[:2000, -1].astype(np.int64)
+
+
+def _head_start(tmp_path, store_name: str, only: str | None = None) -> DiscoveryProcess:
+    """A discovery child that builds its own jobs, as ``symact benchmark`` forks it."""
+    from symact.experiments.store import stored_keys
+    from symact.experiments.suites import discovery_jobs
+
+    def jobs():
+        found = discovery_jobs(_suite(), DataCache(), stored_keys(tmp_path / store_name))
+        return [j for j in found if only is None or j.display_name == only]
+
+    return DiscoveryProcess(jobs)
+
+
+def test_a_head_start_child_is_adopted_and_gives_the_same_suite(tmp_path):
+    head = _head_start(tmp_path, "s.sqlite")
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        outcome = run_suite(_suite(), store, DataCache(), head_start=head)
+        runs = _runs(store, outcome)
+    assert head.delivered == 2 and not head.pending()  # both came from the head start
+    inline, inline_runs, _ = _run(tmp_path, "inline", background=False)
+    assert {k: str(d.program) for k, d in outcome.discoveries.items()} == {
+        k: str(d.program) for k, d in inline.discoveries.items()
+    }
+    for key, result in runs.items():
+        assert abs(result["auc"] - inline_runs[key]["auc"]) < 1e-4, key
+
+
+def test_a_head_start_that_plans_other_work_is_replaced(tmp_path):
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        first = run_suite(_suite(), store, DataCache())  # everything stored
+        # a child that plans one dataset where the store lacks none: stopped, not used
+        head = _head_start(tmp_path, "empty.sqlite", only=first.labels["digits"])
+        again = run_suite(_suite(), store, DataCache(), head_start=head)
+    assert head.delivered == 0 and not head._process.is_alive()
+    assert again.summary.trained == 0
+
+    with ResultsStore(tmp_path / "t.sqlite") as store:  # it plans 1 of the 2 missing
+        head = _head_start(tmp_path, "t.sqlite", only=first.labels["digits"])
+        outcome = run_suite(_suite(), store, DataCache(), head_start=head)
+    assert head.delivered == 0 and len(outcome.discoveries) == 2
+    assert outcome.summary.trained == 24 and outcome.summary.failed == 0
+
+
+def test_a_head_start_whose_jobs_fail_raises_here():
+    def jobs():
+        raise ValueError("no data for the head start")
+
+    proc = DiscoveryProcess(jobs)
+    with pytest.raises(ValueError, match="no data for the head start"):
+        proc.plan()
+    assert not proc.pending() and proc.results(timeout=0) == []
+
+
+def test_stored_keys_reads_a_store_without_creating_one(tmp_path):
+    from symact.experiments.store import stored_keys
+
+    missing = tmp_path / "none" / "s.sqlite"
+    assert stored_keys(missing) == set() and not missing.parent.exists()
+    with ResultsStore(tmp_path / "s.sqlite") as store:
+        store.put_discovery("d1", {}, {"program": "X0"})
+        store.put_run("r1", {}, {"auc": 0.5})
+        assert stored_keys(tmp_path / "s.sqlite") == {"d1"}  # while the store is open
+    assert stored_keys(tmp_path / "s.sqlite", "runs") == {"r1"}
+    (tmp_path / "junk.sqlite").write_text("not a database")
+    assert stored_keys(tmp_path / "junk.sqlite") == set()
+    with pytest.raises(ValueError, match="unknown table"):
+        stored_keys(tmp_path / "s.sqlite", "users")

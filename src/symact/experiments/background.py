@@ -94,6 +94,7 @@ class DiscoveryProcess:
         self._process, self._conn = process, conn
         self._planned: frozenset[str] | None = None
         self._waiting: set[str] = set()
+        self.delivered = 0  # discoveries received from the child
 
     def _recv(self) -> tuple:
         try:
@@ -133,6 +134,7 @@ class DiscoveryProcess:
                 self.close()
                 raise payload
             out.append((key, Discovery.from_dict(payload)))
+            self.delivered += 1
         if not self._waiting:
             self.close()
         return out
