@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import sys
 import threading
@@ -211,6 +212,10 @@ def _benchmark(args: argparse.Namespace, console: Console, early) -> int:
     from symact.report.outputs import write_suite_outputs
     from symact.training import resolve_device
 
+    # The ~300k objects the imports made live for the whole run; without this, each of the
+    # run's few full garbage collections walks them all (~0.1 s each, holding the GIL that
+    # the training threads need between their C calls).
+    gc.freeze()
     device = str(resolve_device(args.device))
     suite = _make_suite(args)
     out = Path(args.out)

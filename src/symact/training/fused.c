@@ -220,10 +220,11 @@ int symact_output(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *h,
                    const float *w, const float *bias, const float *y, float *dh, float *gw,
                    float *gbias, double *loss) {
     double *acc = malloc(sizeof(double) * (size_t)W);
-    float *dl = malloc(sizeof(float) * (size_t)B);
-    if (!acc || !dl) {
+    float *dl = malloc(sizeof(float) * (size_t)B), *lrow = malloc(sizeof(float) * (size_t)B);
+    if (!acc || !dl || !lrow) {
         free(acc);
         free(dl);
+        free(lrow);
         return 1;
     }
     for (int64_t k = k0; k < k1; k++) {
@@ -236,16 +237,19 @@ int symact_output(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *h,
             dl[b] = logit + bias[k];
         }
         /* torch's binary_cross_entropy_with_logits: (1 - t) * l - log_sigmoid(l), with
-           -log_sigmoid(l) = max(-l, 0) + log1p(exp(-|l|)) */
-        double sum_loss = 0.0, sum_d = 0.0;
-#pragma omp simd reduction(+ : sum_loss, sum_d)
+           -log_sigmoid(l) = max(-l, 0) + log1p(exp(-|l|)); a loop with no reduction, so
+           that it vectorizes (exp and log1p included), then the sums in double */
+#pragma omp simd
         for (int64_t b = 0; b < B; b++) {
             float l = dl[b], t = yk[b];
             float neg = -l > 0.0f ? -l : 0.0f;
-            sum_loss += (double)((1.0f - t) * l + neg + log1pf(expf(-__builtin_fabsf(l))));
-            float d = (1.0f / (1.0f + expf(-l)) - t) / (float)B;
-            sum_d += (double)d;
-            dl[b] = d;
+            lrow[b] = (1.0f - t) * l + neg + log1pf(expf(-__builtin_fabsf(l)));
+            dl[b] = (1.0f / (1.0f + expf(-l)) - t) / (float)B;
+        }
+        double sum_loss = 0.0, sum_d = 0.0;
+        for (int64_t b = 0; b < B; b++) {
+            sum_loss += (double)lrow[b];
+            sum_d += (double)dl[b];
         }
         for (int64_t j = 0; j < W; j++) acc[j] = 0.0;
         for (int64_t b = 0; b < B; b++) {
@@ -263,6 +267,7 @@ int symact_output(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *h,
     }
     free(acc);
     free(dl);
+    free(lrow);
     return 0;
 }
 
