@@ -184,3 +184,26 @@ def test_stored_keys_reads_a_store_without_creating_one(tmp_path):
     assert stored_keys(tmp_path / "junk.sqlite") == set()
     with pytest.raises(ValueError, match="unknown table"):
         stored_keys(tmp_path / "s.sqlite", "users")
+
+
+def test_the_discovery_childs_imports_leave_out_torch():
+    """The benchmark forks its discovery child before importing torch; the child's own work
+    (suite, store, data, gplearn) must not import it either, or it pays torch's import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import symact.cli\n"
+        "assert 'torch' not in sys.modules, 'the CLI module imports torch'\n"
+        "from symact.experiments import DataCache\n"
+        "from symact.experiments.background import serve\n"
+        "from symact.experiments.store import stored_keys\n"
+        "from symact.experiments.suites import discovery_jobs, make_suite\n"
+        "from symact.discovery import discover_gplearn\n"
+        "from symact.training import TrainConfig\n"
+        "make_suite('paper', train=TrainConfig(epochs=2))\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

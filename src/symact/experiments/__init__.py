@@ -1,15 +1,44 @@
-"""Experiments: run specs, suites, the grid runner and the SQLite results store."""
+"""Experiments: run specs, suites, the grid runner and the SQLite results store.
 
-from symact.experiments.runner import DataCache, GridSummary, discover, run_grid
-from symact.experiments.specs import (
-    ARCHITECTURES,
-    DataSpec,
-    DiscoverySpec,
-    GridEntry,
-    RunSpec,
-)
-from symact.experiments.store import ResultsStore
-from symact.experiments.suites import Suite, SuiteOutcome, grid, make_suite, run_suite
+Names are imported on first use (PEP 562), so that the parts the benchmark's discovery child
+needs (specs, the store, suites' job list, the background process) load without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from symact.experiments.datacache import DataCache
+    from symact.experiments.runner import GridSummary, discover, run_grid
+    from symact.experiments.specs import (
+        ARCHITECTURES,
+        DataSpec,
+        DiscoverySpec,
+        GridEntry,
+        RunSpec,
+    )
+    from symact.experiments.store import ResultsStore
+    from symact.experiments.suites import Suite, SuiteOutcome, grid, make_suite, run_suite
+
+_LAZY = {
+    "ARCHITECTURES": "specs",
+    "DataCache": "datacache",
+    "DataSpec": "specs",
+    "DiscoverySpec": "specs",
+    "GridEntry": "specs",
+    "GridSummary": "runner",
+    "ResultsStore": "store",
+    "RunSpec": "specs",
+    "Suite": "suites",
+    "SuiteOutcome": "suites",
+    "discover": "runner",
+    "grid": "suites",
+    "make_suite": "suites",
+    "run_grid": "runner",
+    "run_suite": "suites",
+}
 
 __all__ = [
     "ARCHITECTURES",
@@ -28,3 +57,11 @@ __all__ = [
     "run_grid",
     "run_suite",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"symact.experiments.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'symact.experiments' has no attribute {name!r}")

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import cache
 from typing import Any, Protocol
@@ -24,9 +24,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from symact.data import Dataset, Split, load_dataset, split_standardize
+from symact.data import Split
 from symact.discovery import Discovery, discover_gplearn
-from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
+from symact.experiments.datacache import DataCache
+from symact.experiments.specs import DiscoverySpec, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.formula import make_activation
 from symact.training import TrainConfig, TrainTask, plan_stacks, resolve_device, train_stack
@@ -54,34 +55,6 @@ def environment() -> dict[str, str]:
         "scikit-learn": sklearn.__version__,
         "symact": symact.__version__,
     }
-
-
-@dataclass
-class DataCache:
-    """Loads each dataset once and splits it once per (seed, test_size)."""
-
-    data_dir: str | None = None
-    _datasets: dict[DataSpec, Dataset] = field(default_factory=dict)
-    _splits: dict[tuple[DataSpec, int, float], Split] = field(default_factory=dict)
-
-    def dataset(self, spec: DataSpec) -> Dataset:
-        if spec not in self._datasets:
-            self._datasets[spec] = load_dataset(
-                spec.name,
-                data_dir=self.data_dir,
-                rows=spec.rows,
-                seed=spec.subset_seed,
-                target=spec.target,
-                positive=spec.positive,
-            )
-        return self._datasets[spec]
-
-    def split(self, spec: DataSpec, seed: int, test_size: float) -> Split:
-        key = (spec, seed, test_size)
-        if key not in self._splits:
-            ds = self.dataset(spec)
-            self._splits[key] = split_standardize(ds.X, ds.y, seed=seed, test_size=test_size)
-        return self._splits[key]
 
 
 def discover(spec: DiscoverySpec, data: DataCache, store: ResultsStore) -> Discovery:

@@ -16,7 +16,7 @@ from typing import Any
 
 from symact.discovery import GplearnSettings
 from symact.models import ARCHITECTURES as MODEL_ARCHITECTURES
-from symact.training import TrainConfig
+from symact.training.config import TrainConfig
 
 # Bumped whenever a change in the code would change the result of an unchanged spec.
 PROTOCOL_VERSION = 1

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from symact.data import REGISTRY
 from symact.data.registry import resolve_name
 from symact.discovery import Discovery, GplearnSettings
 from symact.experiments.background import DiscoveryJob, DiscoveryProcess, can_run_in_background
-from symact.experiments.runner import (
-    DataCache,
-    GridSummary,
-    ProgressFn,
-    discover,
-    run_grid,
-    store_discovery,
-)
+from symact.experiments.datacache import DataCache
 from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec
 from symact.experiments.store import ResultsStore
-from symact.training import TrainConfig
+from symact.training.config import TrainConfig
+
+if TYPE_CHECKING:  # the runner imports torch; suites and their job lists must not need it
+    from symact.experiments.runner import GridSummary, ProgressFn
 
 PAPER_DATASETS: tuple[str, ...] = ("higgs", "covertype", "spambase")
 BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "digits")
@@ -204,6 +201,8 @@ def run_suite(
 
 
 def _run_suite(suite, store, data, device, progress, background_discovery, head_start):
+    from symact.experiments.runner import discover, run_grid
+
     labels: dict[str, str] = {}
     discoveries: dict[str, Discovery] = {}
     provenance: dict[str, dict] = {}
@@ -271,6 +270,8 @@ class _FormulaRuns:
         return not self.released
 
     def collect(self, timeout: float | None) -> list[RunSpec]:
+        from symact.experiments.runner import store_discovery
+
         for key, found in self.process.results(timeout):
             dspec = self.specs[key]
             store_discovery(dspec, found, self.store)

@@ -3,12 +3,20 @@
 Parse gplearn's prefix notation or infix into an immutable ``Formula``; check, simplify and
 print it; compile it to numpy (gplearn-exact), torch (differentiable), sympy and LaTeX; and
 use it as a drop-in PyTorch activation. This stage imports nothing else of symact.
+The activation (the one part that needs torch) is imported on first use, so that parsing
+and gplearn discovery run without torch.
 """
 
-from symact.formula.activation import SymbolicActivation, make_activation
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from symact.formula.operators import OPERATORS, Operator
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula, FormulaError
+
+if TYPE_CHECKING:
+    from symact.formula.activation import SymbolicActivation, make_activation
 
 __all__ = [
     "OPERATORS",
@@ -19,3 +27,13 @@ __all__ = [
     "make_activation",
     "parse_formula",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("SymbolicActivation", "make_activation"):
+        from symact.formula import activation
+
+        value = getattr(activation, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'symact.formula' has no attribute {name!r}")

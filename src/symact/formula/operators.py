@@ -14,15 +14,17 @@ NaN gradient from the discarded branch (``0 * inf = nan``).
 
 from __future__ import annotations
 
+import importlib
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 #: gplearn's closure threshold: div, log and inv switch to a constant where |arg| <= this.
 PROTECTION_THRESHOLD = 0.001
@@ -37,8 +39,11 @@ class Operator:
     """One row of the operator table.
 
     ``numpy`` and ``torch`` take one argument per arity; at most one argument of a binary
-    ``torch`` function is a python float (a folded constant), never both. ``sympy`` takes the
-    sympy module first (so sympy is imported only when needed), then the arguments.
+    ``torch`` function is a python float (a folded constant), never both. The torch column
+    is given as ``torch_impl``, a function or the dotted name of a torch function, so that
+    this module (and parsing, and gplearn discovery) runs without importing torch.
+    ``sympy`` takes the sympy module first (so sympy is imported only when needed), then the
+    arguments.
     ``latex`` is a template with ``$0``/``$1`` for the arguments; ``latex_precedence`` decides
     where parentheses are needed (higher binds tighter; 90 means the template is self-delimiting).
     ``protection`` says in words how the operator is closed over its whole domain.
@@ -47,11 +52,22 @@ class Operator:
     name: str
     arity: int
     numpy: Callable[..., Any]
-    torch: Callable[..., Any]
+    torch_impl: Callable[..., Any] | str
     sympy: Callable[..., Any]
     latex: str
     latex_precedence: int
     protection: str = ""
+
+    @property
+    def torch(self) -> Callable[..., Any]:
+        impl = self.torch_impl
+        return _torch_function(impl) if isinstance(impl, str) else impl
+
+
+@cache
+def _torch_function(dotted: str) -> Callable[..., Any]:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 # ---------------------------------------------------------------------------- numpy (gplearn)
@@ -107,6 +123,8 @@ def _np_erf(x1: np.ndarray) -> np.ndarray:
 
 
 def _t_div(a: Tensor | float, b: Tensor | float) -> Tensor:
+    import torch
+
     if isinstance(b, float):  # constant denominator (a is then a tensor)
         return a / b if abs(b) > PROTECTION_THRESHOLD else torch.ones_like(a)
     safe = b.abs() > PROTECTION_THRESHOLD
@@ -114,6 +132,8 @@ def _t_div(a: Tensor | float, b: Tensor | float) -> Tensor:
 
 
 def _t_sqrt(a: Tensor) -> Tensor:
+    import torch
+
     # sqrt'(0) = inf, and inf * abs'(0) = inf * 0 = nan: route exact zeros to sqrt(1).
     m = a.abs()
     positive = m > 0
@@ -121,17 +141,23 @@ def _t_sqrt(a: Tensor) -> Tensor:
 
 
 def _t_log(a: Tensor) -> Tensor:
+    import torch
+
     m = a.abs()
     safe = m > PROTECTION_THRESHOLD
     return torch.where(safe, torch.log(torch.where(safe, m, 1.0)), 0.0)
 
 
 def _t_inv(a: Tensor) -> Tensor:
+    import torch
+
     safe = a.abs() > PROTECTION_THRESHOLD
     return torch.where(safe, torch.reciprocal(torch.where(safe, a, 1.0)), 0.0)
 
 
 def _t_max(a: Tensor | float, b: Tensor | float) -> Tensor:
+    import torch
+
     if isinstance(a, float):
         return torch.clamp(b, min=a)
     if isinstance(b, float):
@@ -140,6 +166,8 @@ def _t_max(a: Tensor | float, b: Tensor | float) -> Tensor:
 
 
 def _t_min(a: Tensor | float, b: Tensor | float) -> Tensor:
+    import torch
+
     if isinstance(a, float):
         return torch.clamp(b, max=a)
     if isinstance(b, float):
@@ -148,6 +176,8 @@ def _t_min(a: Tensor | float, b: Tensor | float) -> Tensor:
 
 
 def _t_exp(a: Tensor) -> Tensor:
+    import torch
+
     return torch.exp(torch.clamp(a, max=EXP_MAX))
 
 
@@ -195,7 +225,7 @@ _ROWS = (
         90,
         "log of |x|, 0 where |x| <= 0.001 (gplearn)",
     ),
-    Operator("abs", 1, np.abs, torch.abs, lambda sp, a: sp.Abs(a), r"\left|$0\right|", 90),
+    Operator("abs", 1, np.abs, "torch.abs", lambda sp, a: sp.Abs(a), r"\left|$0\right|", 90),
     Operator("neg", 1, np.negative, operator.neg, lambda sp, a: -a, "-$0", 15),
     Operator(
         "inv",
@@ -213,12 +243,14 @@ _ROWS = (
     Operator(
         "min", 2, np.minimum, _t_min, lambda sp, a, b: sp.Min(a, b), r"\min\left($0, $1\right)", 90
     ),
-    Operator("sin", 1, np.sin, torch.sin, lambda sp, a: sp.sin(a), r"\sin\left($0\right)", 90),
-    Operator("cos", 1, np.cos, torch.cos, lambda sp, a: sp.cos(a), r"\cos\left($0\right)", 90),
-    Operator("tan", 1, _np_tan, torch.tan, lambda sp, a: sp.tan(a), r"\tan\left($0\right)", 90),
-    Operator("sig", 1, _np_sig, torch.sigmoid, _sp_sig, r"\sigma\left($0\right)", 90),
+    Operator("sin", 1, np.sin, "torch.sin", lambda sp, a: sp.sin(a), r"\sin\left($0\right)", 90),
+    Operator("cos", 1, np.cos, "torch.cos", lambda sp, a: sp.cos(a), r"\cos\left($0\right)", 90),
+    Operator("tan", 1, _np_tan, "torch.tan", lambda sp, a: sp.tan(a), r"\tan\left($0\right)", 90),
+    Operator("sig", 1, _np_sig, "torch.sigmoid", _sp_sig, r"\sigma\left($0\right)", 90),
     # activation primitives
-    Operator("tanh", 1, np.tanh, torch.tanh, lambda sp, a: sp.tanh(a), r"\tanh\left($0\right)", 90),
+    Operator(
+        "tanh", 1, np.tanh, "torch.tanh", lambda sp, a: sp.tanh(a), r"\tanh\left($0\right)", 90
+    ),
     Operator(
         "exp",
         1,
@@ -233,7 +265,7 @@ _ROWS = (
         "relu",
         1,
         _np_relu,
-        torch.relu,
+        "torch.relu",
         lambda sp, a: sp.Max(a, 0),
         r"\max\left($0, 0\right)",
         90,
@@ -242,7 +274,7 @@ _ROWS = (
         "softplus",
         1,
         _np_softplus,
-        F.softplus,
+        "torch.nn.functional.softplus",
         lambda sp, a: sp.log(1 + sp.exp(a)),
         r"\log\left(1 + e^{$0}\right)",
         90,
@@ -251,7 +283,7 @@ _ROWS = (
         "erf",
         1,
         _np_erf,
-        torch.erf,
+        "torch.erf",
         lambda sp, a: sp.erf(a),
         r"\operatorname{erf}\left($0\right)",
         90,

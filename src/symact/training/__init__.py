@@ -2,18 +2,38 @@
 
 ``train_stack`` trains a stack of :class:`TrainTask` together and returns one
 :class:`TrainOutcome` each; ``plan_stacks`` groups a grid's tasks into such stacks.
+Names are imported on first use (PEP 562): ``TrainConfig`` alone does not load torch.
 """
 
-from symact.training.config import TrainConfig
-from symact.training.metrics import accuracy, efficiency, roc_auc
-from symact.training.stack import StackedMLP
-from symact.training.trainer import (
-    TrainOutcome,
-    TrainTask,
-    plan_stacks,
-    resolve_device,
-    train_stack,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from symact.training.config import TrainConfig
+    from symact.training.metrics import accuracy, efficiency, roc_auc
+    from symact.training.stack import StackedMLP
+    from symact.training.trainer import (
+        TrainOutcome,
+        TrainTask,
+        plan_stacks,
+        resolve_device,
+        train_stack,
+    )
+
+_LAZY = {
+    "StackedMLP": "stack",
+    "TrainConfig": "config",
+    "TrainOutcome": "trainer",
+    "TrainTask": "trainer",
+    "accuracy": "metrics",
+    "efficiency": "metrics",
+    "plan_stacks": "trainer",
+    "resolve_device": "trainer",
+    "roc_auc": "metrics",
+    "train_stack": "trainer",
+}
 
 __all__ = [
     "StackedMLP",
@@ -27,3 +47,11 @@ __all__ = [
     "roc_auc",
     "train_stack",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"symact.training.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'symact.training' has no attribute {name!r}")
