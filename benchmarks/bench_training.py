@@ -14,8 +14,9 @@ printed table are measured in the same run:
 (d) as (c) on the torch path (``SYMACT_KERNELS=torch``: element-wise work as torch ops and
     formula derivatives by autograd) instead of the fused C kernels, to show what they buy.
 In (b)-(d) stacks run one after another, each on all cores (torch's threads; the kernels
-split a stack's models over them); (e) trains the grid as the suite's runner does: stacks of
-at most 6 models, costliest first, side by side with one torch thread each.
+split a stack's models over them); (e) trains the grid as the suite's runner does: stacks
+sized by one model's work (Heavy alone, Light by three), costliest first, side by side with
+one torch thread each.
 
 The floor is a 4096^3 float32 matmul measured in the same run; "GFLOP/s" counts the matmul
 arithmetic of training (forward, weight gradients, input gradients past the first layer).
@@ -42,6 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from symact.experiments.runner import max_stack_size, model_cost
 from symact.formula import make_activation
 from symact.models import HEAVY, LIGHT, MLP
 from symact.training import TrainConfig, TrainTask, plan_stacks, train_stack
@@ -198,15 +200,18 @@ def main() -> None:
             i: o for s, r in zip(plan, results, strict=True) for i, o in zip(s, r, strict=True)
         }
 
-    # (e) as the suite's runner trains a grid on a CPU: stacks of at most 6 models, the
-    # costliest first, two at a time side by side with one torch thread each
+    # (e) as the suite's runner trains a grid on a CPU: stacks sized by one model's work
+    # (max_stack_size: Heavy one by one, Light by three), the costliest first, side by side
+    # with one torch thread each
     os.environ["SYMACT_KERNELS"] = "auto"
-    plan = sorted(
-        plan_stacks(tasks, max_stack=6),
-        key=lambda s: (
-            -len(s) * sum(a * b for a, b in itertools.pairwise((d, *tasks[s[0]].widths, 1)))
-        ),
-    )
+    plan = []
+    for widths in {t.widths for t in tasks}:
+        members = [i for i, t in enumerate(tasks) if t.widths == widths]
+        cap = max_stack_size(model_cost(tasks[members[0]], config), "cpu")
+        plan += [
+            [members[j] for j in s] for s in plan_stacks([tasks[i] for i in members], max_stack=cap)
+        ]
+    plan.sort(key=lambda s: -len(s) * model_cost(tasks[s[0]], config))
     workers = os.cpu_count() or 1
 
     def side_by_side():

@@ -116,7 +116,7 @@ def _result(outcome: Any, device: str) -> dict[str, Any]:
     return result
 
 
-def _model_cost(task: TrainTask, config: TrainConfig) -> float:
+def model_cost(task: TrainTask, config: TrainConfig) -> float:
     """Relative training work of one model: rows x epochs x weights per row."""
     dims = (task.X_train.shape[1], *task.widths, 1)
     weights = sum(a * b for a, b in itertools.pairwise(dims))
@@ -124,7 +124,7 @@ def _model_cost(task: TrainTask, config: TrainConfig) -> float:
 
 
 STACK_WORK = 2e10
-"""On a CPU, the most work (in :func:`_model_cost` units) one stack is given: about 2.5 s on
+"""On a CPU, the most work (in :func:`model_cost` units) one stack is given: about 2.5 s on
 one core of the 2-core machine the benchmarks run on (a covertype Light model is 6.6e9, a
 Heavy one 3.7e10)."""
 
@@ -225,7 +225,7 @@ def run_grid(
             key = (missing[i].train, t.widths, t.n_features, t.n_train)
             groups.setdefault(key, []).append(i)
         for (config, *_), members in groups.items():
-            cost = _model_cost(tasks[members[0]], config)
+            cost = model_cost(tasks[members[0]], config)
             cap = max_stack_size(cost, device, stack_work)
             for stack in plan_stacks([tasks[i] for i in members], max_stack=cap):
                 idx = [members[j] for j in stack]
