@@ -227,7 +227,10 @@ def run_grid(
         for (config, *_), members in groups.items():
             cost = model_cost(tasks[members[0]], config)
             cap = max_stack_size(cost, device, stack_work)
-            for stack in plan_stacks([tasks[i] for i in members], max_stack=cap):
+            # cut stacks (long CPU trainings) hold one seed each: one batch gather per step
+            by_seed = cap < len(members)
+            stacks = plan_stacks([tasks[i] for i in members], max_stack=cap, group_by_seed=by_seed)
+            for stack in stacks:
                 idx = [members[j] for j in stack]
                 ready.append((cost * len(idx), config, idx))
         ready.sort(key=lambda item: -item[0])

@@ -101,6 +101,7 @@ def plan_stacks(
     memory_budget_bytes: int = 512 * 2**20,
     batch_size: int = 1024,
     group_by_activation: bool = False,
+    group_by_seed: bool = False,
 ) -> list[list[int]]:
     """Group task indices into stacks that :func:`train_stack` can train together.
 
@@ -111,7 +112,9 @@ def plan_stacks(
     also has a single activation. benchmarks/bench_training.py measures both on the covertype
     grid (2 cores): mixed 30.9 s vs grouped 30.2 s in the final run, 32.1 vs 41.7 s in an
     earlier one (before remainder models left ``bmm``). They are on par; mixed stays the default
-    because it makes fewer, larger stacks.
+    because it makes fewer, larger stacks. With ``group_by_seed`` each stack holds one seed:
+    models of one seed draw the same data order, so such a stack gathers each batch once
+    for all its models (:func:`train_stack`); the runner uses it for long CPU trainings.
     """
     groups: dict[tuple, list[int]] = {}
     act_order: dict[tuple, int] = {}
@@ -121,6 +124,8 @@ def plan_stacks(
         act_order.setdefault(act, len(act_order))
         if group_by_activation:
             key = (*key, act)
+        if group_by_seed:
+            key = (*key, ("seed", t.seed))
         groups.setdefault(key, []).append(i)
     stacks: list[list[int]] = []
     for (widths, n_features, _n_train, *_), members in groups.items():
@@ -250,14 +255,21 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
         for epoch in range(config.epochs):
             perms = torch.stack([torch.randperm(n_train, generator=g) for g in stack.generators])
             perms = (perms + offsets[:, None]).to(dev)
+            # models of one seed (same data, same generator draws) share their data order:
+            # then each batch is gathered once and seen by all through a stride-0 view
+            shared = k > 1 and bool((perms == perms[:1]).all())
+            gathered = 1 if shared else k
             loss_sum = torch.zeros(k, dtype=torch.float64, device=dev)
             for step in range(n_steps):
-                idx = perms[:, step * batch : (step + 1) * batch]
+                idx = perms[:gathered, step * batch : (step + 1) * batch]
                 rows = idx.shape[1]
                 flat_idx = idx.reshape(-1)
-                xb = torch.index_select(x_all, 0, flat_idx, out=x_buf[: k * rows])
-                yb = torch.index_select(y_all, 0, flat_idx, out=y_buf[: k * rows])
-                losses = stack.train_step(xb.view(k, rows, -1), yb.view(k, rows, 1))
+                xb = torch.index_select(x_all, 0, flat_idx, out=x_buf[: gathered * rows])
+                yb = torch.index_select(y_all, 0, flat_idx, out=y_buf[: gathered * rows])
+                xb, yb = xb.view(gathered, rows, -1), yb.view(gathered, rows, 1)
+                if shared:
+                    xb, yb = xb.expand(k, -1, -1), yb.expand(k, -1, -1)
+                losses = stack.train_step(xb, yb)
                 loss_sum += losses
                 if not bool(torch.isfinite(losses).all()):
                     for j in torch.nonzero(~torch.isfinite(losses)).flatten().tolist():
