@@ -192,6 +192,11 @@ def _fork_discovery(args: argparse.Namespace):
 
 
 def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
+    # numpy's and scipy's OpenBLAS start a thread per core that spins after each call; torch
+    # (MKL) does the heavy arithmetic here, so they only take CPU from the training threads.
+    # Set before numpy is first imported (by this process or the discovery child); an
+    # explicit setting of the user's wins.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     early = _fork_discovery(args)
     try:
         return _benchmark(args, console, early)

@@ -180,6 +180,8 @@ class ActivationKernels:
             getattr(lib, name).restype = ctypes.c_int
         lib.symact_adam.argtypes = i64 + ptr * 4 + f32 * 5
         lib.symact_adam.restype = None
+        lib.symact_gather.argtypes = i64 * 2 + ptr * 5
+        lib.symact_gather.restype = None
         lib.symact_eval.argtypes = [_I64, _PTR, _PTR, _PTR]
         lib.symact_eval.restype = None
 

@@ -251,6 +251,9 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
     failures: dict[int, tuple[str, int]] = {}
     x_buf = torch.empty(k * batch, first.n_features, device=dev)
     y_buf = torch.empty(k * batch, device=dev)
+    gather = stack.kernels[0].lib.symact_gather if stack.kernels is not None else None
+    x_all, y_all = x_all.contiguous(), y_all.contiguous()
+    x_ptr, y_ptr = x_all.data_ptr(), y_all.data_ptr()
     with torch.no_grad():
         for epoch in range(config.epochs):
             perms = torch.stack([torch.randperm(n_train, generator=g) for g in stack.generators])
@@ -264,8 +267,21 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
                 idx = perms[:gathered, step * batch : (step + 1) * batch]
                 rows = idx.shape[1]
                 flat_idx = idx.reshape(-1)
-                xb = torch.index_select(x_all, 0, flat_idx, out=x_buf[: gathered * rows])
-                yb = torch.index_select(y_all, 0, flat_idx, out=y_buf[: gathered * rows])
+                xb, yb = x_buf[: gathered * rows], y_buf[: gathered * rows]
+                if gather is not None:  # the fused kernels' copy of index_select (fused.c)
+                    flat_idx = flat_idx.contiguous()
+                    gather(
+                        flat_idx.numel(),
+                        x_all.shape[1],
+                        x_ptr,
+                        y_ptr,
+                        flat_idx.data_ptr(),
+                        xb.data_ptr(),
+                        yb.data_ptr(),
+                    )
+                else:
+                    torch.index_select(x_all, 0, flat_idx, out=xb)
+                    torch.index_select(y_all, 0, flat_idx, out=yb)
                 xb, yb = xb.view(gathered, rows, -1), yb.view(gathered, rows, 1)
                 if shared:
                     xb, yb = xb.expand(k, -1, -1), yb.expand(k, -1, -1)
