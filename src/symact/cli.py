@@ -162,6 +162,9 @@ def _discovery_child(args: argparse.Namespace, conn) -> None:
     from symact.experiments.store import stored_keys
     from symact.experiments.suites import discovery_jobs
 
+    gc.freeze()  # as in _benchmark: collections skip what the imports made
+    gc.enable()
+
     def jobs():
         stored = stored_keys(Path(args.out) / "symact.sqlite", "discoveries")
         return discovery_jobs(_make_suite(args), DataCache(args.data_dir), stored)
@@ -197,6 +200,9 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
     # Set before numpy is first imported (by this process or the discovery child); an
     # explicit setting of the user's wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # No garbage collection while both processes import (~300k long-lived objects, walked
+    # again by every full collection); each freezes what its imports made, then collects.
+    gc.disable()
     early = _fork_discovery(args)
     try:
         return _benchmark(args, console, early)
@@ -217,10 +223,11 @@ def _benchmark(args: argparse.Namespace, console: Console, early) -> int:
     from symact.report.outputs import write_suite_outputs
     from symact.training import resolve_device
 
-    # The ~300k objects the imports made live for the whole run; without this, each of the
-    # run's few full garbage collections walks them all (~0.1 s each, holding the GIL that
-    # the training threads need between their C calls).
+    # The ~300k objects the imports made live for the whole run; frozen, the run's few full
+    # garbage collections skip them (~0.1 s each otherwise, holding the GIL that the
+    # training threads need between their C calls).
     gc.freeze()
+    gc.enable()
     device = str(resolve_device(args.device))
     suite = _make_suite(args)
     out = Path(args.out)
