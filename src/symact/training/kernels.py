@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 
@@ -97,8 +97,8 @@ def libm_prototypes(libmvec: bool) -> str:
 
 
 @cache
-def _template() -> str:
-    return resources.files("symact.training").joinpath("fused.c").read_text()
+def _template(name: str = "fused.c") -> str:
+    return resources.files("symact.training").joinpath(name).read_text()
 
 
 def _source(body: str, has_deriv: bool, libmvec: bool) -> str:
@@ -167,7 +167,8 @@ class ActivationKernels:
 
     path: Path
     has_deriv: bool
-    lib: ctypes.CDLL
+    lib: ctypes.CDLL  # this activation's forward and backward (fused.c)
+    common: ctypes.CDLL  # output layer, Adam, gather (common.c), one library for all
 
     def __post_init__(self) -> None:
         lib, i64, f32, ptr = self.lib, [_I64], [_F32], [_PTR]
@@ -175,15 +176,17 @@ class ActivationKernels:
             i64 * 4 + ptr * 3 + f32 + ptr + i64 * 2 + [ctypes.c_int32] + f32 + ptr * 5 + f32
         ) + ptr * 2
         lib.symact_backward.argtypes = i64 * 4 + ptr * 7 + f32 * 2 + ptr * 2
-        lib.symact_output.argtypes = i64 * 4 + ptr * 8
-        for name in ("symact_forward", "symact_backward", "symact_output"):
+        for name in ("symact_forward", "symact_backward"):
             getattr(lib, name).restype = ctypes.c_int
-        lib.symact_adam.argtypes = i64 + ptr * 4 + f32 * 5
-        lib.symact_adam.restype = None
-        lib.symact_gather.argtypes = i64 * 2 + ptr * 5
-        lib.symact_gather.restype = None
         lib.symact_eval.argtypes = [_I64, _PTR, _PTR, _PTR]
         lib.symact_eval.restype = None
+        common = self.common
+        common.symact_output.argtypes = i64 * 4 + ptr * 8
+        common.symact_output.restype = ctypes.c_int
+        common.symact_adam.argtypes = i64 + ptr * 4 + f32 * 5
+        common.symact_adam.restype = None
+        common.symact_gather.argtypes = i64 * 2 + ptr * 5
+        common.symact_gather.restype = None
 
     def evaluate(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """The activation and its derivative at ``y`` (float32, contiguous, CPU)."""
@@ -195,7 +198,8 @@ class ActivationKernels:
 
 _lock = threading.Lock()  # guards the three tables below, never held while compiling
 _key_locks: dict[str, threading.Lock] = {}
-_loaded: dict[str, ActivationKernels] = {}
+_loaded: dict[str, tuple[Path, ctypes.CDLL]] = {}  # by source hash
+_kernels: dict[Path, ActivationKernels] = {}  # by activation library
 _failed: dict[str, str] = {}
 _warned: set[str] = set()
 
@@ -224,31 +228,15 @@ def load(act: nn.Module) -> ActivationKernels | None:
             )
         return None
     has_deriv = not is_relu(act)
-    cc = os.environ.get("SYMACT_CC", "cc")
-    message = ""
-    for libmvec in (True, False):
-        source = _source(body, has_deriv, libmvec)
-        key = hashlib.sha256(
-            "\0".join([source, *_FLAGS, cc, str(libmvec), _cpu_id()]).encode()
-        ).hexdigest()[:24]
+    common, message = _library("common")
+    lib, message = _library(body, has_deriv) if common is not None else (None, message)
+    if common is not None and lib is not None:
         with _lock:
-            key_lock = _key_locks.setdefault(key, threading.Lock())
-        with key_lock:  # one build per library; different libraries build in parallel
-            if key in _loaded:
-                return _loaded[key]
-            if key in _failed:
-                message = _failed[key]
-                continue
-            path = cache_dir() / f"symact_{key}.so"
-            try:
-                if not path.exists():
-                    compile_library(source, path, libmvec=libmvec, cc=cc)
-                kernels = ActivationKernels(path, has_deriv, ctypes.CDLL(str(path)))
-            except (KernelBuildError, OSError) as exc:
-                message = _failed[key] = str(exc)
-                continue
-            _loaded[key] = kernels
-            return kernels
+            kernels = _kernels.get(lib[0])
+            if kernels is None:
+                kernels = ActivationKernels(lib[0], has_deriv, lib[1], common[1])
+                _kernels[lib[0]] = kernels
+        return kernels
     if current == "fused":
         raise KernelBuildError(f"SYMACT_KERNELS=fused, but building failed: {message}")
     with _lock:
@@ -263,6 +251,41 @@ def load(act: nn.Module) -> ActivationKernels | None:
     return None
 
 
+def _library(body: str, has_deriv: bool = False) -> tuple[tuple[Path, ctypes.CDLL] | None, str]:
+    """Build (once, then cached on disk) and load one library: ``body`` is an activation's C
+    body, or ``"common"`` for common.c. With libmvec first, then without. Returns the
+    library (None if both builds fail) and the last failure's message."""
+    cc = os.environ.get("SYMACT_CC", "cc")
+    message = ""
+    for libmvec in (True, False):
+        if body == "common":
+            source = f"{libm_prototypes(libmvec)}\n{_template('common.c')}"
+        else:
+            source = _source(body, has_deriv, libmvec)
+        key = hashlib.sha256(
+            "\0".join([source, *_FLAGS, cc, str(libmvec), _cpu_id()]).encode()
+        ).hexdigest()[:24]
+        with _lock:
+            key_lock = _key_locks.setdefault(key, threading.Lock())
+        with key_lock:  # one build per library; different libraries build in parallel
+            if key in _loaded:
+                return _loaded[key], ""
+            if key in _failed:
+                message = _failed[key]
+                continue
+            path = cache_dir() / f"symact_{key}.so"
+            try:
+                if not path.exists():
+                    compile_library(source, path, libmvec=libmvec, cc=cc)
+                loaded = (path, ctypes.CDLL(str(path)))
+            except (KernelBuildError, OSError) as exc:
+                message = _failed[key] = str(exc)
+                continue
+            _loaded[key] = loaded
+            return loaded, ""
+    return None, message
+
+
 def prebuild(activations: Iterable[nn.Module]) -> None:
     """Build the kernels of several activations at once (a compile takes ~0.4 s of one core).
 
@@ -271,9 +294,14 @@ def prebuild(activations: Iterable[nn.Module]) -> None:
     """
     bodies = ((activation_body(a), a) for a in activations)
     todo = {body: a for body, a in bodies if body is not None}
-    if len(todo) < 2 or mode() == "torch":
+    if not todo or mode() == "torch":
+        return
+    if (os.cpu_count() or 1) < 2:
         for act in todo.values():
             load(act)
         return
-    with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
-        list(pool.map(load, todo.values()))
+    # the shared library builds beside the first activations', not before all of them
+    jobs = [lambda: _library("common"), *(partial(load, act) for act in todo.values())]
+    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()

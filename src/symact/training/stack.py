@@ -241,6 +241,9 @@ class StackedMLP:
         self._scale = 1.0 / (1.0 - config.dropout)
         self._Wt = [w.transpose(1, 2) for w in self._W]
         self.kernels = _load_kernels(self.groups, device)
+        # per-activation libraries by group; one group of all models for common.c's kernels
+        self._libs = None if self.kernels is None else [kern.lib for kern in self.kernels]
+        self._all_models = [(0, self.k, None)]
         self._scratch: dict[str, Tensor] = {}
         self._plans: dict[int, _FusedPlan] = {}
 
@@ -410,7 +413,8 @@ class StackedMLP:
         self._dropout_drawn += plan.draws
         if not y.is_contiguous():
             y = y.contiguous()
-        run("symact_output", (*plan.output_head, y.data_ptr(), *plan.output_tail))
+        args = (*plan.output_head, y.data_ptr(), *plan.output_tail)
+        _run_kernels(self._all_models, [self.kernels[0].common], "symact_output", args)
         for i in reversed(range(len(plan.layers))):
             layer = plan.layers[i]
             run("symact_backward", layer.backward_args)  # layer.dh := dz
@@ -501,7 +505,7 @@ class StackedMLP:
         return plan
 
     def _run_kernels(self, name: str, args: tuple) -> None:
-        _run_kernels(self.groups, self.kernels, name, args)
+        _run_kernels(self.groups, self._libs, name, args)
 
     def _buffer(self, name: str, shape: tuple[int, ...]) -> Tensor:
         """A reused scratch tensor: fresh multi-MB tensors every step cost page faults.
@@ -547,7 +551,7 @@ class StackedMLP:
         bias_c1 = 1 - beta1**self.steps
         bias_c2_sqrt = math.sqrt(1 - beta2**self.steps)
         if self.kernels is not None:  # the same update in one pass instead of seven
-            self.kernels[0].lib.symact_adam(
+            self.kernels[0].common.symact_adam(
                 self.flat.numel(),
                 self.flat.data_ptr(),
                 self.grad.data_ptr(),
@@ -606,7 +610,7 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _run_kernels(groups, kernels, name: str, args: tuple) -> None:
+def _run_kernels(groups, libs, name: str, args: tuple) -> None:
     """Call kernel ``name`` for every group's models, split over torch's thread count.
 
     Each thread takes one contiguous range of models (crossing group boundaries as needed),
@@ -618,9 +622,9 @@ def _run_kernels(groups, kernels, name: str, args: tuple) -> None:
     threads = min(torch.get_num_threads(), k)
 
     def run_range(lo: int, hi: int) -> None:
-        for (start, stop, _), kern in zip(groups, kernels, strict=True):
+        for (start, stop, _), lib in zip(groups, libs, strict=True):
             a, b = max(start, lo), min(stop, hi)
-            if a < b and getattr(kern.lib, name)(a, b, *args) != 0:
+            if a < b and getattr(lib, name)(a, b, *args) != 0:
                 raise MemoryError(f"{name}: no memory for the kernel's scratch buffers")
 
     if threads <= 1:

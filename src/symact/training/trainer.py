@@ -251,7 +251,7 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
     failures: dict[int, tuple[str, int]] = {}
     x_buf = torch.empty(k * batch, first.n_features, device=dev)
     y_buf = torch.empty(k * batch, device=dev)
-    gather = stack.kernels[0].lib.symact_gather if stack.kernels is not None else None
+    gather = stack.kernels[0].common.symact_gather if stack.kernels is not None else None
     x_all, y_all = x_all.contiguous(), y_all.contiguous()
     x_ptr, y_ptr = x_all.data_ptr(), y_all.data_ptr()
     with torch.no_grad():
