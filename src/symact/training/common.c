@@ -15,6 +15,7 @@
  * Three passes per model (logits; loss and dlogit over the B rows, vectorized; gradients),
  * so the transcendental functions run on whole vectors of rows.
  * h, dh [K, B, W]; w, gw [K, W]; bias, gbias [K]; y [K, B]; loss [K] (double).
+ * Returns 2 when some model's loss is not finite (the trainer then looks closer), else 0.
  */
 int symact_output(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *h,
                    const float *w, const float *bias, const float *y, float *dh, float *gw,
@@ -27,6 +28,7 @@ int symact_output(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *h,
         free(lrow);
         return 1;
     }
+    int status = 0;
     for (int64_t k = k0; k < k1; k++) {
         const float *wk = w + k * W, *yk = y + k * B;
         for (int64_t b = 0; b < B; b++) {
@@ -64,27 +66,42 @@ int symact_output(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *h,
         for (int64_t j = 0; j < W; j++) gw[k * W + j] = (float)acc[j];
         gbias[k] = (float)sum_d;
         loss[k] = sum_loss / (double)B;
+        if (!(loss[k] - loss[k] == 0.0)) status = 2; /* NaN or inf */
     }
     free(acc);
     free(dl);
     free(lrow);
-    return 0;
+    return status;
 }
 
-/* A batch: rows idx[i] of src [*, d] into dst [n, d], and their labels. torch.index_select
-   copies each row with a call to memmove, and its source rows are scattered over a training
-   set that does not fit the core's cache; a plain loop with the next rows prefetched moves
-   them ~30% faster. */
-void symact_gather(int64_t n, int64_t d, const float *src, const float *ysrc, const int64_t *idx,
-                   float *dst, float *ydst) {
-    for (int64_t i = 0; i < n; i++) {
-        if (i + 8 < n) __builtin_prefetch(src + idx[i + 8] * d);
-        const float *s = src + idx[i] * d;
-        float *o = dst + i * d;
+/* A batch for each of m models: model j's rows idx[j * stride + i], i < rows, of src [*, d]
+   into dst [m, rows, d], and their labels into ydst [m, rows]. torch.index_select copies
+   each row with a call to memmove, and its source rows are scattered over a training set
+   that does not fit the core's cache; a plain loop with the next rows prefetched moves them
+   ~30% faster. */
+void symact_gather(int64_t m, int64_t rows, int64_t d, const float *src, const float *ysrc,
+                   const int64_t *idx, int64_t stride, float *dst, float *ydst) {
+    for (int64_t j = 0; j < m; j++) {
+        const int64_t *ij = idx + j * stride;
+        float *oj = dst + j * rows * d, *yj = ydst + j * rows;
+        for (int64_t i = 0; i < rows; i++) {
+            if (i + 8 < rows) __builtin_prefetch(src + ij[i + 8] * d);
+            const float *s = src + ij[i] * d;
+            float *o = oj + i * d;
 #pragma omp simd
-        for (int64_t j = 0; j < d; j++) o[j] = s[j];
-        ydst[i] = ysrc[idx[i]];
+            for (int64_t c = 0; c < d; c++) o[c] = s[c];
+            yj[i] = ysrc[ij[i]];
+        }
     }
+}
+
+/* 1 if all n values are finite: x * 0 is 0 for finite x and NaN for inf or NaN, so the sum
+   is NaN exactly when some value is not finite (and cannot overflow). */
+int symact_all_finite(int64_t n, const float *x) {
+    float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t i = 0; i < n; i++) acc += x[i] * 0.0f;
+    return acc == 0.0f;
 }
 
 /* torch.optim.Adam's update (single-tensor, no amsgrad, no weight decay) on n floats:

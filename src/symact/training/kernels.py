@@ -185,8 +185,10 @@ class ActivationKernels:
         common.symact_output.restype = ctypes.c_int
         common.symact_adam.argtypes = i64 + ptr * 4 + f32 * 5
         common.symact_adam.restype = None
-        common.symact_gather.argtypes = i64 * 2 + ptr * 5
+        common.symact_gather.argtypes = i64 * 3 + ptr * 3 + i64 + ptr * 2
         common.symact_gather.restype = None
+        common.symact_all_finite.argtypes = i64 + ptr
+        common.symact_all_finite.restype = ctypes.c_int
 
     def evaluate(self, y: Tensor) -> tuple[Tensor, Tensor]:
         """The activation and its derivative at ``y`` (float32, contiguous, CPU)."""

@@ -246,6 +246,8 @@ class StackedMLP:
         self._all_models = [(0, self.k, None)]
         self._scratch: dict[str, Tensor] = {}
         self._plans: dict[int, _FusedPlan] = {}
+        # after a fused step: False when some model's loss was not finite (None: not known)
+        self.losses_finite: bool | None = None
 
     @property
     def backend(self) -> str:
@@ -414,7 +416,8 @@ class StackedMLP:
         if not y.is_contiguous():
             y = y.contiguous()
         args = (*plan.output_head, y.data_ptr(), *plan.output_tail)
-        _run_kernels(self._all_models, [self.kernels[0].common], "symact_output", args)
+        status = _run_kernels(self._all_models, [self.kernels[0].common], "symact_output", args)
+        self.losses_finite = status != 2
         for i in reversed(range(len(plan.layers))):
             layer = plan.layers[i]
             run("symact_backward", layer.backward_args)  # layer.dh := dz
@@ -423,7 +426,7 @@ class StackedMLP:
             # the pre-BN bias's gradient stays exactly zero: BatchNorm cancels it (train_step)
             if i > 0:
                 _bmm(layer.dh, self._Wt[i], out=plan.layers[i - 1].dh)
-        return plan.loss.to(torch.float32)
+        return plan.loss  # float64, overwritten by the next step
 
     def _fused_plan(self, batch: int) -> _FusedPlan:
         """Buffers and kernel arguments for steps of ``batch`` rows, made once and reused."""
@@ -536,7 +539,10 @@ class StackedMLP:
                 view.index_fill_(0, idx, 0.0)
 
     def nonfinite_grad_models(self) -> list[int]:
-        if bool(torch.isfinite(self.grad.sum())):  # one cheap pass; NaN/inf anywhere shows here
+        if self.kernels is not None:  # one C pass, no torch ops
+            if self.kernels[0].common.symact_all_finite(self.grad.numel(), self.grad.data_ptr()):
+                return []
+        elif bool(torch.isfinite(self.grad.sum())):  # one cheap pass; NaN/inf anywhere shows
             return []
         bad = torch.zeros(self.k, dtype=torch.bool, device=self.device)
         for view in self.g.values():
@@ -610,8 +616,9 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _run_kernels(groups, libs, name: str, args: tuple) -> None:
-    """Call kernel ``name`` for every group's models, split over torch's thread count.
+def _run_kernels(groups, libs, name: str, args: tuple) -> int:
+    """Call kernel ``name`` for every group's models, split over torch's thread count; return
+    the largest status a call returned (1, no scratch memory, is raised as MemoryError).
 
     Each thread takes one contiguous range of models (crossing group boundaries as needed),
     so a step costs one pool hand-off per extra thread, not one per group; the calling
@@ -621,15 +628,19 @@ def _run_kernels(groups, libs, name: str, args: tuple) -> None:
     k = groups[-1][1]
     threads = min(torch.get_num_threads(), k)
 
-    def run_range(lo: int, hi: int) -> None:
+    def run_range(lo: int, hi: int) -> int:
+        status = 0
         for (start, stop, _), lib in zip(groups, libs, strict=True):
             a, b = max(start, lo), min(stop, hi)
-            if a < b and getattr(lib, name)(a, b, *args) != 0:
-                raise MemoryError(f"{name}: no memory for the kernel's scratch buffers")
+            if a < b:
+                code = getattr(lib, name)(a, b, *args)
+                if code == 1:
+                    raise MemoryError(f"{name}: no memory for the kernel's scratch buffers")
+                status = max(status, code)
+        return status
 
     if threads <= 1:
-        run_range(0, k)
-        return
+        return run_range(0, k)
     bounds = [round(i * k / threads) for i in range(threads + 1)]
     global _pool
     with _pool_lock:
@@ -637,9 +648,8 @@ def _run_kernels(groups, libs, name: str, args: tuple) -> None:
             _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="symact-kernel")
         pool = _pool
     futures = [pool.submit(run_range, lo, hi) for lo, hi in itertools.pairwise(bounds[1:])]
-    run_range(bounds[0], bounds[1])
-    for f in futures:
-        f.result()
+    status = run_range(bounds[0], bounds[1])
+    return max([status, *(f.result() for f in futures)])
 
 
 def _activation_groups(activations: Sequence[nn.Module]) -> list[tuple[int, int, nn.Module]]:

@@ -253,7 +253,18 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
     y_buf = torch.empty(k * batch, device=dev)
     gather = stack.kernels[0].common.symact_gather if stack.kernels is not None else None
     x_all, y_all = x_all.contiguous(), y_all.contiguous()
-    x_ptr, y_ptr = x_all.data_ptr(), y_all.data_ptr()
+    x_ptr, y_ptr, d = x_all.data_ptr(), y_all.data_ptr(), x_all.shape[1]
+    buf_ptrs = (x_buf.data_ptr(), y_buf.data_ptr())
+    views: dict[tuple, tuple[Tensor, Tensor]] = {}  # fused path: batch views by (rows, shared)
+    gathered, shared = k, False
+
+    def _batch_views(rows: int) -> tuple[Tensor, Tensor]:
+        """x_buf and y_buf as this step's [K, rows, d] and [K, rows, 1] batches; stride-0
+        over the models when they share one gathered batch."""
+        xb = x_buf[: gathered * rows].view(gathered, rows, d)
+        yb = y_buf[: gathered * rows].view(gathered, rows, 1)
+        return (xb.expand(k, -1, -1), yb.expand(k, -1, -1)) if shared else (xb, yb)
+
     with torch.no_grad():
         for epoch in range(config.epochs):
             perms = torch.stack([torch.randperm(n_train, generator=g) for g in stack.generators])
@@ -263,31 +274,29 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
             shared = k > 1 and bool((perms == perms[:1]).all())
             gathered = 1 if shared else k
             loss_sum = torch.zeros(k, dtype=torch.float64, device=dev)
+            if gather is not None:
+                perms = perms[:gathered].contiguous()
             for step in range(n_steps):
-                idx = perms[:gathered, step * batch : (step + 1) * batch]
-                rows = idx.shape[1]
-                flat_idx = idx.reshape(-1)
-                xb, yb = x_buf[: gathered * rows], y_buf[: gathered * rows]
-                if gather is not None:  # the fused kernels' copy of index_select (fused.c)
-                    flat_idx = flat_idx.contiguous()
-                    gather(
-                        flat_idx.numel(),
-                        x_all.shape[1],
-                        x_ptr,
-                        y_ptr,
-                        flat_idx.data_ptr(),
-                        xb.data_ptr(),
-                        yb.data_ptr(),
+                rows = min(batch, n_train - step * batch)
+                if gather is not None:  # the fused kernels' index_select (common.c)
+                    idx_ptr = perms.data_ptr() + 8 * step * batch  # int64 entries
+                    xb, yb = views.get((rows, shared)) or views.setdefault(
+                        (rows, shared), _batch_views(rows)
                     )
+                    gather(gathered, rows, d, x_ptr, y_ptr, idx_ptr, n_train, *buf_ptrs)
                 else:
+                    flat_idx = perms[:gathered, step * batch : step * batch + rows].reshape(-1)
+                    xb, yb = x_buf[: gathered * rows], y_buf[: gathered * rows]
                     torch.index_select(x_all, 0, flat_idx, out=xb)
                     torch.index_select(y_all, 0, flat_idx, out=yb)
-                xb, yb = xb.view(gathered, rows, -1), yb.view(gathered, rows, 1)
-                if shared:
-                    xb, yb = xb.expand(k, -1, -1), yb.expand(k, -1, -1)
+                    xb, yb = xb.view(gathered, rows, -1), yb.view(gathered, rows, 1)
+                    if shared:
+                        xb, yb = xb.expand(k, -1, -1), yb.expand(k, -1, -1)
                 losses = stack.train_step(xb, yb)
                 loss_sum += losses
-                if not bool(torch.isfinite(losses).all()):
+                if stack.losses_finite is False or (
+                    stack.losses_finite is None and not bool(torch.isfinite(losses).all())
+                ):
                     for j in torch.nonzero(~torch.isfinite(losses)).flatten().tolist():
                         if stack.alive[j]:
                             value = float(losses[j])
