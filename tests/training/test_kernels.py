@@ -145,3 +145,29 @@ def test_bad_kernel_mode_is_named(monkeypatch):
     monkeypatch.setenv("SYMACT_KERNELS", "fast")
     with pytest.raises(ValueError, match="SYMACT_KERNELS must be"):
         kernels.load(nn.ReLU())
+
+
+def test_non_finite_values_are_flagged_by_the_kernels():
+    """The fused step's NaN checks run in C: the gradient scan must flag NaN and inf but not
+    large finite values (a plain sum would overflow to inf), and the output layer must say
+    when a loss is not finite."""
+    common = kernels.load(nn.ReLU()).common
+    g = torch.full((1000,), 3e38)
+    assert common.symact_all_finite(g.numel(), g.data_ptr()) == 1
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        g[517] = bad
+        assert common.symact_all_finite(g.numel(), g.data_ptr()) == 0
+        g[517] = 1.0
+    k, b, w = 2, 64, 8
+    h, wt = torch.randn(k, b, w), torch.randn(k, w)
+    bias, y = torch.zeros(k), (torch.rand(k, b) > 0.5).float()
+    dh, gw, gb = torch.empty(k, b, w), torch.empty(k, w), torch.empty(k)
+    loss = torch.empty(k, dtype=torch.float64)
+
+    def output() -> int:
+        args = (h, wt, bias, y, dh, gw, gb, loss)
+        return common.symact_output(0, k, b, w, *(t.data_ptr() for t in args))
+
+    assert output() == 0 and torch.isfinite(loss).all()
+    h[1, 5, 3] = float("nan")
+    assert output() == 2 and torch.isfinite(loss[0]) and torch.isnan(loss[1])
