@@ -11,11 +11,12 @@ evaluates exactly as ``gplearn._program._Program.execute`` does, so results matc
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:  # torch is imported by the torch compilers only: numpy, sympy and
+    from torch import Tensor  # LaTeX (and so gplearn discovery) run without it
 
 from symact.formula.operators import OPERATORS, Operator
 from symact.formula.parser import MAX_POWER, integer_power
@@ -155,6 +156,8 @@ def _compile_numpy_features(formula: Formula) -> Callable[[np.ndarray], np.ndarr
 
 def compile_torch(formula: Formula, *, features: bool | None = None) -> Callable[[Tensor], Tensor]:
     """See ``Formula.to_torch``: one closure, constants folded into python floats."""
+    import torch
+
     if _feature_mode(formula, features):
 
         def leaf(node: Formula) -> Any:
@@ -183,6 +186,8 @@ def compile_torch_learnable(
     Constants are numbered in prefix order, the order of ``Formula.constants``; they are
     tensors (``nn.Parameter``), so nothing is folded and gradients reach every constant.
     """
+    import torch
+
     _feature_mode(formula, False)
     counter = iter(range(formula.size))
 
