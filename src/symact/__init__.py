@@ -11,8 +11,9 @@ before torch's ~1 s import.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from symact._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from symact.formula import (
@@ -25,13 +26,6 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "Formula": "symact.formula",
-    "FormulaError": "symact.formula",
-    "SymbolicActivation": "symact.formula",
-    "make_activation": "symact.formula",
-    "parse_formula": "symact.formula",
-}
 
 __all__ = [
     "Formula",
@@ -43,9 +37,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'symact' has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__, dict.fromkeys(set(__all__) - {"__version__"}, "symact.formula")
+)

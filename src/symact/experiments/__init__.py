@@ -6,8 +6,9 @@ needs (specs, the store, suites' job list, the background process) load without 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from symact._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from symact.experiments.datacache import DataCache
@@ -59,9 +60,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"symact.experiments.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'symact.experiments' has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__, {name: f"symact.experiments.{module}" for name, module in _LAZY.items()}
+)

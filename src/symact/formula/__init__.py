@@ -9,8 +9,9 @@ and gplearn discovery run without torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from symact._lazy import lazy_attributes
 from symact.formula.operators import OPERATORS, Operator
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula, FormulaError
@@ -29,11 +30,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("SymbolicActivation", "make_activation"):
-        from symact.formula import activation
-
-        value = getattr(activation, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'symact.formula' has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__, dict.fromkeys(("SymbolicActivation", "make_activation"), "symact.formula.activation")
+)

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from symact._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from symact.models.mlp import MLP as MLP
@@ -62,10 +64,6 @@ def param_count(n_features: int, widths: Sequence[int]) -> int:
     return total + fan_in + 1  # output Linear(fan_in, 1)
 
 
-def __getattr__(name: str) -> Any:
-    if name == "MLP":
-        from symact.models.mlp import MLP
+__all__ = ["ARCHITECTURES", "HEAVY", "LIGHT", "MLP", "Architecture", "param_count"]
 
-        globals()["MLP"] = MLP
-        return MLP
-    raise AttributeError(f"module 'symact.models' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"MLP": "symact.models.mlp"})

@@ -7,8 +7,9 @@ Names are imported on first use (PEP 562): ``TrainConfig`` alone does not load t
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from symact._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from symact.training.config import TrainConfig
@@ -49,9 +50,6 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"symact.training.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'symact.training' has no attribute {name!r}")
+__getattr__ = lazy_attributes(
+    __name__, {name: f"symact.training.{module}" for name, module in _LAZY.items()}
+)
