@@ -1,12 +1,15 @@
-"""Fused CPU kernels for the stacked trainer, built from ``fused.c`` with the system compiler.
+"""Fused CPU kernels for the stacked trainer, built from ``fused.c`` and ``common.c`` with the
+system compiler.
 
 Why: after batching, a Light model's step on the CPU is mostly element-wise passes through
-memory (BatchNorm, activation, dropout and their backward), not matmuls. ``fused.c`` does a
-hidden layer's forward in two passes and its backward in two; with glibc's vector math
+memory (BatchNorm, activation, dropout and their backward) and framework calls, not
+matmuls. ``fused.c`` does a hidden layer's forward in two passes and its backward in two;
+``common.c`` the output layer and loss, Adam and the batch gather; with glibc's vector math
 library (libmvec) the activation's sin/cos/exp/erf run 16 lanes at a time. Measured on the
 paper grid in ``benchmarks/bench_training.py``.
 
-How: one small shared library per activation. The activation's C body comes from a fixed
+How: one small shared library per activation, plus one shared by all for ``common.c``
+(:class:`ActivationKernels` holds both). The activation's C body comes from a fixed
 table for PyTorch's built-in modules or from :func:`symact.formula.ccode.to_c` for a
 :class:`~symact.formula.SymbolicActivation`; the library is compiled once with ``cc -O3
 -march=native`` into ``<cache>/kernels/symact_<hash>.so`` (hash of source, flags, compiler and CPU

@@ -29,10 +29,10 @@ exact in real arithmetic or in distribution up to 3e-6:
   one float per unit instead (as ``nn.Dropout`` does) is 3.3x slower on CPU (2.9 vs 0.87 ns
   per unit measured), and the draws are a large share of a small model's step.
 
-On the CPU, each hidden layer's element-wise work (BatchNorm, activation and its derivative,
-dropout, and their backward) runs by default in fused C kernels (``kernels.py``,
-``fused.c``): two passes forward and two backward instead of ~20 torch ops; the
-activation's derivative comes from its formula (``symact.formula.ccode``), not autograd.
+On the CPU, everything but the matmuls runs by default in fused C kernels (``kernels.py``,
+``fused.c``, ``common.c``): per hidden layer two passes forward and two backward instead of
+~20 torch ops, the output layer, Adam and the batch gather; the activation's derivative
+comes from its formula (``symact.formula.ccode``), not autograd.
 The torch path below stays for CUDA, for activations with no C form, and where no C compiler
 works; both compute the same function with the same random draws.
 
