@@ -255,7 +255,7 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
     x_all, y_all = x_all.contiguous(), y_all.contiguous()
     x_ptr, y_ptr, d = x_all.data_ptr(), y_all.data_ptr(), x_all.shape[1]
     buf_ptrs = (x_buf.data_ptr(), y_buf.data_ptr())
-    views: dict[tuple, tuple[Tensor, Tensor]] = {}  # fused path: batch views by (rows, shared)
+    views: dict[tuple, tuple[Tensor, Tensor]] = {}  # batch views by (rows, shared)
     gathered, shared = k, False
 
     def _batch_views(rows: int) -> tuple[Tensor, Tensor]:
@@ -274,24 +274,18 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
             shared = k > 1 and bool((perms == perms[:1]).all())
             gathered = 1 if shared else k
             loss_sum = torch.zeros(k, dtype=torch.float64, device=dev)
-            if gather is not None:
-                perms = perms[:gathered].contiguous()
+            perms = perms[:gathered].contiguous()
             for step in range(n_steps):
                 rows = min(batch, n_train - step * batch)
+                key = (rows, shared)
+                xb, yb = views[key] if key in views else views.setdefault(key, _batch_views(rows))
                 if gather is not None:  # the fused kernels' index_select (common.c)
                     idx_ptr = perms.data_ptr() + 8 * step * batch  # int64 entries
-                    xb, yb = views.get((rows, shared)) or views.setdefault(
-                        (rows, shared), _batch_views(rows)
-                    )
                     gather(gathered, rows, d, x_ptr, y_ptr, idx_ptr, n_train, *buf_ptrs)
                 else:
-                    flat_idx = perms[:gathered, step * batch : step * batch + rows].reshape(-1)
-                    xb, yb = x_buf[: gathered * rows], y_buf[: gathered * rows]
-                    torch.index_select(x_all, 0, flat_idx, out=xb)
-                    torch.index_select(y_all, 0, flat_idx, out=yb)
-                    xb, yb = xb.view(gathered, rows, -1), yb.view(gathered, rows, 1)
-                    if shared:
-                        xb, yb = xb.expand(k, -1, -1), yb.expand(k, -1, -1)
+                    flat_idx = perms[:, step * batch : step * batch + rows].reshape(-1)
+                    torch.index_select(x_all, 0, flat_idx, out=x_buf[: gathered * rows])
+                    torch.index_select(y_all, 0, flat_idx, out=y_buf[: gathered * rows])
                 losses = stack.train_step(xb, yb)
                 loss_sum += losses
                 if stack.losses_finite is False or (
