@@ -1,4 +1,4 @@
-"""Model shapes of PROTOCOL.md: parameter counts and the nn.Sequential layout."""
+"""ModelSpec: the one description of a network; parameter counts, layout, to_module()."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from symact.models import ARCHITECTURES, HEAVY, LIGHT, MLP, Architecture, param_count
+from symact.formula import FormulaError
+from symact.models import HEAVY, LIGHT, ModelSpec, Network
 
 
 @pytest.mark.parametrize(
@@ -14,44 +15,107 @@ from symact.models import ARCHITECTURES, HEAVY, LIGHT, MLP, Architecture, param_
     [(28, 4161, 26601), (54, 5825, 31801), (57, 6017, 32401)],  # HIGGS, FOREST_COVER, SPAMBASE
 )
 def test_param_counts_match_the_paper(n_features, light, heavy):
-    assert param_count(n_features, LIGHT.widths) == light
-    assert param_count(n_features, HEAVY.widths) == heavy
-    for widths, expected in ((LIGHT.widths, light), (HEAVY.widths, heavy)):
-        model = MLP(n_features, widths, nn.ReLU())
-        assert sum(p.numel() for p in model.parameters()) == expected
+    assert LIGHT.param_count(n_features) == light
+    assert HEAVY.param_count(n_features) == heavy
+    for spec, expected in ((LIGHT, light), (HEAVY, heavy)):
+        module = spec.to_module(n_features)
+        assert sum(p.numel() for p in module.parameters()) == expected
 
 
-def test_layout_follows_the_protocol():
-    model = MLP(28, LIGHT.widths, nn.GELU(), dropout=0.3)
-    kinds = [type(m) for m in model]
-    assert kinds == [
-        nn.Linear, nn.BatchNorm1d, nn.GELU, nn.Dropout,
-        nn.Linear, nn.BatchNorm1d, nn.GELU, nn.Dropout,
-        nn.Linear, nn.Sigmoid,
-    ]  # fmt: skip
-    assert [model[0].in_features, model[0].out_features, model[4].out_features] == [28, 64, 32]
-    assert model[3].p == 0.3 and model[1].eps == 1e-5 and model[1].momentum == 0.1
-    assert model[2] is not model[6]  # each layer has its own copy of the activation
-    model.eval()
-    out = model(torch.randn(5, 28))
-    assert out.shape == (5, 1) and bool(((out > 0) & (out < 1)).all())
+@pytest.mark.parametrize(
+    "spec",
+    [
+        LIGHT,
+        ModelSpec(hidden=(40, 20, 30), n_outputs=7, activation="gelu"),
+        ModelSpec(
+            hidden=(8,),
+            norm="none",
+            activation="add(mul(x, 0.5), sin(x))",
+            learnable_constants=True,
+        ),
+    ],  # fmt: skip
+    ids=["light", "three-layers-7-classes", "no-norm-learnable"],
+)
+def test_layout_is_the_modules_parameters_in_order(spec):
+    """The layout names every trainable tensor of to_module(), in its parameter order."""
+    module = spec.to_module(13)
+    names = [name for name, _ in module.named_parameters()]
+    keys = []
+    for block in spec.layout(13):
+        if block.name.startswith("c"):
+            keys += [f"{block.state_key}{j}" for j in range(block.shape[0])]
+        else:
+            keys.append(block.state_key)
+    assert keys == names
+    assert spec.param_count(13) == sum(p.numel() for p in module.parameters())
+    shapes = {name: tuple(p.shape) for name, p in module.named_parameters()}
+    for block in spec.layout(13):
+        if block.transpose:  # weights: [in, out] in the stack, [out, in] in nn.Linear
+            assert shapes[block.state_key] == block.shape[::-1]
+        elif not block.name.startswith("c"):
+            assert shapes[block.state_key] == (block.numel,)
 
 
-def test_architectures_are_named_and_frozen():
-    assert ARCHITECTURES == {"Heavy": HEAVY, "Light": LIGHT}
-    assert HEAVY.widths == (200, 100) and LIGHT.widths == (64, 32)
+def test_to_module_follows_the_protocol():
+    module = LIGHT.with_activation("gelu").to_module(28)
+    layer0, layer1 = module.hidden
+    assert [type(m) for m in layer0.children()] == [nn.Linear, nn.BatchNorm1d, nn.GELU, nn.Dropout]
+    assert (layer0.linear.in_features, layer0.linear.out_features) == (28, 64)
+    assert layer1.linear.out_features == 32 and module.out.out_features == 1
+    assert layer0.drop.p == 0.3 and layer0.norm.eps == 1e-5 and layer0.norm.momentum == 0.1
+    assert layer0.act is not layer1.act  # each layer has its own copy of the activation
+    module.eval()
+    x = torch.randn(5, 28)
+    assert module(x).shape == (5, 1)
+    probs = module.predict_proba(x)
+    assert probs.shape == (5,) and bool(((probs > 0) & (probs < 1)).all())
+    multi = ModelSpec(hidden=(16,), n_outputs=10).to_module(28).eval()
+    p10 = multi.predict_proba(x)
+    assert p10.shape == (5, 10) and torch.allclose(p10.sum(1), torch.ones(5))
+
+
+def test_learnable_constants_are_per_layer_parameters():
+    spec = ModelSpec(hidden=(4, 3), activation="mul(0.5, x)", learnable_constants=True)
+    module = spec.to_module(2)
+    assert spec.n_constants == 1
+    assert module.hidden[0].act.c0 is not module.hidden[1].act.c0
+    assert spec.param_count(2) == ModelSpec(hidden=(4, 3)).param_count(2) + 2
+
+
+def test_specs_are_canonical_values():
+    assert ModelSpec(hidden=[64, 32], activation="ReLU") == LIGHT  # type: ignore[arg-type]
+    assert ModelSpec(hidden=(8,), activation="swish").activation == "silu"
+    assert ModelSpec(hidden=(8,), activation="x*cos(x)").activation == "mul(x, cos(x))"
+    assert LIGHT.with_outputs(2).n_outputs == 1 and LIGHT.with_outputs(7).n_outputs == 7
+    assert LIGHT.with_outputs(7).loss == "cross_entropy" and LIGHT.loss == "binary_cross_entropy"
+    d = ModelSpec(hidden=(3, 2), n_outputs=4, dropout=0.1).to_dict()
+    assert ModelSpec.from_dict(d) == ModelSpec(hidden=(3, 2), n_outputs=4, dropout=0.1)
+    assert HEAVY.cost(54, 80_000, 15) / LIGHT.cost(54, 80_000, 15) == pytest.approx(
+        (54 * 200 + 200 * 100 + 100) / (54 * 64 + 64 * 32 + 32)
+    )
     with pytest.raises(AttributeError):
-        LIGHT.widths = (1,)  # type: ignore[misc]
+        LIGHT.hidden = (1,)  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("widths", [(), (64, 0), (3.5,)])
+@pytest.mark.parametrize("widths", [(), (64, 0), (3.5,), "64"])
 def test_bad_widths_are_refused(widths):
     with pytest.raises(ValueError, match="hidden widths"):
-        param_count(10, widths)
-    with pytest.raises(ValueError, match="hidden widths"):
-        Architecture("bad", widths)
+        ModelSpec(hidden=widths)  # type: ignore[arg-type]
 
 
-def test_activation_must_be_a_module():
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="norm must be"):
+        ModelSpec(hidden=(4,), norm="layer")
+    with pytest.raises(ValueError, match="n_outputs is 1 for two classes"):
+        ModelSpec(hidden=(4,), n_outputs=2)
+    with pytest.raises(ValueError, match="dropout"):
+        ModelSpec(hidden=(4,), dropout=1.0)
+    with pytest.raises(FormulaError, match="one input x"):
+        ModelSpec(hidden=(4,), activation="mul(X1, X2)")
+    with pytest.raises(FormulaError):
+        ModelSpec(hidden=(4,), activation="mish")
+
+
+def test_a_module_activation_must_be_a_module():
     with pytest.raises(TypeError, match=r"nn\.Module"):
-        MLP(10, (4,), "relu")  # type: ignore[arg-type]
+        Network(LIGHT, 10, "relu")  # type: ignore[arg-type]

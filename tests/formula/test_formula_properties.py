@@ -23,6 +23,10 @@ from symact.formula.operators import EXP_MAX, PROTECTION_THRESHOLD
 UNARY = sorted(n for n, r in OPERATORS.items() if r.arity == 1)
 BINARY = sorted(n for n, r in OPERATORS.items() if r.arity == 2)
 
+# operators computed from several rounded terms, x * g(x), whose own rounding is relative to
+# |x| rather than to the value (GELU's 1 + erf(x / sqrt 2) cancels for negative x)
+COMPOSITE = {"gelu", "silu"}
+
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
@@ -111,10 +115,15 @@ def _rounding_bound(formula: Formula, points: np.ndarray, unit: float) -> np.nda
             return x  # inputs are exactly representable: drawn in the target precision
         if node.is_const:
             value = torch.full_like(x, node.value)
+            size = value
         else:
-            value = OPERATORS[node.op].torch(*(evaluate(a) for a in node.args))
+            args = [evaluate(a) for a in node.args]
+            value = OPERATORS[node.op].torch(*args)
+            size = value
+            if node.op in COMPOSITE:  # x * (sum of terms): rounding of terms of size |x|
+                size = torch.maximum(value.abs(), args[0].abs())
         d = torch.zeros_like(x, requires_grad=True)
-        perturbations.append((d, value.detach()))
+        perturbations.append((d, size.detach()))
         return value + d
 
     result = evaluate(formula)

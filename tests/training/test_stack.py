@@ -1,92 +1,40 @@
-"""The batched math of StackedMLP against plain PyTorch, and stack independence, on real data."""
+"""The stacked step against plain PyTorch (``to_module()`` + ``torch.optim``), and stack
+independence, on real data: binary spambase, 10-class digits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 from torch import nn
-from training_helpers import Explode, XCos, protocol_split
+from training_helpers import Explode, XCos, assert_same_model, protocol_split, reference_train
 
-from symact.models import LIGHT, MLP
-from symact.training import StackedMLP, TrainConfig, TrainTask, train_stack
+from symact.formula import parse_formula
+from symact.models import LIGHT, ModelSpec
+from symact.training import StackedModel, TrainConfig, TrainTask, train_stack
 from symact.training.stack import splitmix64
 
-# Tolerances for "equal to float32 rounding" after a few Adam steps: Adam divides by the
-# gradient's magnitude, so relative rounding differences of ~1e-7 in gradients become ~1e-7
-# relative differences in steps of size lr; 1e-4 absolute on O(0.1) weights is ample and
-# still far below one Adam step (1e-3), so a wrong formula cannot hide in it.
-ATOL = 1e-4
+BACKENDS = ["fused", "torch"]
 
 
-class MaskDropout(nn.Module):
-    """Dropout that applies a mask handed in from outside (to replay the stack's masks)."""
-
-    def __init__(self, p: float) -> None:
-        super().__init__()
-        self.p, self.keep = p, None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        return x * self.keep / (1.0 - self.p)
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    """Both training paths: the fused kernels (an error if they cannot build) and torch."""
+    monkeypatch.setenv("SYMACT_KERNELS", request.param)
+    return request.param
 
 
-def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = True) -> nn.Module:
-    """nn.Sequential + nn.BCELoss + torch.optim.Adam, one model, the stack's batches and masks.
-
-    With ``exact_zero`` the Linear biases in front of BatchNorm are left out of the optimizer:
-    their true gradient is exactly zero, which is what the stack uses; PyTorch would feed the
-    rounding noise of that zero to Adam (see symact/training/stack.py).
-    """
-    d = task.n_features
-    init = StackedMLP(d, task.widths, [task.activation], [task.seed], config, torch.device("cpu"))
-    gen = init.generators[0]  # positioned right after the init draws, as in the stack
-    model = MLP(d, task.widths, task.activation, config.dropout)
-    drops = []
-    for i in range(len(task.widths)):
-        drops.append(MaskDropout(config.dropout))
-        model[4 * i + 3] = drops[-1]
-    model.load_state_dict(init.state_dict(0))
-    pre_bn_biases = {id(model[4 * i].bias) for i in range(len(task.widths))}
-    params = [p for p in model.parameters() if not (exact_zero and id(p) in pre_bn_biases)]
-    opt = torch.optim.Adam(params, lr=config.lr)
-    loss_fn = nn.BCELoss()
-    X, y = torch.as_tensor(task.X_train), torch.as_tensor(task.y_train).float()
-    n = len(X)
-    keep_from = round(config.dropout * 65536) - 32768
-    drawn = 0  # SplitMix64 outputs used so far by this model's dropout
-    model.train()
-    for _ in range(config.epochs):
-        perm = torch.randperm(n, generator=gen)
-        for start in range(0, n, config.batch_size):
-            idx = perm[start : start + config.batch_size]
-            if config.dropout > 0:
-                sizes = [len(idx) * w for w in task.widths]
-                n64 = -(-sum(sizes) // 4)
-                r16 = splitmix64(init._dropout_keys, drawn, n64)[0].view(torch.int16)
-                drawn += n64
-                off = 0
-                for drop, w, size in zip(drops, task.widths, sizes, strict=True):
-                    drop.keep = (r16[off : off + size].view(len(idx), w) >= keep_from).float()
-                    off += size
-            loss = loss_fn(model(X[idx]).squeeze(1), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
+def spam_slice(spambase, seed: int, rows: int = 2000):
+    X, y = spambase
+    return protocol_split(X[:rows], y[:rows], seed)
 
 
-def assert_same_model(a: nn.Module, b: nn.Module, atol: float = ATOL) -> None:
-    """Equal weights, biases, BN affine parameters and BN running statistics."""
-
-    def layers(model: nn.Module) -> dict[str, torch.Tensor]:  # Linear and BN entries only
-        return {n: t for n, t in model.state_dict().items() if int(n.split(".")[0]) % 4 in (0, 1)}
-
-    sa, sb = layers(a), layers(b)
-    assert sa.keys() == sb.keys() and len(sa) > 0
-    for name, ta in sa.items():
-        torch.testing.assert_close(ta, sb[name], atol=atol, rtol=1e-4, msg=name)
+@pytest.fixture(scope="module")
+def digits_split():
+    """sklearn's bundled digits, all ten classes: 1,437 training rows, 360 test rows."""
+    X, y = load_digits(return_X_y=True)
+    return protocol_split(X.astype(np.float32), y.astype(np.int64), seed=0)
 
 
 def test_splitmix64_is_the_published_generator():
@@ -110,91 +58,149 @@ def test_splitmix64_is_the_published_generator():
 
 
 def test_dropout_masks_keep_the_right_share_independently_of_the_stack():
-    config, cpu = TrainConfig(dropout=0.3), torch.device("cpu")
-    pair = StackedMLP(10, (64, 32), [nn.ReLU()] * 2, [3, 4], config, cpu)
-    alone = StackedMLP(10, (64, 32), [nn.ReLU()], [4], config, cpu)
+    config, spec = TrainConfig(), ModelSpec(hidden=(64, 32), dropout=0.3)
+    pair = StackedModel([spec] * 2, 10, [3, 4], config)
+    alone = StackedModel([spec], 10, [4], config)
     for _ in range(2):  # two steps: the stream advances the same way in both stacks
         masks_pair, masks_alone = pair.draw_keep_masks(1024), alone.draw_keep_masks(1024)
         for mp, ma in zip(masks_pair, masks_alone, strict=True):
             assert torch.equal(mp[1], ma[0])
             assert not torch.equal(mp[0], mp[1])
-    kept = torch.cat([m.flatten() for m in masks_pair]).mean().item()
+            assert torch.unique(mp).tolist() == pytest.approx([0.0, 1 / 0.7])
+    kept = torch.cat([(m > 0).flatten() for m in masks_pair]).float().mean().item()
     assert abs(kept - 0.7) < 0.005  # 196,608 units: 4.5 standard deviations
 
 
-def spam_slice(spambase, seed: int, rows: int = 2000):
-    X, y = spambase
-    return protocol_split(X[:rows], y[:rows], seed)
-
-
-def test_init_equals_nn_linear_under_manual_seed():
+@pytest.mark.parametrize(
+    "spec",
+    [LIGHT, ModelSpec(hidden=(48, 24, 12), n_outputs=10), ModelSpec(hidden=(8,), norm="none")],
+    ids=["light", "three-layers-10-classes", "no-norm"],
+)
+def test_init_equals_to_module_under_manual_seed(spec):
     """Our per-model init draws PyTorch's default init numbers from the model's own seed."""
-    config = TrainConfig()
-    stack = StackedMLP(57, (64, 32), [nn.ReLU()] * 2, [7, 8], config, torch.device("cpu"))
+    stack = StackedModel([spec] * 2, 57, [7, 8], TrainConfig())
     for k, seed in enumerate((7, 8)):
         torch.manual_seed(seed)
-        ref = MLP(57, (64, 32), nn.ReLU())
+        ref = spec.to_module(57)
         for name, tensor in ref.state_dict().items():
             torch.testing.assert_close(stack.state_dict(k)[name], tensor, atol=0, rtol=0)
 
 
 def test_init_independent_of_stack_position():
-    config, cpu = TrainConfig(), torch.device("cpu")
-    alone = StackedMLP(28, (64, 32), [nn.ReLU()], [43], config, cpu).state_dict(0)
-    mixed = StackedMLP(28, (64, 32), [nn.GELU(), nn.ReLU()], [42, 43], config, cpu)
+    config = TrainConfig()
+    alone = StackedModel([LIGHT], 28, [43], config).state_dict(0)
+    mixed = StackedModel([LIGHT.with_activation("gelu"), LIGHT], 28, [42, 43], config)
     for name, tensor in alone.items():
         assert torch.equal(mixed.state_dict(1)[name], tensor), name
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-@pytest.mark.parametrize("activation", [nn.ReLU(), nn.GELU(), XCos()], ids=["relu", "gelu", "xcos"])
-def test_stack_matches_plain_pytorch_training(spambase, activation, dropout):
-    """The hand-written BN / dropout / BCE / Adam math equals nn.Sequential + torch.optim.Adam."""
-    config = TrainConfig(epochs=2, dropout=dropout)
-    task = TrainTask(*spam_slice(spambase, 42), LIGHT.widths, activation, seed=42)
+@pytest.mark.parametrize(
+    ("activation", "path"),
+    [("relu", "fused"), ("relu", "torch"), ("gelu", "fused"), ("gelu", "torch"), (XCos(), "torch")],
+    ids=["relu-fused", "relu-torch", "gelu-fused", "gelu-torch", "xcos-module-torch"],
+)
+def test_stack_matches_plain_pytorch_training(spambase, activation, path, dropout, monkeypatch):
+    """The hand-written BN / dropout / loss / Adam math equals to_module() + torch.optim.Adam
+    (a hand-written module is not a formula: it trains on the torch path only)."""
+    monkeypatch.setenv("SYMACT_KERNELS", path)
+    backend = path
+    spec = ModelSpec(hidden=(64, 32), dropout=dropout)
+    config = TrainConfig(epochs=2)
+    module = activation if isinstance(activation, nn.Module) else None
+    name = activation if module is None else "relu"
+    task = TrainTask(*spam_slice(spambase, 42), spec.with_activation(name), 42, activation=module)
     (outcome,) = train_stack([task], config, return_models=True)
+    assert outcome.backend == backend
     reference = reference_train(task, config)
     noisy = reference_train(task, config, exact_zero=False)
     assert_same_model(outcome.model, reference)
+    x_test = torch.as_tensor(task.X_eval)
     with torch.no_grad():
-        x_test = torch.as_tensor(task.X_test)
         torch.testing.assert_close(outcome.model(x_test), reference(x_test), atol=1e-5, rtol=0)
         # PyTorch's noise-driven walk of the pre-BN biases moves predictions only a little
         assert (outcome.model(x_test) - noisy(x_test)).abs().max() < 2e-3
 
 
-def test_task_in_stack_equals_task_alone(spambase):
+@pytest.mark.parametrize(
+    ("spec", "config"),
+    [
+        (ModelSpec(hidden=(48, 24, 12), n_outputs=10, activation="silu"), TrainConfig(epochs=2)),
+        (
+            ModelSpec(
+                hidden=(40, 20, 30),
+                activation="add(mul(x, sig(mul(1.5, x))), 0.1)",
+                learnable_constants=True,
+                n_outputs=10,
+            ),
+            TrainConfig(epochs=2),
+        ),
+        (
+            ModelSpec(hidden=(32,), norm="none", activation="tanh", n_outputs=10),
+            TrainConfig(epochs=2, optimizer="adamw", weight_decay=0.05),
+        ),
+    ],  # fmt: skip
+    ids=["10-classes-three-layers", "learnable-constants", "no-norm-adamw"],
+)
+def test_multiclass_and_other_shapes_match_plain_pytorch(digits_split, spec, config, backend):
+    """10-class digits: softmax cross-entropy, three hidden layers of different widths,
+    learnable constants (per layer, trained with the weights), no BatchNorm, AdamW."""
+    config = TrainConfig(**{**config.__dict__, "epochs": 3, "batch_size": 128})  # 36 steps
+    task = TrainTask(*digits_split, spec, seed=3)
+    (outcome,) = train_stack([task], config, return_models=True)
+    assert outcome.backend == backend and not outcome.failed
+    reference = reference_train(task, config)
+    assert_same_model(outcome.model, reference)
+    x_test = torch.as_tensor(task.X_eval)
+    with torch.no_grad():
+        # probabilities: some standardized test pixels are far outside the training range,
+        # where logits amplify the weights' 1e-5 rounding differences
+        torch.testing.assert_close(
+            outcome.model.predict_proba(x_test), reference.predict_proba(x_test), atol=1e-3, rtol=0
+        )
+    assert outcome.accuracy > 0.3  # ten classes: chance is 0.1 (36 Adam steps at 1e-3)
+    if spec.learnable_constants:
+        learned = outcome.learned_formulas
+        assert len(learned) == 3 and len(set(learned)) == 3  # one formula per layer, trained
+        for i, text in enumerate(learned):
+            assert text == str(outcome.model.hidden[i].act.learned_formula())
+            ours = parse_formula(text).constants
+            theirs = reference.hidden[i].act.learned_formula().constants
+            np.testing.assert_allclose(ours, theirs, atol=1e-5)
+            assert ours != parse_formula(spec.activation).constants  # they trained
+
+
+def test_task_in_stack_equals_task_alone(spambase, backend):
     """Neighbours with other seeds, data and activations do not change a model's training."""
     config = TrainConfig(epochs=2)
     split42, split43 = spam_slice(spambase, 42), spam_slice(spambase, 43)
     tasks = [
-        TrainTask(*split42, LIGHT.widths, nn.ReLU(), seed=42),
-        TrainTask(*split43, LIGHT.widths, nn.GELU(), seed=43),
-        TrainTask(*split43, LIGHT.widths, XCos(), seed=43),
-        TrainTask(*split42, LIGHT.widths, nn.SiLU(), seed=44),
-        TrainTask(*split42, LIGHT.widths, XCos(), seed=45),
-    ]
+        TrainTask(*split42, LIGHT, seed=42),
+        TrainTask(*split43, LIGHT.with_activation("gelu"), seed=43),
+        TrainTask(*split43, LIGHT.with_activation("mul(x, cos(x))"), seed=43),
+        TrainTask(*split42, LIGHT.with_activation("silu"), seed=44),
+        TrainTask(*split42, LIGHT.with_activation("mul(x, cos(x))"), seed=45),
+        TrainTask(*split42, LIGHT.with_activation("add(x, mul(0.5, sin(x)))", learnable_constants=True), 46),
+    ]  # fmt: skip
     stacked = train_stack(tasks, config, return_models=True)
-    for j in (0, 1, 2, 3):
+    for j in range(len(tasks)):
         (alone,) = train_stack([tasks[j]], config, return_models=True)
         assert_same_model(stacked[j].model, alone.model, atol=1e-5)
         assert abs(stacked[j].auc - alone.auc) < 1e-4
-        assert abs(stacked[j].accuracy - alone.accuracy) <= 1 / len(tasks[j].y_test)
+        assert abs(stacked[j].accuracy - alone.accuracy) <= 1 / len(tasks[j].y_eval)
         np.testing.assert_allclose(stacked[j].loss_history, alone.loss_history, rtol=1e-5)
 
 
-def test_exploding_model_fails_alone_and_others_go_on(spambase):
+def test_exploding_model_fails_alone_and_others_go_on(spambase, monkeypatch):
+    monkeypatch.setenv("SYMACT_KERNELS", "torch")  # Explode is a module, not a formula
     config = TrainConfig(epochs=2)
     split = spam_slice(spambase, 42)
-    good = [
-        TrainTask(*split, LIGHT.widths, act, seed=s) for act, s in ((nn.ReLU(), 1), (XCos(), 2))
-    ]
-    bad = TrainTask(*split, LIGHT.widths, Explode(), seed=3, label="explode")
+    good = [TrainTask(*split, LIGHT, s, activation=a) for a, s in ((nn.ReLU(), 1), (XCos(), 2))]
+    bad = TrainTask(*split, LIGHT, seed=3, label="explode", activation=Explode())
     with_bad = train_stack([good[0], bad, good[1]], config, return_models=True)
     without = train_stack(good, config, return_models=True)
     failed = with_bad[1]
     assert failed.failed and failed.label == "explode"
-    assert failed.failure_reason is not None
     assert "at epoch 1 step 1" in failed.failure_reason
     assert failed.failure_reason.startswith(("loss became", "gradient became"))
     assert np.isnan(failed.auc) and np.isnan(failed.accuracy) and failed.epochs_run == 1
@@ -204,44 +210,91 @@ def test_exploding_model_fails_alone_and_others_go_on(spambase):
         assert abs(a.auc - b.auc) < 1e-4
 
 
-def test_activation_with_trainable_parameters_is_refused(spam_split):
-    task = TrainTask(*spam_split, LIGHT.widths, nn.PReLU(), seed=1)
+def test_an_exploding_formula_fails_alone_on_the_fused_path(spambase, backend):
+    config = TrainConfig(epochs=2)
+    split = spam_slice(spambase, 42)
+    tasks = [
+        TrainTask(*split, LIGHT, seed=1),
+        # exp is clamped at e^80, but e^80 * e^80 overflows float32
+        TrainTask(*split, LIGHT.with_activation("mul(exp(mul(x, 100.0)), exp(mul(x, 100.0)))"), 3),
+    ]
+    good, bad = train_stack(tasks, config)
+    (alone,) = train_stack(tasks[:1], config)
+    assert bad.failed and "epoch 1 step 1" in bad.failure_reason and not good.failed
+    assert abs(good.auc - alone.auc) < 1e-6
+
+
+def test_activation_with_hidden_trainable_parameters_is_refused(spam_split):
+    task = TrainTask(*spam_split, LIGHT, seed=1, activation=nn.PReLU())
     with pytest.raises(ValueError, match="trainable parameters"):
         train_stack([task], TrainConfig(epochs=1))
 
 
-def test_formula_activation_trains_like_the_same_hand_written_module(spambase):
-    """make_activation's compiled x*cos(x) and a hand-written x*cos(x) train the same model."""
-    from symact.formula import make_activation
-
+def test_formula_activation_trains_like_the_same_hand_written_module(spambase, monkeypatch):
+    """A formula's compiled torch function (make_activation's x*cos(x)) and a hand-written
+    x*cos(x) module train the same model on the torch path; the fused path's program is
+    compared with the torch path in test_kernels."""
+    monkeypatch.setenv("SYMACT_KERNELS", "torch")
     config = TrainConfig(epochs=2)
     split = spam_slice(spambase, 42)
-    formula = TrainTask(*split, LIGHT.widths, make_activation("mul(x, cos(x))"), seed=5)
-    module = TrainTask(*split, LIGHT.widths, XCos(), seed=5)
-    a, b = train_stack([formula, module], config, return_models=True)
-    assert_same_model(a.model, b.model, atol=1e-5)
-    assert abs(a.auc - b.auc) < 1e-4
+    formula = TrainTask(*split, LIGHT.with_activation("mul(x, cos(x))"), 5)
+    module = TrainTask(*split, LIGHT, 5, activation=XCos())
+    (a,), (b,) = (train_stack([t], config, return_models=True) for t in (formula, module))
+    assert_same_model(a.model, b.model, atol=1e-6)
+    assert abs(a.auc - b.auc) < 1e-6
 
 
-def test_constant_activation_trains_without_gradient_below_it(spambase):
-    """An activation whose output ignores its input (a constant formula) has derivative 0.
-
-    Its stack neighbours train as usual, and the layers below it get no gradient: their
-    weights keep their initial values.
-    """
-    from symact.formula import make_activation
-
+def test_constant_activation_trains_without_gradient_below_it(spambase, backend):
+    """An activation whose output ignores its input (a constant formula) has derivative 0:
+    its stack neighbours train as usual, and the layers below it keep their initial weights."""
     config = TrainConfig(epochs=1)
     split = spam_slice(spambase, 42)
     tasks = [
-        TrainTask(*split, LIGHT.widths, make_activation("0.5"), seed=1),
-        TrainTask(*split, LIGHT.widths, XCos(), seed=2),
+        TrainTask(*split, LIGHT.with_activation("0.5"), seed=1),
+        TrainTask(*split, LIGHT.with_activation("mul(x, cos(x))"), seed=2),
     ]
     stacked = train_stack(tasks, config, return_models=True)
     (alone,) = train_stack([tasks[1]], config, return_models=True)
     assert_same_model(stacked[1].model, alone.model, atol=1e-5)
-    initial = StackedMLP(
-        split[0].shape[1], LIGHT.widths, [nn.ReLU()], [1], config, torch.device("cpu")
-    )
+    initial = StackedModel([LIGHT], split[0].shape[1], [1], config)
     assert not stacked[0].failed
-    torch.testing.assert_close(stacked[0].model[0].weight, initial.state_dict(0)["0.weight"])
+    torch.testing.assert_close(
+        stacked[0].model.hidden[0].linear.weight, initial.state_dict(0)["hidden.0.linear.weight"]
+    )
+
+
+def test_a_stack_of_32_different_formulas_equals_each_trained_alone(spambase, backend):
+    """Any number of distinct formulas in one stack, each with its own program."""
+    from symact.formula import parse_formula
+    from symact.formula.tree import Formula
+
+    rng = np.random.default_rng(7)
+    # well-conditioned operators: with 1/x, rounding differences between a 32-model bmm and
+    # a single matmul grow to the size of the training signal (chaotic, not wrong)
+    unary = ["sin", "cos", "tanh", "sig", "relu", "abs", "erf", "softplus", "gelu", "silu"]
+    binary = ["add", "sub", "mul", "max", "min"]
+
+    def draw(depth: int) -> Formula:
+        if depth == 0 or rng.random() < 0.25:
+            return Formula.var() if rng.random() < 0.7 else Formula.const(round(rng.normal(), 2))
+        if rng.random() < 0.5:
+            return Formula.call(str(rng.choice(unary)), draw(depth - 1))
+        return Formula.call(str(rng.choice(binary)), draw(depth - 1), draw(depth - 1))
+
+    formulas: list[str] = []
+    while len(formulas) < 32:
+        f = draw(3)
+        if "x" in f.variables and not f.is_degenerate() and str(f) not in formulas:
+            formulas.append(str(parse_formula(str(f))))
+    split = spam_slice(spambase, 42)
+    config = TrainConfig(epochs=1, batch_size=256)
+    tasks = [TrainTask(*split, LIGHT.with_activation(f), seed=9) for f in formulas]
+    together = train_stack(tasks, config)
+    for task, a in zip(tasks, together, strict=True):
+        (b,) = train_stack([task], config)
+        assert a.failed == b.failed, task.model.activation
+        if not a.failed:
+            # a 32-model bmm and a single matmul round differently; cubic formulas amplify it
+            assert abs(a.auc - b.auc) < 2e-4, task.model.activation
+            np.testing.assert_allclose(a.loss_history, b.loss_history, rtol=1e-3)
+    assert len({round(o.auc, 6) for o in together if not o.failed}) > 20

@@ -5,18 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
-from training_helpers import XCos
 
-from symact.formula import make_activation
-from symact.models import HEAVY, LIGHT, param_count
+from symact.models import HEAVY, LIGHT
 from symact.training import TrainConfig, TrainTask, plan_stacks, resolve_device, train_stack
 
 
 @pytest.mark.slow
 def test_light_relu_learns_spambase(spam_split):
     """The protocol's 15 epochs on spambase: the reference gets 0.917 mean accuracy."""
-    tasks = [TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=s) for s in (42, 43)]
+    tasks = [TrainTask(*spam_split, LIGHT, seed=s) for s in (42, 43)]
     outcomes = train_stack(tasks, TrainConfig())
     for o in outcomes:
         assert not o.failed and o.epochs_run == 15 and len(o.loss_history) == 15
@@ -28,7 +25,7 @@ def test_light_relu_learns_spambase(spam_split):
 
 
 def test_same_seed_same_result_and_torch_global_rng_untouched(spam_split):
-    task = TrainTask(*spam_split, LIGHT.widths, nn.GELU(), seed=7, label="gelu")
+    task = TrainTask(*spam_split, LIGHT.with_activation("gelu"), seed=7, label="gelu")
     torch.manual_seed(0)
     before = torch.rand(3)
     torch.manual_seed(0)
@@ -38,48 +35,47 @@ def test_same_seed_same_result_and_torch_global_rng_untouched(spam_split):
     assert torch.equal(before, after)  # training draws only from the task's own generator
     assert a.auc == b.auc and a.loss_history == b.loss_history and a.label == "gelu"
     # the exported nn.Module reproduces the outcome's accuracy
-    with torch.no_grad():
-        probs = a.model(torch.as_tensor(task.X_test)).squeeze(1).numpy()
-    assert np.mean((probs > 0.5) == task.y_test) == a.accuracy
+    probs = a.model.predict_proba(torch.as_tensor(task.X_eval)).numpy()
+    assert np.mean((probs > 0.5) == task.y_eval) == a.accuracy
 
 
 def test_progress_counts_model_epochs(spam_split):
     calls: list[int] = []
-    tasks = [TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=s) for s in (1, 2, 3)]
+    tasks = [TrainTask(*spam_split, LIGHT, seed=s) for s in (1, 2, 3)]
     train_stack(tasks, TrainConfig(epochs=2), progress=calls.append)
     assert calls == [3, 3]
 
 
 def test_plan_stacks_groups_by_shape_and_rows(spam_split):
     small = (spam_split[0][:1000], spam_split[1][:1000], spam_split[2], spam_split[3])
+    xcos = LIGHT.with_activation("mul(x, cos(x))")
     tasks = [
-        TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=1),
-        TrainTask(*spam_split, HEAVY.widths, nn.ReLU(), seed=1),
-        TrainTask(*spam_split, LIGHT.widths, XCos(), seed=1),
-        TrainTask(*small, LIGHT.widths, nn.ReLU(), seed=1),
-        TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=2),
-        TrainTask(*spam_split, LIGHT.widths, XCos(), seed=2),
+        TrainTask(*spam_split, LIGHT, seed=1),
+        TrainTask(*spam_split, HEAVY, seed=1),
+        TrainTask(*spam_split, xcos, seed=1),
+        TrainTask(*small, LIGHT, seed=1),
+        TrainTask(*spam_split, LIGHT, seed=2),
+        TrainTask(*spam_split, xcos, seed=2),
+        TrainTask(*spam_split, LIGHT.with_outputs(3), seed=1),  # another head: another stack
     ]
-    assert plan_stacks(tasks) == [[0, 4, 2, 5], [1], [3]]  # same activations made adjacent
-    assert plan_stacks(tasks, group_by_activation=True) == [[0, 4], [1], [2, 5], [3]]
-    assert plan_stacks(tasks, max_stack=3) == [[0, 4], [2, 5], [1], [3]]
-    assert plan_stacks(tasks, group_by_seed=True) == [[0, 2], [1], [3], [4, 5]]
-    plan = plan_stacks(tasks)
-    assert sorted(i for stack in plan for i in stack) == list(range(len(tasks)))
+    assert plan_stacks(tasks) == [[0, 4, 2, 5], [1], [3], [6]]  # same activations adjacent
+    assert plan_stacks(tasks, max_stack=3) == [[0, 4], [2, 5], [1], [3], [6]]
+    assert plan_stacks(tasks, group_by_seed=True) == [[0, 2], [1], [3], [4, 5], [6]]
+    plan = plan_stacks(tasks[:6])
+    assert sorted(i for stack in plan for i in stack) == list(range(6))
     for stack in plan:  # every planned stack is trainable
         outs = train_stack([tasks[i] for i in stack], TrainConfig(epochs=1))
-        assert [o.params for o in outs] == [param_count(57, tasks[i].widths) for i in stack]
+        assert [o.params for o in outs] == [tasks[i].model.param_count(57) for i in stack]
 
 
 def test_a_one_seed_stack_gathers_once_and_equals_its_models_trained_alone(spam_split):
     """Models of one seed draw the same data order: the stack gathers each batch once and
     shows it to all through a stride-0 view. Each model must still be the one it is alone
-    (same rows, same order; a different data order moves the AUC by ~1e-3 after 2 epochs):
-    to 1e-6 on the fused path, to 1e-5 on the torch path, whose per-activation autograd
-    slices round differently in a stack (as in test_stack.py)."""
-    acts = [nn.ReLU(), nn.GELU(), make_activation("mul(x, cos(x))")]  # all with C kernels
-    tasks = [TrainTask(*spam_split, LIGHT.widths, a, seed=5) for a in acts]
-    for backend, tol in (("auto", 1e-6), ("torch", 1e-5)):
+    (same rows, same order; a different data order moves the AUC by ~1e-3 after 2 epochs),
+    to 1e-5: a stride-0 batch and per-activation slices round differently in a stack."""
+    acts = ["relu", "gelu", "mul(x, cos(x))"]
+    tasks = [TrainTask(*spam_split, LIGHT.with_activation(a), seed=5) for a in acts]
+    for backend, tol in (("auto", 1e-5), ("torch", 1e-5)):
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("SYMACT_KERNELS", backend)
             together = train_stack(tasks, TrainConfig(epochs=2))
@@ -92,23 +88,25 @@ def test_a_one_seed_stack_gathers_once_and_equals_its_models_trained_alone(spam_
 
 
 def test_mismatched_stack_is_refused(spam_split):
-    a = TrainTask(*spam_split, LIGHT.widths, nn.ReLU(), seed=1)
-    b = TrainTask(*spam_split, HEAVY.widths, nn.ReLU(), seed=1)
+    a = TrainTask(*spam_split, LIGHT, seed=1)
+    b = TrainTask(*spam_split, HEAVY, seed=1)
     with pytest.raises(ValueError, match="plan_stacks"):
         train_stack([a, b])
 
 
 def test_bad_labels_and_values_are_refused(spam_split):
     X_tr, y_tr, X_te, y_te = spam_split
-    with pytest.raises(ValueError, match="0/1 labels"):
-        train_stack([TrainTask(X_tr, y_tr * 2, X_te, y_te, LIGHT.widths, nn.ReLU(), 1)])
+    with pytest.raises(ValueError, match="class indices 0..1"):
+        train_stack([TrainTask(X_tr, y_tr * 2, X_te, y_te, LIGHT, 1)])
+    with pytest.raises(ValueError, match="class indices 0..2"):
+        train_stack([TrainTask(X_tr, y_tr * 3, X_te, y_te, LIGHT.with_outputs(3), 1)])
     X_nan = X_tr.copy()
     X_nan[3, 4] = np.nan
     with pytest.raises(ValueError, match="NaN or inf"):
-        train_stack([TrainTask(X_nan, y_tr, X_te, y_te, LIGHT.widths, nn.ReLU(), 1)])
+        train_stack([TrainTask(X_nan, y_tr, X_te, y_te, LIGHT, 1)])
     # 1025 rows leave a last batch of one row, on which BatchNorm cannot train
     with pytest.raises(ValueError, match="last batch of 1 row"):
-        train_stack([TrainTask(X_tr[:1025], y_tr[:1025], X_te, y_te, LIGHT.widths, nn.ReLU(), 1)])
+        train_stack([TrainTask(X_tr[:1025], y_tr[:1025], X_te, y_te, LIGHT, 1)])
 
 
 def test_device_resolution():
@@ -120,7 +118,9 @@ def test_device_resolution():
 
 
 def test_config_validation():
-    with pytest.raises(ValueError, match="dropout"):
-        TrainConfig(dropout=1.0)
     with pytest.raises(ValueError, match="epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="unknown optimizer 'sgd'.*adam, adamw"):
+        TrainConfig(optimizer="sgd")
+    with pytest.raises(ValueError, match="weight_decay"):
+        TrainConfig(weight_decay=-1.0)

@@ -1,27 +1,44 @@
 """The datasets and splits an experiment reads, each loaded or split once.
 
 A module of its own (not in runner.py) so that the benchmark's discovery child, which loads
-data but trains nothing, imports it without torch.
+data but trains nothing, imports it without torch. Executors that train elsewhere (a Ray
+worker) build a :class:`DataCache` over datasets shipped to them (:meth:`DataCache.of`), so
+splits are made by the same code wherever a run trains.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from symact.data import Dataset, Split, load_dataset, split_standardize
-from symact.experiments.specs import DataSpec
+from symact.experiments.specs import DataSpec, SplitSpec
 
 
 @dataclass
 class DataCache:
-    """Loads each dataset once and splits it once per (seed, test_size)."""
+    """Loads each dataset once and makes each split once."""
 
     data_dir: str | None = None
     _datasets: dict[DataSpec, Dataset] = field(default_factory=dict)
-    _splits: dict[tuple[DataSpec, int, float], Split] = field(default_factory=dict)
+    _splits: dict[tuple[DataSpec, SplitSpec], Split] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, datasets: Mapping[DataSpec, Dataset]) -> DataCache:
+        """A cache that already holds these datasets (and loads nothing else)."""
+        cache = cls()
+        cache._datasets.update(datasets)
+        return cache
 
     def dataset(self, spec: DataSpec) -> Dataset:
         if spec not in self._datasets:
+            options = {}
+            if spec.drop:
+                options["drop"] = spec.drop
+            if spec.labels != "binary":
+                options["labels"] = spec.labels
             self._datasets[spec] = load_dataset(
                 spec.name,
                 data_dir=self.data_dir,
@@ -29,12 +46,36 @@ class DataCache:
                 seed=spec.subset_seed,
                 target=spec.target,
                 positive=spec.positive,
+                **options,
             )
         return self._datasets[spec]
 
-    def split(self, spec: DataSpec, seed: int, test_size: float) -> Split:
-        key = (spec, seed, test_size)
+    def split(self, data: DataSpec, split: SplitSpec) -> Split:
+        """The rows a run trains on and is scored on (``Split.X_test`` holds the scored
+        rows: the test part, or the validation part of a search; see SplitSpec)."""
+        key = (data, split)
         if key not in self._splits:
-            ds = self.dataset(spec)
-            self._splits[key] = split_standardize(ds.X, ds.y, seed=seed, test_size=test_size)
+            self._splits[key] = make_split(self.dataset(data), split)
         return self._splits[key]
+
+    def n_classes(self, data: DataSpec) -> int:
+        return int(np.max(self.dataset(data).y)) + 1
+
+
+def make_split(ds: Dataset, split: SplitSpec) -> Split:
+    """The protocol's split, or a validation part carved out of its training part.
+
+    The validation rows are drawn with the same seed from the training part only, and the
+    standardization is fitted on what remains, so no statistic of a scored row reaches the
+    training rows; the test part is the one the protocol's split with ``seed`` holds out.
+    """
+    if not split.validation:
+        return split_standardize(ds.X, ds.y, seed=split.seed, test_size=split.test_size)
+    from sklearn.model_selection import train_test_split
+
+    train_idx, _ = train_test_split(
+        np.arange(len(ds.y)), test_size=split.test_size, random_state=split.seed
+    )
+    return split_standardize(
+        ds.X[train_idx], ds.y[train_idx], seed=split.seed, test_size=split.validation
+    )

@@ -1,10 +1,11 @@
 """What a run is: small frozen specs whose content hash is the key of its stored result.
 
-A run is a pure function of its :class:`RunSpec`; two specs with the same fields produce the
-same result, so the results store keys runs by a hash of their canonical JSON and a rerun
-skips every key it already holds. Presentation (which table row a run belongs to) is kept
-out of the spec: the same Light x·cos(x) run can be a "Specialist" in one grid and a
-"Transfer" in another without being trained twice.
+A run is a pure function of its :class:`RunSpec` (data, network, seed, training settings,
+split); two specs with the same fields produce the same result, so the results store keys
+runs by a hash of their canonical JSON and a rerun skips every key it already holds.
+Presentation (which table row a run belongs to) is kept out of the spec: the same Light
+x·cos(x) run can be a "Specialist" in one grid and a "Transfer" in another without being
+trained twice.
 """
 
 from __future__ import annotations
@@ -15,16 +16,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from symact.discovery import GplearnSettings
-from symact.models import ARCHITECTURES as MODEL_ARCHITECTURES
+from symact.models import ModelSpec
 from symact.training.config import TrainConfig
 
 # Bumped whenever a change in the code would change the result of an unchanged spec.
-PROTOCOL_VERSION = 1
+# 2: a run's network is a ModelSpec (dropout and BatchNorm moved there from TrainConfig),
+#    its split a SplitSpec; dropout's scale applied to the activations.
+PROTOCOL_VERSION = 2
 
-# Spec keys use lower-case names; the widths come from the models stage.
-ARCHITECTURES: dict[str, tuple[int, ...]] = {
-    name.lower(): arch.widths for name, arch in MODEL_ARCHITECTURES.items()
-}
+LABELS = ("binary", "all")
 
 
 def content_key(payload: dict[str, Any]) -> str:
@@ -35,21 +35,62 @@ def content_key(payload: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which rows of which dataset: a registry name or a file path, and how rows are chosen."""
+    """Which rows of which dataset: a registry name or a file path, how rows are chosen and
+    which column is the label (files), with which classes (``labels``: ``binary`` as the
+    registry or ``positive`` says, or ``all`` classes)."""
 
     name: str
     rows: int | None = None
     subset_seed: int = 42
     target: str | None = None
     positive: str | None = None
+    drop: tuple[str, ...] = ()
+    labels: str = "binary"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "drop", tuple(self.drop))
+        if self.labels not in LABELS:
+            raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["drop"] = list(self.drop)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DataSpec:
+        return cls(**{**d, "drop": tuple(d.get("drop") or ())})
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Which rows a run trains on and which it is scored on.
+
+    The paper's protocol (``validation == 0``): ``train_test_split(test_size,
+    random_state=seed)``, train on the training part, score on the test part. With
+    ``validation > 0`` that share of the training part is held out and the run is scored on
+    it (an activation search selects on validation rows, never on test rows); the test part
+    is still the one ``seed`` draws, so a later verdict on test uses rows no search read.
+    """
+
+    seed: int
+    test_size: float = 0.2
+    validation: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_size < 1.0:
+            raise ValueError(f"test_size must be in (0, 1), got {self.test_size}")
+        if not 0.0 <= self.validation < 1.0:
+            raise ValueError(f"validation must be in [0, 1), got {self.validation}")
+
+    @property
+    def scored_on(self) -> str:
+        return "validation" if self.validation else "test"
 
 
 @dataclass(frozen=True)
 class DiscoverySpec:
-    """One discovery: a dataset and the gplearn settings."""
+    """One discovery: a dataset and the gplearn settings (their seed included)."""
 
     data: DataSpec
     settings: GplearnSettings = field(default_factory=GplearnSettings)
@@ -69,39 +110,26 @@ class DiscoverySpec:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: data, architecture, activation, seed, training settings and split.
-
-    ``activation`` is a builtin name (``relu``, ``gelu``, ``silu``) or a formula in canonical
-    prefix notation, so equal activations give equal keys.
-    """
+    """One training run: data, network, seed (initialization, data order, dropout),
+    training settings and split."""
 
     data: DataSpec
-    architecture: str
-    activation: str
+    model: ModelSpec
     seed: int
     train: TrainConfig = field(default_factory=TrainConfig)
-    test_size: float = 0.2
+    split: SplitSpec | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.test_size < 1.0:
-            raise ValueError(f"test_size must be in (0, 1), got {self.test_size}")
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(
-                f"unknown architecture {self.architecture!r}; choose one of {sorted(ARCHITECTURES)}"
-            )
-
-    @property
-    def widths(self) -> tuple[int, ...]:
-        return ARCHITECTURES[self.architecture]
+        if self.split is None:  # the paper's protocol: a new 80/20 split per seed
+            object.__setattr__(self, "split", SplitSpec(seed=self.seed))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "data": self.data.to_dict(),
-            "architecture": self.architecture,
-            "activation": self.activation,
+            "model": self.model.to_dict(),
             "seed": self.seed,
             "train": asdict(self.train),
-            "test_size": self.test_size,
+            "split": asdict(self.split),
             "protocol": PROTOCOL_VERSION,
         }
 
@@ -111,12 +139,11 @@ class RunSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
         return cls(
-            data=DataSpec(**d["data"]),
-            architecture=d["architecture"],
-            activation=d["activation"],
+            data=DataSpec.from_dict(d["data"]),
+            model=ModelSpec.from_dict(d["model"]),
             seed=int(d["seed"]),
             train=TrainConfig(**{**d["train"], "betas": tuple(d["train"]["betas"])}),
-            test_size=float(d["test_size"]),
+            split=SplitSpec(**d["split"]),
         )
 
 

@@ -14,19 +14,10 @@ import torch
 from torch import Tensor, nn
 
 from symact.formula.compile import compile_torch, compile_torch_learnable
+from symact.formula.named import NAMED_ACTIVATIONS, named_activation
+from symact.formula.operators import _torch_function
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula, FormulaError
-
-#: Named activations ``make_activation`` knows (case-insensitive).
-NAMED_ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "swish": nn.SiLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "identity": nn.Identity,
-}
 
 
 def _activation_formula(formula: str | Formula) -> Formula:
@@ -160,9 +151,9 @@ def make_activation(
     if isinstance(spec, Formula):
         return SymbolicActivation(spec, learnable_constants)
     if isinstance(spec, str):
-        named = NAMED_ACTIVATIONS.get(spec.strip().lower())
+        named = named_activation(spec)
         if named is not None:
-            return named()
+            return _torch_function(named.module)()
         try:
             formula = parse_formula(spec)
         except FormulaError as exc:
@@ -175,3 +166,19 @@ def make_activation(
         "make_activation takes a name, formula text, a Formula or an nn.Module, "
         f"got {type(spec).__name__}"
     )
+
+
+def activation_formula(act: nn.Module) -> tuple[Formula, bool] | None:
+    """The formula a module computes and whether its constants are learnable, or None.
+
+    Known for :class:`SymbolicActivation` and the modules of the named-activation table
+    (``nn.GELU`` only with ``approximate="none"``); the fused kernels train exactly these.
+    """
+    if type(act) is SymbolicActivation:
+        return act.formula, act.learnable_constants
+    if type(act) is nn.GELU and act.approximate != "none":
+        return None
+    for row in NAMED_ACTIVATIONS.values():
+        if type(act) is _torch_function(row.module):
+            return parse_formula(row.formula), False
+    return None

@@ -1,191 +1,142 @@
-"""Compile a univariate formula tree to a C function that returns f(y) and writes f'(y).
+"""The C interpreter of activation programs, generated from the operator table.
 
-The stacked trainer's fused kernels (``symact.training.kernels``) need an activation and its
-derivative in one pass, inside a vectorized loop. This module turns a :class:`Formula` into
-straight-line C (one statement per distinct subtree, so ``cos(x)`` used twice is computed
-once) with forward-mode differentiation: every node yields a value and a derivative.
+The stacked trainer's fused kernels evaluate every model's activation (and its
+derivatives) inside C loops. A formula reaches them as a :class:`~symact.formula.program.Program`
+(straight-line code over registers); this module writes, once, the C functions that run
+such programs over arrays of elements, one ``case`` per row of the operator table, from the
+row's ``c`` (value) and ``c_grad`` (partial derivatives) columns. So adding an operator is
+still one row: the interpreter, like the parser and the other compilers, reads the table.
 
-Formulas are data: only the operator table's operators, ``x`` and finite float constants
-reach the generated code, and every piece of it comes from the per-operator templates below.
-Values follow the torch compiler's semantics (``operators.py``: gplearn's protection, exp
-clamped at 80) and derivatives follow what torch's autograd returns for those torch
-functions, including its conventions where a derivative is a choice: ``abs'(0) = 0``,
-``relu'(0) = 0``, ties of ``max``/``min`` split the gradient in half, ``clamp`` passes the
-gradient at its bound, and a protected branch has derivative 0.
+Three ways to run an instruction over ``n`` elements (each loop vectorized, the libm calls
+by glibc's vector math library where present):
+
+* ``symact_op_tangent``: value and forward-mode derivative (each argument's tangent through
+  the row's gradient rule, summed), for
+  the forward pass of a formula with fixed constants: the derivative with respect to ``x``
+  comes out with the value, as torch's autograd would compute it for the torch column.
+* ``symact_op_value``: value only (the forward pass when constants are learnable).
+* ``symact_op_adjoint``: reverse mode, each argument's adjoint grows by its rule applied to
+  the value's adjoint, which gives the gradient with respect to ``x`` and to every constant
+  in one sweep.
+
+Formulas are data: the generated source depends only on the table, never on a formula;
+programs are arrays of integers read by it.
 """
 
 from __future__ import annotations
 
-import math
+from symact.formula.operators import EXP_MAX, OPERATORS, PROTECTION_THRESHOLD, Operator
+from symact.formula.program import CONST_B, OPCODES
 
-from symact.formula.compile import _fold
-from symact.formula.operators import EXP_MAX, OPERATORS, PROTECTION_THRESHOLD
-from symact.formula.tree import Formula, FormulaError
-
-#: libm functions the generated code may call (kernels.py declares their vector variants)
+#: libm functions the operator rows may call (the kernels declare their vector variants)
 LIBM_FUNCTIONS = ("sinf", "cosf", "tanf", "tanhf", "expf", "logf", "erff", "log1pf")
 
-_T = f"{PROTECTION_THRESHOLD!r}f"
-_EXP_MAX = f"{EXP_MAX!r}f"
-_SQRT_PI_2 = "1.1283791670955126f"  # 2 / sqrt(pi), erf's derivative at 0
+_HELPERS = f"""\
+#define SYMACT_T {PROTECTION_THRESHOLD!r}f
+#define SYMACT_EXP_MAX {EXP_MAX!r}f
+#define SYMACT_SIGN(a) ((float)(((a) > 0.0f) - ((a) < 0.0f)))
+"""
+
+
+def _cases(kind: str) -> list[str]:
+    out = []
+    for name, row in OPERATORS.items():
+        variants = [(OPCODES[name], row.c, row.c_grad)]
+        if row.c_clamp is not None:
+            value, grad_a = row.c_clamp
+            variants.append((OPCODES[name] | CONST_B, value, (grad_a, "0.0f")))
+        for opcode, value, grads in variants:
+            out.append(_case(kind, opcode, row, value, grads))
+    return out
+
+
+def _case(kind: str, opcode: int, row: Operator, value: str, grads: tuple[str, ...]) -> str:
+    if len(grads) != row.arity or not value:
+        raise ValueError(f"operator {row.name!r} needs a C value and one partial per argument")
+    binary = row.arity == 2
+    load = "const float a = A[i]" + (", b = B[i]" if binary else "") + ";"
+    if kind == "tangent":  # forward mode: each argument's tangent through its rule, summed
+        chain = f"float dv; {{ const float g = DA[i]; dv = {grads[0]}; }}"
+        if binary:
+            chain += f" {{ const float g = DB[i]; dv += {grads[1]}; }}"
+        body = f"{load} const float v = {value}; V[i] = v; {chain} DV[i] = dv;"
+    elif kind == "value":
+        body = f"{load} V[i] = {value};"
+    else:
+        body = f"{load} const float v = V[i], g = G[i]; GA[i] += {grads[0]};"
+        if binary:
+            body += f" GB[i] += {grads[1]};"
+    return (
+        f"    case {opcode}: /* {row.name} */\n"
+        '        _Pragma("omp simd")\n'
+        f"        for (int64_t i = 0; i < n; i++) {{ {body} }}\n"
+        "        return;"
+    )
+
+
+def interpreter_source() -> str:
+    """C source of the three instruction functions and the program runners (static)."""
+    signatures = {
+        "tangent": "const float *A, const float *B, const float *DA, const float *DB, "
+        "float *V, float *DV",
+        "value": "const float *A, const float *B, float *V",
+        "adjoint": "const float *A, const float *B, const float *V, const float *G, "
+        "float *GA, float *GB",
+    }
+    parts = [_HELPERS]
+    for kind, args in signatures.items():
+        cases = "\n".join(_cases(kind))
+        parts.append(
+            f"static void symact_op_{kind}(int32_t op, int64_t n, {args}) {{\n"
+            f"    (void)B;\n    switch (op) {{\n{cases}\n"
+            "    default:\n        return;\n    }\n}\n"
+        )
+    parts.append(_RUNNERS)
+    return "\n".join(parts)
+
+
+# Registers r live at R + r * stride (values) and D + r * stride (derivatives or adjoints).
+_RUNNERS = """\
+/* Run n_instr instructions (op, dst, a, b) over n elements: values and tangents. */
+static void symact_run_tangent(const int32_t *code, int64_t n_instr, int64_t n, int64_t stride,
+                               float *R, float *D) {
+    for (int64_t i = 0; i < n_instr; i++) {
+        const int32_t *c = code + 4 * i;
+        symact_op_tangent(c[0], n, R + c[2] * stride, R + c[3] * stride, D + c[2] * stride,
+                          D + c[3] * stride, R + c[1] * stride, D + c[1] * stride);
+    }
+}
+
+/* The same, values only. */
+static void symact_run_value(const int32_t *code, int64_t n_instr, int64_t n, int64_t stride,
+                             float *R) {
+    for (int64_t i = 0; i < n_instr; i++) {
+        const int32_t *c = code + 4 * i;
+        symact_op_value(c[0], n, R + c[2] * stride, R + c[3] * stride, R + c[1] * stride);
+    }
+}
+
+/* Reverse sweep over a tape left by symact_run_value: G holds the adjoint of every register
+   (zero except the output's seed); afterwards G's x and constant registers hold the
+   gradients. */
+static void symact_run_adjoint(const int32_t *code, int64_t n_instr, int64_t n, int64_t stride,
+                               const float *R, float *G) {
+    for (int64_t i = n_instr - 1; i >= 0; i--) {
+        const int32_t *c = code + 4 * i;
+        symact_op_adjoint(c[0], n, R + c[2] * stride, R + c[3] * stride, R + c[1] * stride,
+                          G + c[1] * stride, G + c[2] * stride, G + c[3] * stride);
+    }
+}
+"""
 
 
 def c_float(value: float) -> str:
     """A float constant as C source: the double literal cast to float, as torch casts it."""
+    import math
+
     value = float(value)
     if math.isnan(value):
         return '__builtin_nanf("")'
     if math.isinf(value):
         return "__builtin_inff()" if value > 0 else "(-__builtin_inff())"
     return f"((float){value!r})"
-
-
-# Each template takes the argument expressions (value, derivative) and returns C statements
-# that define v{n} and d{n}. A derivative of None means "identically zero".
-Arg = tuple[str, str | None]
-
-
-def _sum(*terms: str | None) -> str | None:
-    kept = [t for t in terms if t is not None]
-    return " + ".join(f"({t})" for t in kept) if kept else None
-
-
-def _scaled(d: str | None, factor: str) -> str | None:
-    return None if d is None else f"({d}) * ({factor})"
-
-
-def _emit(op: str, args: list[Arg], n: int, const_args: list[float | None]) -> list[str]:
-    """C statements defining ``v{n}`` and ``d{n}`` for ``op`` applied to ``args``."""
-    v, d = f"v{n}", f"d{n}"
-    lines: list[str] = []
-
-    def define(value: str, deriv: str | None) -> list[str]:
-        return [*lines, f"float {v} = {value};", f"float {d} = {deriv or '0.0f'};"]
-
-    if op in ("add", "sub"):
-        (a, da), (b, db) = args
-        sign = "+" if op == "add" else "-"
-        deriv = _sum(da, None if db is None else (db if op == "add" else f"-({db})"))
-        return define(f"{a} {sign} {b}", deriv)
-    if op == "mul":
-        (a, da), (b, db) = args
-        return define(f"{a} * {b}", _sum(_scaled(da, b), _scaled(db, a)))
-    if op == "div":
-        (a, da), (b, db) = args
-        cb = const_args[1]
-        if cb is not None:  # constant denominator, decided here as the torch compiler does
-            if abs(cb) > PROTECTION_THRESHOLD:
-                return define(f"{a} / {b}", None if da is None else f"({da}) / {b}")
-            return define("1.0f", None)
-        lines += [
-            f"int s{n} = __builtin_fabsf({b}) > {_T};",
-            f"float b{n} = s{n} ? {b} : 1.0f;",
-        ]
-        deriv = _sum(
-            None if da is None else f"({da}) / b{n}",
-            # torch's div backward for the denominator: -grad * ((a / b) / b)
-            None if db is None else f"-({db}) * ({v} / b{n})",
-        )
-        return define(f"s{n} ? {a} / b{n} : 1.0f", f"s{n} ? {deriv} : 0.0f" if deriv else None)
-    if op in ("max", "min"):
-        (a, da), (b, db) = args
-        gt, lt = (">", "<") if op == "max" else ("<", ">")
-        ca, cb = const_args
-        if ca is not None or cb is not None:  # clamp(tensor, bound): torch.clamp's rules
-            (t, dt), bound = ((b, db), a) if ca is not None else ((a, da), b)
-            le = ">=" if op == "max" else "<="
-            value = f"{t} {lt} {bound} ? {bound} : {t}"  # NaN stays NaN, as in clamp
-            return define(value, None if dt is None else f"{t} {le} {bound} ? ({dt}) : 0.0f")
-        value = f"{a} != {a} ? {a} : ({b} != {b} ? {b} : ({a} {gt} {b} ? {a} : {b}))"
-        da_, db_ = da or "0.0f", db or "0.0f"
-        deriv = f"{a} {gt} {b} ? ({da_}) : ({a} {lt} {b} ? ({db_}) : 0.5f * (({da_}) + ({db_})))"
-        return define(value, deriv if (da or db) else None)
-
-    ((a, da),) = args
-    if op == "neg":
-        return define(f"-{a}", None if da is None else f"-({da})")
-    if op == "abs":
-        sign = f"(float)(({a} > 0.0f) - ({a} < 0.0f))"
-        return define(f"__builtin_fabsf({a})", _scaled(da, sign))
-    if op == "sqrt":
-        lines += [f"float m{n} = __builtin_fabsf({a});", f"int p{n} = m{n} > 0.0f;"]
-        sign = f"(float)(({a} > 0.0f) - ({a} < 0.0f))"
-        value = f"p{n} ? __builtin_sqrtf(p{n} ? m{n} : 1.0f) : 0.0f"
-        deriv = None if da is None else f"p{n} ? ({da}) * {sign} * 0.5f / {v} : 0.0f"
-        return define(value, deriv)
-    if op == "log":
-        lines += [f"float m{n} = __builtin_fabsf({a});", f"int s{n} = m{n} > {_T};"]
-        value = f"s{n} ? logf(s{n} ? m{n} : 1.0f) : 0.0f"
-        return define(value, None if da is None else f"s{n} ? ({da}) / {a} : 0.0f")
-    if op == "inv":
-        lines += [f"int s{n} = __builtin_fabsf({a}) > {_T};"]
-        value = f"s{n} ? 1.0f / (s{n} ? {a} : 1.0f) : 0.0f"
-        return define(value, None if da is None else f"-({da}) * {v} * {v}")
-    if op == "sin":
-        return define(f"sinf({a})", _scaled(da, f"cosf({a})"))
-    if op == "cos":
-        return define(f"cosf({a})", _scaled(da, f"-sinf({a})"))
-    if op == "tan":
-        return define(f"tanf({a})", _scaled(da, f"1.0f + {v} * {v}"))
-    if op == "sig":
-        return define(f"1.0f / (1.0f + expf(-{a}))", _scaled(da, f"{v} * (1.0f - {v})"))
-    if op == "tanh":
-        return define(f"tanhf({a})", _scaled(da, f"1.0f - {v} * {v}"))
-    if op == "exp":
-        value = f"expf({a} > {_EXP_MAX} ? {_EXP_MAX} : {a})"
-        return define(value, None if da is None else f"{a} <= {_EXP_MAX} ? ({da}) * {v} : 0.0f")
-    if op == "relu":
-        deriv = None if da is None else f"{a} > 0.0f ? ({da}) : 0.0f"
-        return define(f"{a} < 0.0f ? 0.0f : {a}", deriv)
-    if op == "softplus":  # F.softplus with beta 1 and threshold 20
-        value = f"{a} > 20.0f ? {a} : log1pf(expf({a}))"
-        deriv = None if da is None else f"{a} > 20.0f ? ({da}) : ({da}) / (1.0f + expf(-{a}))"
-        return define(value, deriv)
-    if op == "erf":
-        return define(f"erff({a})", _scaled(da, f"{_SQRT_PI_2} * expf(-{a} * {a})"))
-    raise FormulaError(f"operator {op!r} has no C template; add one to symact.formula.ccode")
-
-
-def to_c(formula: Formula) -> str:
-    """The body of ``static inline float act(float y, float *d)`` computing the formula of x.
-
-    The formula must be univariate (``x`` only); constants are folded as the torch compiler
-    folds them, so the C function computes what ``compile_torch`` computes, up to rounding.
-    """
-    bad = [v for v in formula.variables if v != "x"]
-    if bad:
-        raise FormulaError(
-            f"C code is generated for formulas of x only; this one uses {', '.join(bad)}: "
-            "call .univariate() first"
-        )
-    lines: list[str] = []
-    memo: dict[Formula, tuple[Arg, float | None]] = {}
-
-    def visit(node: Formula) -> tuple[Arg, float | None]:
-        if node in memo:
-            return memo[node]
-        if node.is_const:
-            out: tuple[Arg, float | None] = ((c_float(node.value), None), float(node.value))
-        elif node.is_var:
-            out = (("y", "1.0f"), None)
-        else:
-            kids = [visit(a) for a in node.args]
-            consts = [c for _, c in kids]
-            if all(c is not None for c in consts):
-                value = _fold(OPERATORS[node.op], consts)
-                out = ((c_float(value), None), value)
-            else:
-                n = len(memo)
-                lines.extend(_emit(node.op, [arg for arg, _ in kids], n, consts))
-                deriv = f"d{n}" if _has_derivative(lines, n) else None
-                out = ((f"v{n}", deriv), None)
-        memo[node] = out
-        return out
-
-    (value, deriv), _ = visit(formula)
-    body = [*lines, f"*d = {deriv or '0.0f'};", f"return {value};"]
-    return "\n".join(f"    {line}" for line in body)
-
-
-def _has_derivative(lines: list[str], n: int) -> bool:
-    return f"float d{n} = 0.0f;" not in lines

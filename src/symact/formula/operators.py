@@ -47,6 +47,20 @@ class Operator:
     ``latex`` is a template with ``$0``/``$1`` for the arguments; ``latex_precedence`` decides
     where parentheses are needed (higher binds tighter; 90 means the template is self-delimiting).
     ``protection`` says in words how the operator is closed over its whole domain.
+
+    ``c`` and ``c_grad`` are the operator for the fused CPU kernels, which interpret a
+    formula element by element (``symact.formula.ccode``): ``c`` is a C expression of the
+    arguments ``a`` (and ``b``) computing the torch column's value in float32, and ``c_grad``
+    holds, per argument, the gradient passed to it from the gradient ``g`` of the value,
+    over ``a``, ``b``, the value ``v`` and ``g`` (the derivative rule; forward mode feeds it
+    an argument's tangent as ``g``). Each is written as torch's own backward formula for the
+    torch column, in the same float32 operations, and follows its choices (``abs'(0) = 0``,
+    a tie of ``max`` splits the gradient, a protected branch passes 0), so both training
+    paths compute the same function. ``c_clamp`` is the (value, gradient to ``a``) pair used
+    where ``b`` is a folded constant and the torch column calls ``torch.clamp``
+    (``max``/``min``: the gradient passes at the bound).
+    C helpers available: ``SYMACT_T`` (protection threshold), ``SYMACT_EXP_MAX``,
+    ``SYMACT_SIGN(a)`` and the libm functions of ``ccode.LIBM_FUNCTIONS``.
     """
 
     name: str
@@ -57,6 +71,9 @@ class Operator:
     latex: str
     latex_precedence: int
     protection: str = ""
+    c: str = ""
+    c_grad: tuple[str, ...] = ()
+    c_clamp: tuple[str, str] | None = None
 
     @property
     def torch(self) -> Callable[..., Any]:
@@ -117,6 +134,19 @@ def _np_erf(x1: np.ndarray) -> np.ndarray:
     from scipy.special import erf  # scipy ships with scikit-learn; imported on first use
 
     return erf(x1)
+
+
+def _np_gelu(x1: np.ndarray) -> np.ndarray:
+    # torch's exact GELU: x * 0.5 * (1 + erf(x / sqrt(2))), in the input's dtype
+    half = np.asarray(0.5, dtype=np.result_type(x1, np.float32))
+    return x1 * half * (1 + _np_erf(x1 * np.asarray(_SQRT1_2, dtype=half.dtype)))
+
+
+def _np_silu(x1: np.ndarray) -> np.ndarray:
+    return x1 * _np_sig(x1)
+
+
+_SQRT1_2 = 0.7071067811865476
 
 
 # ---------------------------------------------------------------------------- torch
@@ -188,13 +218,49 @@ def _sp_sig(sp: Any, a: Any) -> Any:
     return 1 / (1 + sp.exp(-a))
 
 
+def _sp_gelu(sp: Any, a: Any) -> Any:
+    return a * (1 + sp.erf(a / sp.sqrt(2))) / 2
+
+
 # ---------------------------------------------------------------------------- the table
+
+_MAX_TIE = "g * 0.5f"  # torch.maximum / torch.minimum split the gradient of a tie in half
 
 _ROWS = (
     # gplearn's function set, gplearn's semantics
-    Operator("add", 2, np.add, operator.add, lambda sp, a, b: a + b, "$0 + $1", 10),
-    Operator("sub", 2, np.subtract, operator.sub, lambda sp, a, b: a - b, "$0 - $1", 10),
-    Operator("mul", 2, np.multiply, operator.mul, lambda sp, a, b: a * b, r"$0 \cdot $1", 20),
+    Operator(
+        "add",
+        2,
+        np.add,
+        operator.add,
+        lambda sp, a, b: a + b,
+        "$0 + $1",
+        10,
+        c="a + b",
+        c_grad=("g", "g"),
+    ),
+    Operator(
+        "sub",
+        2,
+        np.subtract,
+        operator.sub,
+        lambda sp, a, b: a - b,
+        "$0 - $1",
+        10,
+        c="a - b",
+        c_grad=("g", "-g"),
+    ),
+    Operator(
+        "mul",
+        2,
+        np.multiply,
+        operator.mul,
+        lambda sp, a, b: a * b,
+        r"$0 \cdot $1",
+        20,
+        c="a * b",
+        c_grad=("g * b", "g * a"),
+    ),
     Operator(
         "div",
         2,
@@ -204,6 +270,12 @@ _ROWS = (
         r"\frac{$0}{$1}",
         90,
         "1 where |denominator| <= 0.001 (gplearn)",
+        # torch's div backward for the denominator: -grad * ((a / b) / b)
+        c="__builtin_fabsf(b) > SYMACT_T ? a / b : 1.0f",
+        c_grad=(
+            "__builtin_fabsf(b) > SYMACT_T ? g / b : 0.0f",
+            "__builtin_fabsf(b) > SYMACT_T ? -g * (v / b) : 0.0f",
+        ),
     ),
     Operator(
         "sqrt",
@@ -214,6 +286,8 @@ _ROWS = (
         r"\sqrt{\left|$0\right|}",
         90,
         "square root of |x| (gplearn)",
+        c="__builtin_fabsf(a) > 0.0f ? __builtin_sqrtf(__builtin_fabsf(a)) : 0.0f",
+        c_grad=("__builtin_fabsf(a) > 0.0f ? g / (2.0f * v) * SYMACT_SIGN(a) : 0.0f",),
     ),
     Operator(
         "log",
@@ -224,9 +298,31 @@ _ROWS = (
         r"\log\left|$0\right|",
         90,
         "log of |x|, 0 where |x| <= 0.001 (gplearn)",
+        c="__builtin_fabsf(a) > SYMACT_T ? logf(__builtin_fabsf(a)) : 0.0f",
+        c_grad=("__builtin_fabsf(a) > SYMACT_T ? g / a : 0.0f",),
     ),
-    Operator("abs", 1, np.abs, "torch.abs", lambda sp, a: sp.Abs(a), r"\left|$0\right|", 90),
-    Operator("neg", 1, np.negative, operator.neg, lambda sp, a: -a, "-$0", 15),
+    Operator(
+        "abs",
+        1,
+        np.abs,
+        "torch.abs",
+        lambda sp, a: sp.Abs(a),
+        r"\left|$0\right|",
+        90,
+        c="__builtin_fabsf(a)",
+        c_grad=("g * SYMACT_SIGN(a)",),
+    ),
+    Operator(
+        "neg",
+        1,
+        np.negative,
+        operator.neg,
+        lambda sp, a: -a,
+        "-$0",
+        15,
+        c="-a",
+        c_grad=("-g",),
+    ),
     Operator(
         "inv",
         1,
@@ -236,20 +332,94 @@ _ROWS = (
         r"\frac{1}{$0}",
         90,
         "0 where |x| <= 0.001 (gplearn)",
+        c="__builtin_fabsf(a) > SYMACT_T ? 1.0f / a : 0.0f",
+        c_grad=("-g * (v * v)",),
     ),
     Operator(
-        "max", 2, np.maximum, _t_max, lambda sp, a, b: sp.Max(a, b), r"\max\left($0, $1\right)", 90
+        "max",
+        2,
+        np.maximum,
+        _t_max,
+        lambda sp, a, b: sp.Max(a, b),
+        r"\max\left($0, $1\right)",
+        90,
+        c="a != a ? a : (b != b ? b : (a > b ? a : b))",
+        c_grad=(
+            f"a > b ? g : (a < b ? 0.0f : {_MAX_TIE})",
+            f"a < b ? g : (a > b ? 0.0f : {_MAX_TIE})",
+        ),
+        c_clamp=("a < b ? b : a", "a >= b ? g : 0.0f"),
     ),
     Operator(
-        "min", 2, np.minimum, _t_min, lambda sp, a, b: sp.Min(a, b), r"\min\left($0, $1\right)", 90
+        "min",
+        2,
+        np.minimum,
+        _t_min,
+        lambda sp, a, b: sp.Min(a, b),
+        r"\min\left($0, $1\right)",
+        90,
+        c="a != a ? a : (b != b ? b : (a < b ? a : b))",
+        c_grad=(
+            f"a < b ? g : (a > b ? 0.0f : {_MAX_TIE})",
+            f"a > b ? g : (a < b ? 0.0f : {_MAX_TIE})",
+        ),
+        c_clamp=("a > b ? b : a", "a <= b ? g : 0.0f"),
     ),
-    Operator("sin", 1, np.sin, "torch.sin", lambda sp, a: sp.sin(a), r"\sin\left($0\right)", 90),
-    Operator("cos", 1, np.cos, "torch.cos", lambda sp, a: sp.cos(a), r"\cos\left($0\right)", 90),
-    Operator("tan", 1, _np_tan, "torch.tan", lambda sp, a: sp.tan(a), r"\tan\left($0\right)", 90),
-    Operator("sig", 1, _np_sig, "torch.sigmoid", _sp_sig, r"\sigma\left($0\right)", 90),
+    Operator(
+        "sin",
+        1,
+        np.sin,
+        "torch.sin",
+        lambda sp, a: sp.sin(a),
+        r"\sin\left($0\right)",
+        90,
+        c="sinf(a)",
+        c_grad=("g * cosf(a)",),
+    ),
+    Operator(
+        "cos",
+        1,
+        np.cos,
+        "torch.cos",
+        lambda sp, a: sp.cos(a),
+        r"\cos\left($0\right)",
+        90,
+        c="cosf(a)",
+        c_grad=("g * -sinf(a)",),
+    ),
+    Operator(
+        "tan",
+        1,
+        _np_tan,
+        "torch.tan",
+        lambda sp, a: sp.tan(a),
+        r"\tan\left($0\right)",
+        90,
+        c="tanf(a)",
+        c_grad=("g * (1.0f + v * v)",),
+    ),
+    Operator(
+        "sig",
+        1,
+        _np_sig,
+        "torch.sigmoid",
+        _sp_sig,
+        r"\sigma\left($0\right)",
+        90,
+        c="1.0f / (1.0f + expf(-a))",
+        c_grad=("g * (1.0f - v) * v",),
+    ),
     # activation primitives
     Operator(
-        "tanh", 1, np.tanh, "torch.tanh", lambda sp, a: sp.tanh(a), r"\tanh\left($0\right)", 90
+        "tanh",
+        1,
+        np.tanh,
+        "torch.tanh",
+        lambda sp, a: sp.tanh(a),
+        r"\tanh\left($0\right)",
+        90,
+        c="tanhf(a)",
+        c_grad=("g * (1.0f - v * v)",),
     ),
     Operator(
         "exp",
@@ -260,6 +430,8 @@ _ROWS = (
         r"e^{$0}",
         90,
         "exp(min(x, 80)): finite in float32",
+        c="expf(a > SYMACT_EXP_MAX ? SYMACT_EXP_MAX : a)",
+        c_grad=("a <= SYMACT_EXP_MAX ? g * v : 0.0f",),
     ),
     Operator(
         "relu",
@@ -269,6 +441,8 @@ _ROWS = (
         lambda sp, a: sp.Max(a, 0),
         r"\max\left($0, 0\right)",
         90,
+        c="a < 0.0f ? 0.0f : a",
+        c_grad=("a > 0.0f ? g : 0.0f",),
     ),
     Operator(
         "softplus",
@@ -278,6 +452,9 @@ _ROWS = (
         lambda sp, a: sp.log(1 + sp.exp(a)),
         r"\log\left(1 + e^{$0}\right)",
         90,
+        # F.softplus with beta 1 and threshold 20
+        c="a > 20.0f ? a : log1pf(expf(a))",
+        c_grad=("a > 20.0f ? g : g * expf(a) / (expf(a) + 1.0f)",),
     ),
     Operator(
         "erf",
@@ -287,6 +464,33 @@ _ROWS = (
         lambda sp, a: sp.erf(a),
         r"\operatorname{erf}\left($0\right)",
         90,
+        c="erff(a)",
+        c_grad=("g * 1.1283791670955126f * expf(-(a * a))",),  # 2 / sqrt(pi)
+    ),
+    Operator(
+        "gelu",
+        1,
+        _np_gelu,
+        "torch.nn.functional.gelu",
+        _sp_gelu,
+        r"\operatorname{GELU}\left($0\right)",
+        90,
+        c="a * 0.5f * (1.0f + erff(a * 0.7071067811865476f))",
+        c_grad=(
+            "g * (0.5f * (1.0f + erff(a * 0.7071067811865476f))"
+            " + a * (0.3989422804014327f * expf(a * a * -0.5f)))",
+        ),
+    ),
+    Operator(
+        "silu",
+        1,
+        _np_silu,
+        "torch.nn.functional.silu",
+        lambda sp, a: a / (1 + sp.exp(-a)),
+        r"\operatorname{SiLU}\left($0\right)",
+        90,
+        c="a / (1.0f + expf(-a))",
+        c_grad=("g * (1.0f / (1.0f + expf(-a))) * (1.0f + a * (1.0f - 1.0f / (1.0f + expf(-a))))",),
     ),
 )
 

@@ -1,4 +1,4 @@
-"""Training stage: many small MLPs trained per pass on stacked parameters, and their metrics.
+"""Training stage: many small networks trained per pass on stacked parameters, and metrics.
 
 ``train_stack`` trains a stack of :class:`TrainTask` together and returns one
 :class:`TrainOutcome` each; ``plan_stacks`` groups a grid's tasks into such stacks.
@@ -14,22 +14,26 @@ from symact._lazy import lazy_attributes
 if TYPE_CHECKING:
     from symact.training.config import TrainConfig
     from symact.training.metrics import accuracy, efficiency, roc_auc
-    from symact.training.stack import StackedMLP
+    from symact.training.optimizers import OPTIMIZERS
+    from symact.training.stack import StackedModel
     from symact.training.trainer import (
         TrainOutcome,
         TrainTask,
+        export,
         plan_stacks,
         resolve_device,
         train_stack,
     )
 
 _LAZY = {
-    "StackedMLP": "stack",
+    "OPTIMIZERS": "optimizers",
+    "StackedModel": "stack",
     "TrainConfig": "config",
     "TrainOutcome": "trainer",
     "TrainTask": "trainer",
     "accuracy": "metrics",
     "efficiency": "metrics",
+    "export": "trainer",
     "plan_stacks": "trainer",
     "resolve_device": "trainer",
     "roc_auc": "metrics",
@@ -37,12 +41,14 @@ _LAZY = {
 }
 
 __all__ = [
-    "StackedMLP",
+    "OPTIMIZERS",
+    "StackedModel",
     "TrainConfig",
     "TrainOutcome",
     "TrainTask",
     "accuracy",
     "efficiency",
+    "export",
     "plan_stacks",
     "resolve_device",
     "roc_auc",

@@ -1,26 +1,32 @@
-"""Fused CPU kernels for the stacked trainer, built from ``fused.c`` and ``common.c`` with the
-system compiler.
+"""The fused CPU kernels: one C library, built once with the system compiler, called by name.
 
-Why: after batching, a Light model's step on the CPU is mostly element-wise passes through
-memory (BatchNorm, activation, dropout and their backward) and framework calls, not
-matmuls. ``fused.c`` does a hidden layer's forward in two passes and its backward in two;
-``common.c`` the output layer and loss, Adam and the batch gather; with glibc's vector math
-library (libmvec) the activation's sin/cos/exp/erf run 16 lanes at a time. Measured on the
-paper grid in ``benchmarks/bench_training.py``.
+Why: after batching, a small model's step on the CPU is mostly element-wise passes through
+memory (normalization, activation, dropout and their backward) and framework calls, not
+matmuls; ``csrc/hidden.c`` does a hidden layer's forward in two passes and its backward in
+three, ``csrc/output.c`` the output layers with their losses and the batch gather.
+Activations are interpreted: each model's formula is a register program
+(``symact.formula.program``) run by an interpreter generated from the operator table
+(``symact.formula.ccode``), so any number of different formulas share one library and no
+compiler runs once it is built (measured in ``benchmarks/bench_formulas.py``).
 
-How: one small shared library per activation, plus one shared by all for ``common.c``
-(:class:`ActivationKernels` holds both). The activation's C body comes from a fixed
-table for PyTorch's built-in modules or from :func:`symact.formula.ccode.to_c` for a
-:class:`~symact.formula.SymbolicActivation`; the library is compiled once with ``cc -O3
--march=native`` into ``<cache>/kernels/symact_<hash>.so`` (hash of source, flags, compiler and CPU
-flags; written to a temporary name, then renamed) and loaded with ctypes, which releases the
-GIL during calls, so stacks on several Python threads run in parallel.
+The interface is declared once, in ``csrc/kernels.h``: the C sources include it (a
+definition that differs does not compile), this module parses it into the ctypes
+signatures, and callers bind arguments by parameter name (:meth:`Kernel.bind`), each tensor
+checked against its declared pointer type, so an argument out of order is an error when the
+arguments are built, never a corrupted run. The library reports the hash of the header it
+was built from, and a library built from another header is refused at load time.
 
-When it is not used: on CUDA; for an activation neither table knows; when no C compiler
-works (the first failure is reported once as a warning); or with ``SYMACT_KERNELS=torch``.
-The stack then runs its torch path, which computes the same function up to float32
-rounding. ``SYMACT_KERNELS=fused`` makes a failure to build an error instead.
-Environment: ``SYMACT_CC`` (compiler, default ``cc``), ``SYMACT_KERNEL_DIR`` (cache folder).
+Build: ``cc -O3 -march=native`` into ``<cache>/kernels/symact_<hash>.so`` (hash of the
+sources, flags, compiler and CPU flags; written to a temporary name, then renamed), loaded
+with ctypes, which releases the GIL during calls, so stacks on several threads run in
+parallel. First with glibc's vector math library (libmvec: sin/cos/exp/erf 16 lanes at a
+time), else without.
+
+When it is not used: on CUDA; for an activation module with no formula; when no C compiler
+works (reported once as a warning); or with ``SYMACT_KERNELS=torch``. The stack then runs its
+torch path, the canonical one, which computes the same function up to float32 rounding.
+``SYMACT_KERNELS=fused`` makes a failure to build an error instead. Environment:
+``SYMACT_CC`` (compiler, default ``cc``), ``SYMACT_KERNEL_DIR`` (cache folder).
 """
 
 from __future__ import annotations
@@ -29,66 +35,179 @@ import ctypes
 import hashlib
 import os
 import platform
+import re
 import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from torch import Tensor, nn
+import torch
+from torch import Tensor
 
-from symact.formula.activation import SymbolicActivation
-from symact.formula.ccode import LIBM_FUNCTIONS, to_c
+from symact.formula.ccode import LIBM_FUNCTIONS, interpreter_source
 
-_RELU = "    *d = y > 0.0f ? 1.0f : 0.0f;\n    return y < 0.0f ? 0.0f : y;"
-_BUILTIN_BODIES: dict[tuple[type, str], str] = {
-    (nn.ReLU, ""): _RELU,
-    (nn.Identity, ""): "    *d = 1.0f;\n    return y;",
-    (nn.GELU, "none"): (
-        "    float c = 0.5f * (1.0f + erff(y * 0.7071067811865476f));\n"
-        "    *d = c + y * expf(-0.5f * y * y) * 0.3989422804014327f;\n"
-        "    return y * c;"
-    ),
-    (nn.GELU, "tanh"): (
-        "    float k = 0.7978845608028654f, y2 = y * y;\n"
-        "    float t = tanhf(k * (y + 0.044715f * y2 * y));\n"
-        "    *d = 0.5f * (1.0f + t) + 0.5f * y * (1.0f - t * t) * k * (1.0f + 0.134145f * y2);\n"
-        "    return 0.5f * y * (1.0f + t);"
-    ),
-    (nn.SiLU, ""): (
-        "    float s = 1.0f / (1.0f + expf(-y));\n    *d = s * (1.0f + y * (1.0f - s));\n"
-        "    return y * s;"
-    ),
-    (nn.Tanh, ""): "    float t = tanhf(y);\n    *d = 1.0f - t * t;\n    return t;",
-    (nn.Sigmoid, ""): (
-        "    float s = 1.0f / (1.0f + expf(-y));\n    *d = s * (1.0f - s);\n    return s;"
-    ),
+SOURCES = ("hidden.c", "output.c")
+HEADER = "kernels.h"
+
+_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
+
+
+class KernelBuildError(RuntimeError):
+    """The fused kernels could not be compiled or loaded."""
+
+
+class KernelInterfaceError(TypeError):
+    """Arguments that do not match ``kernels.h`` (a name missing, unknown, or a wrong dtype)."""
+
+
+# ------------------------------------------------------------------------------ the interface
+
+_SCALARS = {
+    "int64_t": ctypes.c_int64,
+    "int32_t": ctypes.c_int32,
+    "float": ctypes.c_float,
+    "double": ctypes.c_double,
 }
+_POINTEES = {
+    "float": torch.float32,
+    "double": torch.float64,
+    "int64_t": torch.int64,
+    "int32_t": torch.int32,
+}
+_RESULTS = {"int": ctypes.c_int, "void": None, "const char *": ctypes.c_char_p}
+_PROTOTYPE = re.compile(
+    r"^(?P<result>int|void|const char \*)\s*(?P<name>symact_\w+)\((?P<params>[^)]*)\);", re.M
+)
 
 
-def activation_body(act: nn.Module) -> str | None:
-    """The C body of ``act(y, &d)`` for a known activation module, or None (torch path)."""
-    if type(act) is nn.GELU:
-        return _BUILTIN_BODIES.get((nn.GELU, act.approximate))
-    if type(act) in (nn.ReLU, nn.Identity, nn.SiLU, nn.Tanh, nn.Sigmoid):
-        return _BUILTIN_BODIES[(type(act), "")]
-    if type(act) is SymbolicActivation and not act.learnable_constants:
-        return to_c(act.formula)
-    return None
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    base: str  # int64_t, int32_t, float, double
+    pointer: bool
 
 
-def is_relu(act: nn.Module) -> bool:
-    """ReLU's backward reads its output (h > 0), so its kernels keep no derivative array."""
-    return type(act) is nn.ReLU
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    result: str
+    params: tuple[Parameter, ...]
+
+
+def _parameter(text: str) -> Parameter:
+    text = " ".join(text.split())
+    m = re.fullmatch(r"(?:const )?(int64_t|int32_t|float|double) (\*)?(\w+)", text)
+    if m is None:
+        raise KernelInterfaceError(f"kernels.h: cannot read parameter {text!r}")
+    return Parameter(m.group(3), m.group(1), m.group(2) is not None)
+
+
+def parse_header(text: str) -> dict[str, Signature]:
+    """Every ``symact_*`` prototype of ``kernels.h``: names, parameter names and types."""
+    sigs = {}
+    for m in _PROTOTYPE.finditer(re.sub(r"/\*.*?\*/", "", text, flags=re.S)):
+        raw = [p for p in m.group("params").split(",") if p.strip() and p.strip() != "void"]
+        params = tuple(_parameter(p) for p in raw)
+        sigs[m.group("name")] = Signature(m.group("name"), m.group("result"), params)
+    if not sigs:
+        raise KernelInterfaceError("kernels.h declares no symact_* kernel")
+    return sigs
+
+
+class BoundArgs(tuple):
+    """A kernel's arguments in declared order; it holds the tensors whose addresses it
+    carries, so they live as long as the arguments do."""
+
+    def __new__(cls, values, *, keep: list[Tensor]) -> BoundArgs:
+        self = super().__new__(cls, values)
+        self.keep = keep
+        return self
+
+
+class Kernel:
+    """One kernel of the library with its declared signature; bound and called by name."""
+
+    def __init__(self, fn: Any, sig: Signature) -> None:
+        fn.argtypes = [ctypes.c_void_p if p.pointer else _SCALARS[p.base] for p in sig.params]
+        fn.restype = _RESULTS[sig.result]
+        self.fn, self.sig = fn, sig
+        # kernels over a range of models take (k0, k1) first; callers bind the rest
+        self.ranged = [p.name for p in sig.params[:2]] == ["k0", "k1"]
+
+    def bind(self, **args: Any) -> BoundArgs:
+        """The arguments in declared order (without ``k0, k1`` for ranged kernels).
+
+        Every declared parameter must be named; tensors must be contiguous with the declared
+        element type; ``None`` is a NULL pointer. Raises :class:`KernelInterfaceError`.
+        """
+        params = self.sig.params[2:] if self.ranged else self.sig.params
+        names = {p.name for p in params}
+        unknown, missing = set(args) - names, [p.name for p in params if p.name not in args]
+        if unknown or missing:
+            raise KernelInterfaceError(
+                f"{self.sig.name}: unknown argument(s) {sorted(unknown)}, missing {missing}"
+            )
+        return BoundArgs(
+            (self._value(p, args[p.name]) for p in params),
+            keep=[v for v in args.values() if isinstance(v, Tensor)],
+        )
+
+    def index(self, name: str) -> int:
+        """Where argument ``name`` sits in :meth:`bind`'s tuple (to replace it per call)."""
+        params = self.sig.params[2:] if self.ranged else self.sig.params
+        return [p.name for p in params].index(name)
+
+    def _value(self, p: Parameter, value: Any) -> Any:
+        if not p.pointer:
+            if isinstance(value, Tensor):
+                raise KernelInterfaceError(f"{self.sig.name}: {p.name} is a {p.base}, got a tensor")
+            return value
+        if value is None or isinstance(value, int):
+            return value
+        if not isinstance(value, Tensor):
+            raise KernelInterfaceError(f"{self.sig.name}: {p.name} needs a tensor or an address")
+        if value.dtype != _POINTEES[p.base] or not value.is_contiguous() or value.is_cuda:
+            raise KernelInterfaceError(
+                f"{self.sig.name}: {p.name} is declared {p.base} *, got a "
+                f"{'contiguous ' if value.is_contiguous() else 'strided '}{value.dtype} tensor "
+                f"on {value.device}"
+            )
+        return value.data_ptr()
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
+@dataclass(frozen=True)
+class Library:
+    """The loaded kernels, by name (``lib.symact_hidden_forward``)."""
+
+    path: Path
+    kernels: Mapping[str, Kernel]
+
+    def __getattr__(self, name: str) -> Kernel:
+        try:
+            return self.kernels[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+# ------------------------------------------------------------------------------ building
+
+
+@cache
+def _text(name: str) -> str:
+    return resources.files("symact.training").joinpath("csrc", name).read_text()
 
 
 def libm_prototypes(libmvec: bool) -> str:
-    """Declarations of the libm functions generated code calls, vectorizable with libmvec.
+    """Declarations of the libm functions the interpreter calls, vectorizable with libmvec.
 
     ``const`` (no side effects; true with -fno-math-errno) lets gcc vectorize loops that mix
     these calls with branches, which it otherwise refuses once -fno-builtin hides what they are.
@@ -99,21 +218,19 @@ def libm_prototypes(libmvec: bool) -> str:
     )
 
 
-@cache
-def _template(name: str = "fused.c") -> str:
-    return resources.files("symact.training").joinpath(name).read_text()
+def interface_hash() -> str:
+    return hashlib.sha256(_text(HEADER).encode()).hexdigest()[:16]
 
 
-def _source(body: str, has_deriv: bool, libmvec: bool) -> str:
-    template = _template()
-    return (
-        f"#define SYMACT_HAS_DERIV {int(has_deriv)}\n{libm_prototypes(libmvec)}\n"
-        "__attribute__((always_inline)) static inline float act(float y, float *d) {\n"
-        f"{body}\n}}\n\n{template}"
-    )
-
-
-_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fno-trapping-math", "-fPIC", "-shared"]
+def library_source(libmvec: bool) -> str:
+    """The one translation unit: libm declarations, the generated interpreter, the kernels."""
+    parts = [
+        f'#define SYMACT_INTERFACE_HASH "{interface_hash()}"',
+        libm_prototypes(libmvec),
+        interpreter_source(),
+        *(_text(name) for name in SOURCES),
+    ]
+    return "\n".join(parts)
 
 
 def _cpu_id() -> str:
@@ -135,25 +252,22 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("symact")) / "kernels"
 
 
-class KernelBuildError(RuntimeError):
-    """The fused kernels could not be compiled or loaded."""
-
-
 def compile_library(source: str, out: Path, *, libmvec: bool, cc: str | None = None) -> None:
-    """Compile C ``source`` into the shared library ``out`` with the kernels' flags."""
+    """Compile C ``source`` (with ``kernels.h`` beside it) into the shared library ``out``."""
     cc = cc or os.environ.get("SYMACT_CC", "cc")
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        src = Path(tmp) / "kernel.c"
+        src = Path(tmp) / "symact.c"
         src.write_text(source)
+        (Path(tmp) / HEADER).write_text(_text(HEADER))
         tmp_out = Path(tmp) / out.name
         # -fno-builtin: gcc would merge sinf and cosf of one argument into sincosf, which has
         # no vector variant; as plain declared-simd functions both vectorize.
         vector = [f"-fno-builtin-{fn}" for fn in LIBM_FUNCTIONS] if libmvec else []
         libs = ["-lmvec", "-lm"] if libmvec else ["-lm"]
-        cmd = [cc, *_FLAGS, *vector, "-fopenmp-simd", str(src), "-o", str(tmp_out), *libs]
+        cmd = [cc, *_FLAGS, *vector, "-fopenmp-simd", f"-I{tmp}", str(src), "-o", str(tmp_out)]
         try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            r = subprocess.run([*cmd, *libs], capture_output=True, text=True, timeout=300)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise KernelBuildError(f"could not run the C compiler {cc!r}: {exc}") from exc
         if r.returncode != 0:
@@ -161,52 +275,24 @@ def compile_library(source: str, out: Path, *, libmvec: bool, cc: str | None = N
         os.replace(tmp_out, out)  # atomic: a concurrent build of the same key is harmless
 
 
-_I64, _F32, _PTR = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
-
-
-@dataclass(frozen=True)
-class ActivationKernels:
-    """One activation's compiled kernels (see fused.c for the arguments)."""
-
-    path: Path
-    has_deriv: bool
-    lib: ctypes.CDLL  # this activation's forward and backward (fused.c)
-    common: ctypes.CDLL  # output layer, Adam, gather (common.c), one library for all
-
-    def __post_init__(self) -> None:
-        lib, i64, f32, ptr = self.lib, [_I64], [_F32], [_PTR]
-        lib.symact_forward.argtypes = (
-            i64 * 4 + ptr * 3 + f32 + ptr + i64 * 2 + [ctypes.c_int32] + f32 + ptr * 5 + f32
-        ) + ptr * 2
-        lib.symact_backward.argtypes = i64 * 4 + ptr * 7 + f32 * 2 + ptr * 2
-        for name in ("symact_forward", "symact_backward"):
-            getattr(lib, name).restype = ctypes.c_int
-        lib.symact_eval.argtypes = [_I64, _PTR, _PTR, _PTR]
-        lib.symact_eval.restype = None
-        common = self.common
-        common.symact_output.argtypes = i64 * 4 + ptr * 8
-        common.symact_output.restype = ctypes.c_int
-        common.symact_adam.argtypes = i64 + ptr * 4 + f32 * 5
-        common.symact_adam.restype = None
-        common.symact_gather.argtypes = i64 * 3 + ptr * 3 + i64 + ptr * 2
-        common.symact_gather.restype = None
-        common.symact_all_finite.argtypes = i64 + ptr
-        common.symact_all_finite.restype = ctypes.c_int
-
-    def evaluate(self, y: Tensor) -> tuple[Tensor, Tensor]:
-        """The activation and its derivative at ``y`` (float32, contiguous, CPU)."""
-        y = y.contiguous()
-        a, d = y.new_empty(y.shape), y.new_empty(y.shape)
-        self.lib.symact_eval(y.numel(), y.data_ptr(), a.data_ptr(), d.data_ptr())
-        return a, d
-
-
-_lock = threading.Lock()  # guards the three tables below, never held while compiling
-_key_locks: dict[str, threading.Lock] = {}
-_loaded: dict[str, tuple[Path, ctypes.CDLL]] = {}  # by source hash
-_kernels: dict[Path, ActivationKernels] = {}  # by activation library
-_failed: dict[str, str] = {}
-_warned: set[str] = set()
+def load_library(path: Path, *, header: str | None = None) -> Library:
+    """Load a built library against ``header`` (default: this package's ``kernels.h``);
+    KernelBuildError if the library lacks a kernel or was built from another header."""
+    header = _text(HEADER) if header is None else header
+    expected = hashlib.sha256(header.encode()).hexdigest()[:16]
+    cdll = ctypes.CDLL(str(path))
+    sigs = parse_header(header)
+    missing = [name for name in sigs if not hasattr(cdll, name)]
+    if missing:
+        raise KernelBuildError(f"{path} lacks the kernels {missing} that kernels.h declares")
+    kernels = {name: Kernel(getattr(cdll, name), sig) for name, sig in sigs.items()}
+    built_from = kernels["symact_interface"]().decode()
+    if built_from != expected:
+        raise KernelBuildError(
+            f"{path} was built from another kernels.h ({built_from}, this one is "
+            f"{expected}); delete it and run again"
+        )
+    return Library(path, kernels)
 
 
 def mode() -> str:
@@ -217,31 +303,52 @@ def mode() -> str:
     return value
 
 
-def load(act: nn.Module) -> ActivationKernels | None:
-    """Compiled kernels for ``act`` (built on first use, then cached), or None.
+_lock = threading.Lock()
+_loaded: dict[str, Library] = {}  # by library path
+_failed: dict[str, str] = {}
+_warned: set[str] = set()
 
-    None when the activation has no C form, when ``SYMACT_KERNELS=torch``, or when building
-    fails in ``auto`` mode (warned once per failure message).
+
+def _build_and_load() -> tuple[Library | None, str]:
+    cc = os.environ.get("SYMACT_CC", "cc")
+    message = ""
+    for libmvec in (True, False):
+        source = library_source(libmvec)
+        key = hashlib.sha256(
+            "\0".join([source, _text(HEADER), *_FLAGS, cc, str(libmvec), _cpu_id()]).encode()
+        ).hexdigest()[:24]
+        path = cache_dir() / f"symact_{key}.so"
+        key = str(path)  # a library per cache folder (SYMACT_KERNEL_DIR may change)
+        if key in _loaded:
+            return _loaded[key], ""
+        if key in _failed:
+            message = _failed[key]
+            continue
+        try:
+            if not path.exists():
+                compile_library(source, path, libmvec=libmvec, cc=cc)
+            lib = load_library(path)
+        except (KernelBuildError, OSError) as exc:
+            message = _failed[key] = str(exc)
+            continue
+        _loaded[key] = lib
+        return lib, ""
+    return None, message
+
+
+def load() -> Library | None:
+    """The kernel library (built on first use, then cached), or None for the torch path.
+
+    None with ``SYMACT_KERNELS=torch``, or when building fails in ``auto`` mode (warned once
+    per failure message); ``SYMACT_KERNELS=fused`` raises :class:`KernelBuildError` instead.
     """
     current = mode()
-    body = activation_body(act)
-    if current == "torch" or body is None:
-        if current == "fused" and body is None:
-            raise KernelBuildError(
-                f"SYMACT_KERNELS=fused, but activation {act!r} has no C form; "
-                "use a built-in module or a formula, or unset SYMACT_KERNELS"
-            )
+    if current == "torch":
         return None
-    has_deriv = not is_relu(act)
-    common, message = _library("common")
-    lib, message = _library(body, has_deriv) if common is not None else (None, message)
-    if common is not None and lib is not None:
-        with _lock:
-            kernels = _kernels.get(lib[0])
-            if kernels is None:
-                kernels = ActivationKernels(lib[0], has_deriv, lib[1], common[1])
-                _kernels[lib[0]] = kernels
-        return kernels
+    with _lock:  # one build at a time; later callers find it loaded
+        lib, message = _build_and_load()
+    if lib is not None:
+        return lib
     if current == "fused":
         raise KernelBuildError(f"SYMACT_KERNELS=fused, but building failed: {message}")
     with _lock:
@@ -256,57 +363,9 @@ def load(act: nn.Module) -> ActivationKernels | None:
     return None
 
 
-def _library(body: str, has_deriv: bool = False) -> tuple[tuple[Path, ctypes.CDLL] | None, str]:
-    """Build (once, then cached on disk) and load one library: ``body`` is an activation's C
-    body, or ``"common"`` for common.c. With libmvec first, then without. Returns the
-    library (None if both builds fail) and the last failure's message."""
-    cc = os.environ.get("SYMACT_CC", "cc")
-    message = ""
-    for libmvec in (True, False):
-        if body == "common":
-            source = f"{libm_prototypes(libmvec)}\n{_template('common.c')}"
-        else:
-            source = _source(body, has_deriv, libmvec)
-        key = hashlib.sha256(
-            "\0".join([source, *_FLAGS, cc, str(libmvec), _cpu_id()]).encode()
-        ).hexdigest()[:24]
+def prebuild() -> None:
+    """Build the library now (e.g. on a spare core while the CLI imports); errors surface
+    later, where training loads it."""
+    if mode() != "torch":
         with _lock:
-            key_lock = _key_locks.setdefault(key, threading.Lock())
-        with key_lock:  # one build per library; different libraries build in parallel
-            if key in _loaded:
-                return _loaded[key], ""
-            if key in _failed:
-                message = _failed[key]
-                continue
-            path = cache_dir() / f"symact_{key}.so"
-            try:
-                if not path.exists():
-                    compile_library(source, path, libmvec=libmvec, cc=cc)
-                loaded = (path, ctypes.CDLL(str(path)))
-            except (KernelBuildError, OSError) as exc:
-                message = _failed[key] = str(exc)
-                continue
-            _loaded[key] = loaded
-            return loaded, ""
-    return None, message
-
-
-def prebuild(activations: Iterable[nn.Module]) -> None:
-    """Build the kernels of several activations at once (a compile takes ~0.4 s of one core).
-
-    The grid runner calls this before training, so the libraries of a fresh machine are
-    compiled in parallel instead of one by one as stacks start.
-    """
-    bodies = ((activation_body(a), a) for a in activations)
-    todo = {body: a for body, a in bodies if body is not None}
-    if not todo or mode() == "torch":
-        return
-    if (os.cpu_count() or 1) < 2:
-        for act in todo.values():
-            load(act)
-        return
-    # the shared library builds beside the first activations', not before all of them
-    jobs = [lambda: _library("common"), *(partial(load, act) for act in todo.values())]
-    with ThreadPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-        for future in [pool.submit(job) for job in jobs]:
-            future.result()
+            _build_and_load()

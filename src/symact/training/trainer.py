@@ -1,16 +1,17 @@
-"""Train a stack of tasks in one pass and score each on its test split.
+"""Train a stack of tasks in one pass and score each on the rows it is judged on.
 
 :func:`train_stack` is the training stage's entry point: it takes K :class:`TrainTask`
-(data split, hidden widths, activation, seed) that share a shape, trains them together on a
-:class:`~symact.training.stack.StackedMLP`, and returns one :class:`TrainOutcome` per task, in
-the order given. :func:`plan_stacks` decides which tasks of a grid can share a stack.
+(data, a :class:`~symact.models.ModelSpec`, a seed) whose networks share a structure, trains
+them together on a :class:`~symact.training.stack.StackedModel`, and returns one
+:class:`TrainOutcome` per task, in the order given. :func:`plan_stacks` decides which tasks
+of a grid can share a stack.
 
 Data stays in tensors: all distinct training sets of a stack are concatenated once, and each
-step gathers every model's batch with one ``index_select`` from per-model permutations.
-Models of one stack must have the same number of training rows, so that they take the same
-number of steps of the same sizes (the last, partial batch is kept, as ``DataLoader`` with
-``drop_last=False``); :func:`plan_stacks` groups by that count. Splits of one dataset with one
-test fraction always have the same count, whatever the seed.
+step gathers every model's batch from per-model permutations. Models of one stack must
+have the same number of training rows, so that they take the same number of steps of the
+same sizes (the last, partial batch is kept, as ``DataLoader`` with ``drop_last=False``);
+:func:`plan_stacks` groups by that count. Models with one seed and one training set draw
+the same data order, so their batches are gathered once (a stride-0 view for all of them).
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from symact.models import MLP, param_count
+from symact.models.network import Network
+from symact.models.spec import ModelSpec
 from symact.training.config import TrainConfig
 from symact.training.metrics import accuracy, efficiency, roc_auc
-from symact.training.stack import StackedMLP, _activation_key, _check_activation
+from symact.training.stack import ModelActivation, StackedModel
 
 ArrayLike = np.ndarray | Tensor
 DEFAULT_CONFIG = TrainConfig()
@@ -35,16 +38,22 @@ DEFAULT_CONFIG = TrainConfig()
 
 @dataclass(frozen=True, eq=False)
 class TrainTask:
-    """One model to train: its data split, hidden widths, activation and seed."""
+    """One model to train: its data, network, seed, and the rows it is scored on.
+
+    ``X_eval, y_eval`` are the rows it is judged on (a test part, or a validation part
+    during a search). Labels are 0/1 for a one-logit network, class indices otherwise.
+    ``activation`` overrides the spec's activation with any element-wise module (such a
+    module trains on the torch path unless it is a formula).
+    """
 
     X_train: ArrayLike
     y_train: ArrayLike
-    X_test: ArrayLike
-    y_test: ArrayLike
-    widths: tuple[int, ...]
-    activation: nn.Module
+    X_eval: ArrayLike
+    y_eval: ArrayLike
+    model: ModelSpec
     seed: int
     label: str = ""
+    activation: nn.Module | None = None
 
     @property
     def n_features(self) -> int:
@@ -57,12 +66,13 @@ class TrainTask:
 
 @dataclass(frozen=True)
 class TrainOutcome:
-    """What one trained model scored on its test split, and how its training went.
+    """What one trained model scored, and how its training went.
 
     ``train_seconds`` is this model's share of its stack's wall time (stack time / stack size);
     ``stack_seconds`` is the stack's whole training wall time. Metrics are NaN if ``failed``.
     ``loss_history`` holds the mean training loss of each epoch (mean over its batches).
-    ``backend`` says how the element-wise work ran: ``"fused"`` C kernels or ``"torch"``.
+    ``learned_formulas``: with learnable constants, the activation of each hidden layer with
+    its trained constants (canonical prefix text). ``backend``: ``"fused"`` or ``"torch"``.
     """
 
     label: str
@@ -79,7 +89,8 @@ class TrainOutcome:
     failure_reason: str | None
     loss_history: tuple[float, ...]
     backend: str = "torch"
-    model: MLP | None = field(default=None, compare=False, repr=False)
+    learned_formulas: tuple[str, ...] = ()
+    model: Network | None = field(default=None, compare=False, repr=False)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -94,42 +105,40 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
+def stack_key(task: TrainTask) -> tuple:
+    """What tasks of one stack share: network structure, feature and training-row counts."""
+    return (task.model.structure(), task.n_features, task.n_train)
+
+
 def plan_stacks(
     tasks: Sequence[TrainTask],
     *,
     max_stack: int = 64,
     memory_budget_bytes: int = 512 * 2**20,
     batch_size: int = 1024,
-    group_by_activation: bool = False,
     group_by_seed: bool = False,
 ) -> list[list[int]]:
     """Group task indices into stacks that :func:`train_stack` can train together.
 
-    Tasks share a stack when they have the same widths, feature count and training-row count.
-    Within a stack, tasks with the same activation are placed next to each other (one
-    activation call per run of them). A stack holds at most ``max_stack`` models and at most
-    what fits the per-step activation memory budget. With ``group_by_activation`` each stack
-    also has a single activation. benchmarks/bench_training.py measures both on the covertype
-    grid (2 cores): mixed 30.9 s vs grouped 30.2 s in the final run, 32.1 vs 41.7 s in an
-    earlier one (before remainder models left ``bmm``). They are on par; mixed stays the default
-    because it makes fewer, larger stacks. With ``group_by_seed`` each stack holds one seed:
-    models of one seed draw the same data order, so such a stack gathers each batch once
-    for all its models (:func:`train_stack`); the runner uses it for long CPU trainings.
+    Tasks share a stack when :func:`stack_key` agrees. Within a stack, tasks with the same
+    activation are placed next to each other (one activation call per run of them on the
+    torch path). A stack holds at most ``max_stack`` models and at most what fits the
+    per-step activation memory budget. With ``group_by_seed`` each stack holds one seed:
+    models of one seed and one training set draw the same data order, so such a stack
+    gathers each batch once for all its models; the runner uses it for long CPU trainings.
     """
     groups: dict[tuple, list[int]] = {}
-    act_order: dict[tuple, int] = {}
+    act_order: dict[str, int] = {}
     for i, t in enumerate(tasks):
-        key = (tuple(t.widths), t.n_features, t.n_train)
-        act = _activation_key(t.activation)
-        act_order.setdefault(act, len(act_order))
-        if group_by_activation:
-            key = (*key, act)
+        key = stack_key(t)
+        act_order.setdefault(t.model.activation, len(act_order))
         if group_by_seed:
             key = (*key, ("seed", t.seed))
         groups.setdefault(key, []).append(i)
     stacks: list[list[int]] = []
-    for (widths, n_features, _n_train, *_), members in groups.items():
-        members.sort(key=lambda i: (act_order[_activation_key(tasks[i].activation)], i))
+    for (structure, n_features, *_), members in groups.items():
+        members.sort(key=lambda i: (act_order[tasks[i].model.activation], i))
+        widths = structure[0]
         # floats kept per model and step: inputs plus ~8 tensors of each hidden width
         per_model = 4 * batch_size * (n_features + 8 * sum(widths))
         cap = max(1, min(max_stack, memory_budget_bytes // per_model))
@@ -141,8 +150,6 @@ def plan_stacks(
 
 def _as_tensor(a: ArrayLike, dtype: torch.dtype, what: str) -> Tensor:
     t = torch.as_tensor(np.asarray(a) if not isinstance(a, Tensor) else a)
-    if not t.is_floating_point() and dtype.is_floating_point:
-        t = t.to(dtype)
     t = t.to(dtype).contiguous()
     if dtype.is_floating_point and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{what} holds NaN or inf values; clean or impute the data first")
@@ -154,29 +161,27 @@ def _check_tasks(tasks: Sequence[TrainTask]) -> None:
         raise ValueError("train_stack needs at least one task")
     first = tasks[0]
     for i, t in enumerate(tasks):
-        _check_activation(t.activation)
-        if t.X_train.ndim != 2 or t.X_test.ndim != 2:
-            raise ValueError(f"task {i} ({t.label!r}): X_train and X_test must be 2-D")
-        if len(t.y_train) != t.n_train or len(t.y_test) != len(t.X_test):
+        if not isinstance(t.model, ModelSpec):
+            raise TypeError(f"task {i} ({t.label!r}): model must be a ModelSpec")
+        if t.X_train.ndim != 2 or t.X_eval.ndim != 2:
+            raise ValueError(f"task {i} ({t.label!r}): X_train and X_eval must be 2-D")
+        if len(t.y_train) != t.n_train or len(t.y_eval) != len(t.X_eval):
             raise ValueError(f"task {i} ({t.label!r}): X and y row counts differ")
-        if t.X_test.shape[1] != t.n_features:
-            raise ValueError(f"task {i} ({t.label!r}): X_train and X_test feature counts differ")
-        if (tuple(t.widths), t.n_features, t.n_train) != (
-            tuple(first.widths),
-            first.n_features,
-            first.n_train,
-        ):
+        if t.X_eval.shape[1] != t.n_features:
+            raise ValueError(f"task {i} ({t.label!r}): X_train and X_eval feature counts differ")
+        if stack_key(t) != stack_key(first):
             raise ValueError(
-                "all tasks of one stack need the same widths, feature count and training-row "
-                f"count; task {i} ({t.label!r}) has {tuple(t.widths)}, {t.n_features}, "
-                f"{t.n_train} but task 0 has {tuple(first.widths)}, {first.n_features}, "
-                f"{first.n_train}. Group tasks with plan_stacks()."
+                "all tasks of one stack need the same network structure, feature count and "
+                f"training-row count; task {i} ({t.label!r}) has {stack_key(t)} but task 0 "
+                f"has {stack_key(first)}. Group tasks with plan_stacks()."
             )
-        for name, y in (("y_train", t.y_train), ("y_test", t.y_test)):
+        n_classes = max(2, t.model.n_outputs)
+        for name, y in (("y_train", t.y_train), ("y_eval", t.y_eval)):
             values = np.unique(np.asarray(y))
-            if not np.all(np.isin(values, (0, 1))):
+            if not np.all(np.isin(values, np.arange(n_classes))):
                 raise ValueError(
-                    f"task {i} ({t.label!r}): {name} must hold 0/1 labels, found {values[:5]}"
+                    f"task {i} ({t.label!r}): {name} must hold class indices 0..{n_classes - 1} "
+                    f"for a network with {t.model.n_outputs} output(s), found {values[:5]}"
                 )
 
 
@@ -194,7 +199,7 @@ def _training_data(tasks: Sequence[TrainTask], device: torch.device):
         offsets.append(seen[key])
     x_all = torch.cat(xs).to(device) if len(xs) > 1 else xs[0].to(device)
     y_all = torch.cat(ys).to(device) if len(ys) > 1 else ys[0].to(device)
-    return x_all, y_all, torch.tensor(offsets, dtype=torch.int64)
+    return x_all.contiguous(), y_all.contiguous(), torch.tensor(offsets, dtype=torch.int64)
 
 
 def train_stack(
@@ -206,19 +211,19 @@ def train_stack(
     return_models: bool = False,
     threads: int | None = None,
 ) -> list[TrainOutcome]:
-    """Train all tasks together (same widths, feature and row counts) and evaluate each.
+    """Train all tasks together (one structure, feature and row count) and score each.
 
     ``progress(n)`` is called after every epoch with ``n`` = the number of model-epochs just
     finished (the stack size), so a progress bar over ``len(all tasks) * epochs`` advances
     smoothly across stacks. ``threads`` sets torch's intra-op threads for this call (default:
     leave torch's setting, which is the core count). ``return_models`` attaches each trained
-    model as a :class:`symact.models.MLP` in eval mode.
+    model as a :class:`~symact.models.Network` in eval mode.
     """
     _check_tasks(tasks)
     dev = resolve_device(device)
     batch = config.batch_size
     n_train = tasks[0].n_train
-    if n_train % batch == 1:
+    if n_train % batch == 1 and tasks[0].model.norm == "batchnorm":
         raise ValueError(
             f"{n_train} training rows leave a last batch of 1 row with batch_size {batch}; "
             "BatchNorm cannot train on it (PyTorch raises too). Change batch_size or rows."
@@ -237,28 +242,25 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
     first = tasks[0]
     n_train, batch = first.n_train, config.batch_size
     start = time.perf_counter()
-    stack = StackedMLP(
+    stack = StackedModel(
+        [t.model for t in tasks],
         first.n_features,
-        first.widths,
-        [t.activation for t in tasks],
         [t.seed for t in tasks],
         config,
         dev,
+        activations=[t.activation for t in tasks],
     )
     x_all, y_all, offsets = _training_data(tasks, dev)
     n_steps = -(-n_train // batch)
     history = torch.zeros(config.epochs, k, dtype=torch.float64)
     failures: dict[int, tuple[str, int]] = {}
-    x_buf = torch.empty(k * batch, first.n_features, device=dev)
+    d = x_all.shape[1]
+    x_buf = torch.empty(k * batch, d, device=dev)
     y_buf = torch.empty(k * batch, device=dev)
-    gather = stack.kernels[0].common.symact_gather if stack.kernels is not None else None
-    x_all, y_all = x_all.contiguous(), y_all.contiguous()
-    x_ptr, y_ptr, d = x_all.data_ptr(), y_all.data_ptr(), x_all.shape[1]
-    buf_ptrs = (x_buf.data_ptr(), y_buf.data_ptr())
     views: dict[tuple, tuple[Tensor, Tensor]] = {}  # batch views by (rows, shared)
     gathered, shared = k, False
 
-    def _batch_views(rows: int) -> tuple[Tensor, Tensor]:
+    def batch_views(rows: int) -> tuple[Tensor, Tensor]:
         """x_buf and y_buf as this step's [K, rows, d] and [K, rows, 1] batches; stride-0
         over the models when they share one gathered batch."""
         xb = x_buf[: gathered * rows].view(gathered, rows, d)
@@ -278,10 +280,12 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
             for step in range(n_steps):
                 rows = min(batch, n_train - step * batch)
                 key = (rows, shared)
-                xb, yb = views[key] if key in views else views.setdefault(key, _batch_views(rows))
-                if gather is not None:  # the fused kernels' index_select (common.c)
+                xb, yb = views[key] if key in views else views.setdefault(key, batch_views(rows))
+                if stack.fused is not None:  # the fused kernels' gather
                     idx_ptr = perms.data_ptr() + 8 * step * batch  # int64 entries
-                    gather(gathered, rows, d, x_ptr, y_ptr, idx_ptr, n_train, *buf_ptrs)
+                    stack.fused.gather(
+                        gathered, rows, d, x_all, y_all, idx_ptr, n_train, x_buf, y_buf
+                    )
                 else:
                     flat_idx = perms[:, step * batch : step * batch + rows].reshape(-1)
                     torch.index_select(x_all, 0, flat_idx, out=x_buf[: gathered * rows])
@@ -302,64 +306,84 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
                     why = f"gradient became non-finite at epoch {epoch + 1} step {step + 1}"
                     failures[j] = (why, epoch + 1)
                     stack.freeze(j)
-                stack.adam_step()
+                stack.optimizer_step()
             history[epoch] = (loss_sum / n_steps).cpu()
             if progress is not None:
                 progress(k)
     stack_seconds = time.perf_counter() - start
-    return [
-        _outcome(stack, j, tasks[j], history[:, j], failures.get(j), stack_seconds, return_models)
-        for j in range(k)
-    ]
+    cache: dict[int, Tensor] = {}  # scored rows as tensors, once per distinct array
+    finish = partial(_outcome, stack, stack_seconds=stack_seconds, export_model=return_models)
+    return [finish(j, tasks[j], history[:, j], failures.get(j), cache) for j in range(k)]
 
 
-def _outcome(stack, j, task, history, failure, stack_seconds, return_model) -> TrainOutcome:
-    k = stack.k
-    params = param_count(task.n_features, task.widths)
+def predict_proba(stack: StackedModel, j: int, x: Tensor) -> np.ndarray:
+    """Model j's probabilities: ``[n]`` of class 1 for one logit, ``[n, C]`` otherwise."""
+    logits = stack.predict_logits(j, x)
+    if logits.shape[1] == 1:
+        return torch.sigmoid(logits[:, 0]).cpu().numpy()
+    return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+def _outcome(stack, j, task, history, failure, cache, *, stack_seconds, export_model):
+    params = task.model.param_count(task.n_features)
     epochs_run = failure[1] if failure else len(history)
     losses = tuple(float(v) for v in history[:epochs_run])
     if failure:
         acc = auc = eff = math.nan
     else:
-        x_test = _as_tensor(task.X_test, torch.float32, "X_test").to(stack.device)
-        probs = torch.sigmoid(stack.predict_logits(j, x_test)).cpu().numpy()
-        y_test = np.asarray(task.y_test).ravel()
-        acc, auc = accuracy(y_test, probs), roc_auc(y_test, probs)
+        key = id(task.X_eval)
+        if key not in cache:
+            cache[key] = _as_tensor(task.X_eval, torch.float32, "X_eval").to(stack.device)
+        probs = predict_proba(stack, j, cache[key])
+        y_eval = np.asarray(task.y_eval).ravel()
+        acc, auc = accuracy(y_eval, probs), roc_auc(y_eval, probs)
         eff = efficiency(auc, params)
-    model = None
-    if return_model:
-        model = _export(stack, j, task)
     return TrainOutcome(
         label=task.label,
         accuracy=acc,
         auc=auc,
         params=params,
         efficiency=eff,
-        train_seconds=stack_seconds / k,
+        train_seconds=stack_seconds / stack.k,
         stack_seconds=stack_seconds,
-        stack_size=k,
+        stack_size=stack.k,
         epochs_run=epochs_run,
         final_loss=losses[-1] if losses else math.nan,
         failed=failure is not None,
         failure_reason=failure[0] if failure else None,
         loss_history=losses,
         backend=stack.backend,
-        model=model,
+        learned_formulas=stack.learned_formulas(j),
+        model=export(stack, j, task.activation) if export_model else None,
     )
 
 
-def _export(stack: StackedMLP, j: int, task: TrainTask) -> MLP:
-    cfg = stack.config
-    with torch.random.fork_rng(devices=[]):  # MLP's own init must not move the global RNG
-        mlp = MLP(
-            task.n_features,
-            task.widths,
-            task.activation,
-            cfg.dropout,
-            bn_eps=cfg.bn_eps,
-            bn_momentum=cfg.bn_momentum,
+def export(stack: StackedModel, j: int, activation: nn.Module | None = None) -> Network:
+    """Model j of a stack as a :class:`Network` in eval mode (``ModelSpec.to_module``'s
+    layout, the stack's parameters and BatchNorm statistics loaded into it)."""
+    with torch.random.fork_rng(devices=[]):  # the module's own init must not move the RNG
+        net = Network(stack.spec, stack.n_features, activation or stack.acts[j].module)
+    state, theirs = net.state_dict(), stack.state_dict(j)
+    expected = {key for key in state if not key.endswith("_extra_state")}
+    if expected != set(theirs):
+        raise RuntimeError(
+            "ModelSpec.layout and the module disagree: the module has "
+            f"{sorted(expected - set(theirs))} the stack lacks, the stack "
+            f"{sorted(set(theirs) - expected)}"
         )
-    state = mlp.state_dict()
-    state.update(stack.state_dict(j))
-    mlp.load_state_dict(state)
-    return mlp.eval()
+    state.update(theirs)
+    net.load_state_dict(state)
+    return net.eval()
+
+
+__all__ = [
+    "ModelActivation",
+    "TrainOutcome",
+    "TrainTask",
+    "export",
+    "plan_stacks",
+    "predict_proba",
+    "resolve_device",
+    "stack_key",
+    "train_stack",
+]

@@ -1,0 +1,300 @@
+"""The training step of ``stack.py`` with everything but the matmuls in fused C kernels.
+
+An accelerator, not a second definition: :meth:`FusedStep.step` computes what
+``StackedModel.train_step`` computes, with the same random draws (the kernels read the
+dropout bits from the same SplitMix64 streams), up to float32 rounding (tests/training
+compare the two). Per hidden layer a step is one matmul and one forward kernel
+(normalization, activation, dropout, running statistics); one kernel for the binary output
+layer and its loss (or a matmul and a softmax-loss kernel for several classes); per layer
+back one backward kernel and the weight- and input-gradient matmuls. The kernels' arguments
+are bound by name once per batch size (:meth:`FusedStep._plan`), so a step costs ~15 calls
+from Python, each splitting the stack's models over torch's threads.
+
+Activations run as register programs, one per model, so the models of one stack may all
+have different formulas, with fixed or learnable constants (see ``csrc/kernels.h``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from symact.formula.program import Program
+from symact.training import kernels
+from symact.training.stack import bmm
+
+if TYPE_CHECKING:
+    from symact.training.stack import StackedModel
+
+# per-model modes of the kernels (kernels.h)
+RELU, FIXED, LEARNABLE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class _Layer:
+    z: Tensor  # matmul output [K, B, w]
+    h: Tensor  # after activation and dropout
+    dh: Tensor  # gradient at h, overwritten by the gradient at z
+    forward: tuple  # symact_hidden_forward's bound arguments (`drawn` replaced per step)
+    backward: tuple
+    keep: tuple  # buffers the arguments point into
+
+
+@dataclass(frozen=True)
+class _Plan:
+    layers: list[_Layer]
+    draws: int  # SplitMix64 outputs a step takes per model
+    loss: Tensor  # [K] float64, written by the output kernel
+    output: kernels.BoundArgs  # the output kernel's arguments (y replaced per step)
+    y_at: int  # where y sits in them
+    logits: Tensor | None  # multi-class: logits [K, B, C]; their gradient is written over them
+
+
+class FusedStep:
+    """The fused kernels of one :class:`StackedModel` (see the module docstring)."""
+
+    def __init__(self, stack: StackedModel, lib: kernels.Library) -> None:
+        self.stack, self.lib = stack, lib
+        self.models, self.code = program_tables([a.program for a in stack.acts])
+        self.need_deriv = any(int(m) != RELU for m in self.models[:, 5])
+        hidden = range(stack.n_hidden)
+        self.consts = [self._addresses(lambda k, i=i: stack.constants(k, i)) for i in hidden]
+        self.gconsts = [
+            self._addresses(lambda k, i=i: stack.g[f"c{i}"][k] if stack.acts[k].learnable else None)
+            for i in hidden
+        ]
+        self._scratch: dict[str, Tensor] = {}
+        self._plans: dict[int, _Plan] = {}
+        self._drawn_at = lib.symact_hidden_forward.index("drawn")
+
+    @classmethod
+    def create(cls, stack: StackedModel) -> FusedStep | None:
+        """The accelerator for ``stack``, or None where the torch path must run (CUDA, an
+        activation that is not a formula, no working compiler, ``SYMACT_KERNELS=torch``)."""
+        if stack.device.type != "cpu" or any(a.program is None for a in stack.acts):
+            if kernels.mode() == "fused" and stack.device.type == "cpu":
+                bad = next(a.module for a in stack.acts if a.program is None)
+                raise kernels.KernelBuildError(
+                    f"SYMACT_KERNELS=fused, but activation {bad!r} is not a formula; use a "
+                    "named activation or a formula, or unset SYMACT_KERNELS"
+                )
+            return None
+        lib = kernels.load()
+        return None if lib is None else cls(stack, lib)
+
+    def _addresses(self, tensor_of) -> Tensor:
+        out = []
+        for k in range(self.stack.k):
+            t = tensor_of(k)
+            out.append(0 if t is None or t.numel() == 0 else t.data_ptr())
+        return torch.tensor(out, dtype=torch.int64)
+
+    # -- the step -------------------------------------------------------------------------
+
+    def step(self, x: Tensor, y: Tensor) -> Tensor:
+        stack, lib = self.stack, self.lib
+        plan = self._plan(x.shape[1])
+        drawn, at = stack.dropout_drawn, self._drawn_at
+        h = x
+        for i, layer in enumerate(plan.layers):
+            bmm(h, stack.p[f"W{i}"], out=layer.z)
+            args = layer.forward
+            self._run(lib.symact_hidden_forward, (*args[:at], drawn, *args[at + 1 :]))
+            h = layer.h
+        stack.dropout_drawn += plan.draws
+        y = y if y.is_contiguous() else y.contiguous()
+        n = stack.n_hidden
+        W, b = stack.p[f"W{n}"], stack.p[f"b{n}"]
+        at = plan.y_at
+        out_args = (*plan.output[:at], y.data_ptr(), *plan.output[at + 1 :])
+        if plan.logits is None:
+            status = self._run(lib.symact_binary_output, out_args)
+        else:
+            torch.baddbmm(b, h, W, out=plan.logits)
+            status = self._run(lib.symact_softmax_loss, out_args)
+            dlogits = plan.logits
+            bmm(h.transpose(1, 2), dlogits, out=stack.g[f"W{n}"])
+            torch.sum(dlogits, 1, keepdim=True, out=stack.g[f"b{n}"])
+            bmm(dlogits, W.transpose(1, 2), out=plan.layers[-1].dh)
+        stack.losses_finite = status != 2
+        for i in reversed(range(n)):
+            layer = plan.layers[i]
+            self._run(lib.symact_hidden_backward, layer.backward)  # layer.dh := dz
+            h_prev = x if i == 0 else plan.layers[i - 1].h
+            bmm(h_prev.transpose(1, 2), layer.dh, out=stack.g[f"W{i}"])
+            if i > 0:
+                bmm(layer.dh, stack.p[f"W{i}"].transpose(1, 2), out=plan.layers[i - 1].dh)
+        return plan.loss  # float64, overwritten by the next step
+
+    def all_finite(self, t: Tensor) -> bool:
+        return bool(self.lib.symact_all_finite(t.numel(), t.data_ptr()))
+
+    def gather(self, m, rows, d, x_all, y_all, idx_ptr, stride, x_buf, y_buf) -> None:
+        """Batch rows of the training data into the step's buffers (common.c's loop)."""
+        self.lib.symact_gather(
+            m, rows, d, x_all.data_ptr(), y_all.data_ptr(), idx_ptr, stride,
+            x_buf.data_ptr(), y_buf.data_ptr(),
+        )  # fmt: skip
+
+    # -- arguments, bound once per batch size ---------------------------------------------
+
+    def _plan(self, batch: int) -> _Plan:
+        plan = self._plans.get(batch)
+        if plan is not None:
+            return plan
+        stack, lib, spec = self.stack, self.lib, self.stack.spec
+        k = stack.k
+        dropout = spec.dropout > 0.0
+        scale = stack.drop_scale if dropout else 1.0
+        keys = stack.dropout_keys if dropout else None
+        norm = stack.norm
+        layers, pos = [], 0
+        for i, w in enumerate(spec.hidden):
+            shape = (k, batch, w)
+            z, h, dh = (self._buffer(f"{name}{i}", shape) for name in ("z", "h", "dh"))
+            deriv = self._buffer(f"deriv{i}", shape) if self.need_deriv else None
+            mean, var = self._buffer(f"mean{i}", (k, w)), self._buffer(f"var{i}", (k, w))
+            common = {
+                "B": batch, "W": w, "z": z, "norm": int(norm), "mean": mean, "var": var,
+                "gamma": stack.p[f"gamma{i}"] if norm else None,
+                "beta": stack.p[f"beta{i}"] if norm else None,
+                "bias": stack.p[f"b{i}"], "eps": spec.bn_eps, "models": self.models,
+                "code": self.code, "consts": self.consts[i], "h": h, "deriv": deriv,
+            }  # fmt: skip
+            forward = lib.symact_hidden_forward.bind(
+                **common,
+                momentum=spec.bn_momentum,
+                running_mean=stack.running_mean[i] if norm else None,
+                running_var=stack.running_var[i] if norm else None,
+                keys=keys, drawn=0, pos0=pos, keep_from=stack.keep_from, scale=scale,
+            )  # fmt: skip
+            backward = lib.symact_hidden_backward.bind(
+                **common,
+                dh=dh, scale=scale,
+                ggamma=stack.g[f"gamma{i}"] if norm else None,
+                gbeta=stack.g[f"beta{i}"] if norm else None,
+                gbias=None if norm else stack.g[f"b{i}"],
+                gconsts=self.gconsts[i],
+            )  # fmt: skip
+            layers.append(_Layer(z, h, dh, forward, backward, (deriv, mean, var)))
+            pos += batch * w
+        n, last = stack.n_hidden, layers[-1]
+        loss = torch.empty(k, dtype=torch.float64)
+        logits = None
+        if spec.n_outputs == 1:
+            kernel = lib.symact_binary_output
+            output = kernel.bind(
+                B=batch, W=spec.hidden[-1], h=last.h, w=stack.p[f"W{n}"], bias=stack.p[f"b{n}"],
+                y=0, dh=last.dh, gw=stack.g[f"W{n}"], gbias=stack.g[f"b{n}"], loss=loss,
+            )  # fmt: skip
+        else:
+            logits = self._buffer("logits", (k, batch, spec.n_outputs))
+            kernel = lib.symact_softmax_loss
+            output = kernel.bind(
+                B=batch, C=spec.n_outputs, logits=logits, y=0, dlogits=logits, loss=loss
+            )
+        draws = -(-pos // 4) if dropout else 0
+        plan = _Plan(layers, draws, loss, output, kernel.index("y"), logits)
+        self._plans[batch] = plan
+        return plan
+
+    def _buffer(self, name: str, shape: tuple[int, ...]) -> Tensor:
+        """A reused scratch tensor: fresh multi-MB tensors every step cost page faults.
+
+        The step's large intermediates all die within the step, so each has one buffer
+        (grown when needed; a last partial batch takes a prefix). Growing one invalidates
+        the plans bound to the old ones.
+        """
+        n = math.prod(shape)
+        buf = self._scratch.get(name)
+        if buf is None or buf.numel() < n:
+            buf = self._scratch[name] = torch.empty(n)
+            self._plans.clear()
+        return buf[:n].view(shape)
+
+    def _run(self, kernel: kernels.Kernel, args: tuple) -> int:
+        return run_over_models(self.stack.k, kernel, args)
+
+
+def program_tables(programs: list[Program]) -> tuple[Tensor, Tensor]:
+    """The kernels' view of K programs: ``models`` [K, 6] (code_start, n_instr, n_regs,
+    n_consts, out_reg, mode) and the concatenated ``code`` (see csrc/kernels.h)."""
+    rows, code = [], []
+    for prog in programs:
+        mode = LEARNABLE if prog.learnable else (RELU if prog.is_relu else FIXED)
+        n = len(prog.constants)
+        rows.append((len(code) // 4, len(prog.code), prog.n_registers, n, prog.output, mode))
+        code.extend(prog.flat_code())
+    return torch.tensor(rows, dtype=torch.int64), torch.tensor(code or [0], dtype=torch.int32)
+
+
+def evaluate_program(
+    lib: kernels.Library, program: Program, y: Tensor, constants: Sequence[float] | None = None
+) -> tuple[Tensor, Tensor]:
+    """The kernels' value and derivative (forward mode) of ``program`` at float32 ``y``."""
+    models, code = program_tables([program])
+    c = torch.tensor(list(program.constants if constants is None else constants) or [0.0])
+    y = y.contiguous()
+    a, d = torch.empty_like(y), torch.empty_like(y)
+    args = lib.symact_eval.bind(
+        n=y.numel(), y=y, models=models, code=code, consts=torch.tensor([c.data_ptr()]), a=a, d=d
+    )
+    lib.symact_eval(*args)
+    return a, d
+
+
+def evaluate_reverse(
+    lib: kernels.Library, program: Program, y: Tensor, g: Tensor, constants: Sequence[float]
+) -> tuple[Tensor, Tensor]:
+    """The kernels' reverse sweep: ``g * f'(y)`` and the sums of ``g * df/dc_j``."""
+    models, code = program_tables([program])
+    c = torch.tensor(list(constants) or [0.0])
+    y, g = y.contiguous(), g.contiguous()
+    gx, gc = torch.empty_like(y), torch.zeros(max(len(constants), 1), dtype=torch.float64)
+    args = lib.symact_eval_reverse.bind(
+        n=y.numel(), y=y, g=g, models=models, code=code, consts=torch.tensor([c.data_ptr()]),
+        gx=gx, gc=gc,
+    )  # fmt: skip
+    lib.symact_eval_reverse(*args)
+    return gx, gc[: len(constants)]
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def run_over_models(k: int, kernel: kernels.Kernel, args: tuple) -> int:
+    """Call a ranged kernel on models ``0 .. k``, split over torch's thread count; return the
+    largest status a call returned (1, no scratch memory, is raised as MemoryError).
+
+    Each thread takes one contiguous range of models; the calling thread runs the first
+    itself. ctypes releases the GIL during the calls. With one thread (the grid runner trains
+    stacks side by side) everything runs inline.
+    """
+    threads = min(torch.get_num_threads(), k)
+
+    def run_range(lo: int, hi: int) -> int:
+        code = kernel(lo, hi, *args)
+        if code == 1:
+            raise MemoryError(f"{kernel.sig.name}: no memory for the kernel's scratch buffers")
+        return code or 0
+
+    if threads <= 1:
+        return run_range(0, k)
+    bounds = [round(i * k / threads) for i in range(threads + 1)]
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < threads - 1:
+            _pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="symact-kernel")
+        pool = _pool
+    futures = [pool.submit(run_range, lo, hi) for lo, hi in itertools.pairwise(bounds[1:])]
+    status = run_range(bounds[0], bounds[1])
+    return max([status, *(f.result() for f in futures)])
