@@ -56,6 +56,7 @@ CONFIGURATION_ORDER: tuple[tuple[str, str], ...] = (
 )
 
 HEAVY_BASELINE: tuple[str, str] = ("Heavy", "ReLU")
+LIGHT_BASELINE: tuple[str, str] = ("Light", "ReLU")
 
 # Decimals of the reference's number format ("0.824 ± 0.003", Efficiency "0.240").
 DECIMALS = 3
@@ -93,6 +94,18 @@ class RunRecord:
     def configuration(self) -> tuple[str, str]:
         """(architecture, activation): what the seeds of one table row share."""
         return (self.architecture, self.activation)
+
+    @property
+    def model(self) -> str:
+        """The paper's row label, e.g. "Light Hybrid (Transfer)"; see :func:`model_label`."""
+        return model_label(self.architecture, self.activation)
+
+
+def model_label(architecture: str, activation: str) -> str:
+    """A configuration's "model" label as the paper's table reads it: "Heavy ReLU",
+    "Light Hybrid (Specialist)", "Light mul(x, tanh(x))". The statistics, transfer and claims
+    tables name configurations this way, so one string identifies a row everywhere."""
+    return f"{architecture} {activation}"
 
 
 RecordLike = RunRecord | Mapping[str, Any]
