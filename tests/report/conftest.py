@@ -1,0 +1,29 @@
+"""Real run records for the report tests (see fixtures/README.md for how they were made)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from symact.report import RunRecord, as_records
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def load_runs(name: str) -> list[RunRecord]:
+    frame = pd.read_csv(FIXTURES / f"{name}_runs.csv")
+    return as_records(frame.to_dict("records"))
+
+
+@pytest.fixture(scope="session")
+def builtin_runs() -> list[RunRecord]:
+    """60 runs: BREAST_CANCER and DIGITS, 6 configurations x 5 seeds."""
+    return load_runs("builtin_5seeds")
+
+
+@pytest.fixture(scope="session")
+def paper_runs() -> list[RunRecord]:
+    """270 runs: the paper's protocol, 10 seeds, 3 discovery seeds per dataset."""
+    return load_runs("paper_10seeds")
