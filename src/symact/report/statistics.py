@@ -229,6 +229,9 @@ class StatisticsSettings:
         return asdict(self)
 
 
+DEFAULT_SETTINGS = StatisticsSettings()
+
+
 @dataclass(frozen=True)
 class PairedTest:
     """One paired comparison: differences (model - baseline) summarised and tested.
@@ -267,7 +270,7 @@ def pairs_needed(alpha: float = 0.05, family_size: int = 1) -> int:
 
 def paired_test(
     differences: Sequence[float],
-    settings: StatisticsSettings = StatisticsSettings(),
+    settings: StatisticsSettings = DEFAULT_SETTINGS,
     *,
     null: float = 0.0,
 ) -> PairedTest:
@@ -417,7 +420,7 @@ def statistics_table(
     *,
     baselines: Sequence[tuple[str, str]] = BASELINES,
     metrics: Sequence[str] = METRICS,
-    settings: StatisticsSettings = StatisticsSettings(),
+    settings: StatisticsSettings = DEFAULT_SETTINGS,
 ) -> pd.DataFrame:
     """``statistics.csv``: every configuration against each fixed baseline, per metric.
 
