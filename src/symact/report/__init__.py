@@ -4,6 +4,22 @@ Takes plain data (``RunRecord`` or dicts with the same fields, one per finished 
 depends on no experiment machinery; the CLI and the experiment runner call it at the end.
 """
 
+from symact.report.claims import (
+    CLAIMS_COLUMNS,
+    VERDICTS,
+    ClaimsAudit,
+    Comparison,
+    Judgement,
+    audit_claims,
+    judge,
+    more_seeds_note,
+)
+from symact.report.configurations import (
+    FormulaConfiguration,
+    as_formula_configuration,
+    as_formula_configurations,
+    suite_formula_configurations,
+)
 from symact.report.plots import (
     evaluate_activation,
     model_family,
@@ -45,9 +61,11 @@ from symact.report.tables import (
     to_markdown,
     write_efficiency_csv,
 )
+from symact.report.transfer import TRANSFER_COLUMNS, plot_transfer_matrix, transfer_matrix
 
 __all__ = [
     "BASELINES",
+    "CLAIMS_COLUMNS",
     "CONFIGURATION_ORDER",
     "EFFICIENCY_COLUMNS",
     "HEAVY_BASELINE",
@@ -57,18 +75,29 @@ __all__ = [
     "RUNS_COLUMNS",
     "STATISTICS_COLUMNS",
     "SUMMARY_COLUMNS",
+    "TRANSFER_COLUMNS",
+    "VERDICTS",
+    "ClaimsAudit",
+    "Comparison",
+    "FormulaConfiguration",
+    "Judgement",
     "PairedTest",
     "RunRecord",
     "StatisticsSettings",
+    "as_formula_configuration",
+    "as_formula_configurations",
     "as_records",
+    "audit_claims",
     "efficiency",
     "efficiency_table",
     "evaluate_activation",
     "format_mean_std",
     "holm",
+    "judge",
     "mean_confidence_interval",
     "model_family",
     "model_label",
+    "more_seeds_note",
     "paired_differences",
     "paired_test",
     "pairs_needed",
@@ -76,10 +105,13 @@ __all__ = [
     "plot_accuracy_vs_params",
     "plot_activation",
     "plot_activations_combined",
+    "plot_transfer_matrix",
     "runs_table",
     "smallest_wilcoxon_p",
     "statistics_table",
+    "suite_formula_configurations",
     "summary_table",
     "to_markdown",
+    "transfer_matrix",
     "write_efficiency_csv",
 ]
