@@ -13,6 +13,8 @@ Only the standard library; test helper, not part of symact.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import io
 import json
 import os
@@ -229,10 +231,8 @@ class Chromium:
 
     def close(self) -> None:
         """Stop this browser (its own process group only) and remove its profile."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             done, _ = os.waitpid(self.pid, os.WNOHANG)
@@ -240,13 +240,12 @@ class Chromium:
                 break
             time.sleep(0.05)
         else:
-            os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
         for fd in (self._to_browser, self._from_browser):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._log.close()
         shutil.rmtree(self._profile, ignore_errors=True)
 
@@ -282,8 +281,6 @@ class Chromium:
 
 
 def _above_four(fd: int) -> int:
-    import fcntl
-
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
 
 
@@ -311,5 +308,6 @@ def _record(event: dict[str, Any], result: PageCheck) -> None:
 
 def distinct_colours(png: bytes) -> int:
     """Distinct RGB colours in a PNG: a blank page has one or two, a real report hundreds."""
-    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
-    return int(np.unique(pixels, axis=0).shape[0])
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(np.uint32)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    return int(np.unique(packed).size)

@@ -20,6 +20,13 @@ from symact.report.configurations import (
     as_formula_configurations,
     suite_formula_configurations,
 )
+from symact.report.html import (
+    ReportData,
+    ReportFigure,
+    ReportTable,
+    render_report,
+    write_report,
+)
 from symact.report.plots import (
     evaluate_activation,
     model_family,
@@ -27,6 +34,7 @@ from symact.report.plots import (
     plot_activation,
     plot_activations_combined,
 )
+from symact.report.review import Review, build_review, review_tables, write_review
 from symact.report.statistics import (
     BASELINES,
     METRICS,
@@ -82,12 +90,17 @@ __all__ = [
     "FormulaConfiguration",
     "Judgement",
     "PairedTest",
+    "ReportData",
+    "ReportFigure",
+    "ReportTable",
+    "Review",
     "RunRecord",
     "StatisticsSettings",
     "as_formula_configuration",
     "as_formula_configurations",
     "as_records",
     "audit_claims",
+    "build_review",
     "efficiency",
     "efficiency_table",
     "evaluate_activation",
@@ -106,6 +119,8 @@ __all__ = [
     "plot_activation",
     "plot_activations_combined",
     "plot_transfer_matrix",
+    "render_report",
+    "review_tables",
     "runs_table",
     "smallest_wilcoxon_p",
     "statistics_table",
@@ -114,4 +129,6 @@ __all__ = [
     "to_markdown",
     "transfer_matrix",
     "write_efficiency_csv",
+    "write_report",
+    "write_review",
 ]
