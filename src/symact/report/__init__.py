@@ -1,7 +1,10 @@
-"""Report: per-seed runs in, the paper's table, honest statistics and figures out.
+"""Report: per-seed runs in, the paper's table, honest statistics, verdicts and figures out.
 
-Takes plain data (``RunRecord`` or dicts with the same fields, one per finished run) so it
-depends on no experiment machinery; the CLI and the experiment runner call it at the end.
+Takes plain data (``RunRecord`` or dicts with the same fields, one per finished run, plus
+``FormulaConfiguration`` rows saying which configuration carries which discovered formula)
+so it depends on no experiment machinery; only ``outputs.py`` reads the results store.
+``build_review`` + ``write_review`` produce statistics.csv, runs.csv, transfer_matrix.csv/.png,
+claims.csv and a self-contained report.html from those records in one call.
 """
 
 from symact.report.claims import (

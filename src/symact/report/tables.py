@@ -67,7 +67,9 @@ class RunRecord:
     """One finished training run (one dataset, configuration and seed), as the report sees it.
 
     A failed run (loss became NaN/inf) keeps its identity and parameter count so it can be
-    counted, but its accuracy and AUC are never averaged.
+    counted, but its accuracy and AUC are never averaged. Runs of one dataset and one seed
+    share one train/test split, which is what makes differences paired by seed meaningful.
+    ``model`` (derived, not stored) is the configuration's label in every table.
     """
 
     dataset: str
