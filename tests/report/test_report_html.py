@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import time
 from html.parser import HTMLParser
@@ -141,9 +142,11 @@ def test_write_review_writes_every_table(tmp_path, paper_runs, paper_formulas):
         "report",
         "runs",
         "statistics",
+        "statistics_settings",
         "transfer_matrix",
         "transfer_matrix_png",
     ]
+    assert json.loads(paths["statistics_settings"].read_text())["bootstrap_seed"] == 0
     assert list(pd.read_csv(paths["statistics"]).columns) == list(STATISTICS_COLUMNS)
     assert list(pd.read_csv(paths["runs"]).columns) == list(RUNS_COLUMNS)
     assert list(pd.read_csv(paths["transfer_matrix"]).columns) == list(TRANSFER_COLUMNS)

@@ -9,6 +9,7 @@ experiment outputs call these; nothing here knows about stores or specs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,8 +143,9 @@ def write_review(
     """Write the review's CSVs, the transfer heatmap and report.html into ``out``.
 
     ``run_settings``, ``provenance`` and ``versions`` are shown as given (plain values);
-    ``figures`` (e.g. the activation plots) follow the transfer heatmap. Returns the paths
-    written by name.
+    ``figures`` (e.g. the activation plots) follow the transfer heatmap. The statistics
+    settings (bootstrap seed included) go to ``statistics_settings.json`` beside the CSVs,
+    whose columns are fixed. Returns the paths written by name.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -157,6 +159,10 @@ def write_review(
     review.runs.to_csv(paths["runs"], index=False, lineterminator="\n")
     review.transfer.to_csv(paths["transfer_matrix"], index=False, lineterminator="\n")
     review.claims.table.to_csv(paths["claims"], index=False, lineterminator="\n")
+    paths["statistics_settings"] = out / "statistics_settings.json"
+    paths["statistics_settings"].write_text(
+        json.dumps(review.settings.as_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     shown = list(figures)
     if not review.transfer.empty:
         paths["transfer_matrix_png"] = plot_transfer_matrix(
