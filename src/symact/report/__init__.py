@@ -1,9 +1,35 @@
-"""Report: per-seed runs in, the paper's table, honest statistics and figures out.
+"""Report: per-seed runs in, the paper's table, honest statistics, verdicts and figures out.
 
-Takes plain data (``RunRecord`` or dicts with the same fields, one per finished run) so it
-depends on no experiment machinery; the CLI and the experiment runner call it at the end.
+Takes plain data (``RunRecord`` or dicts with the same fields, one per finished run, plus
+``FormulaConfiguration`` rows saying which configuration carries which discovered formula)
+so it depends on no experiment machinery; only ``outputs.py`` reads the results store.
+``build_review`` + ``write_review`` produce statistics.csv, runs.csv, transfer_matrix.csv/.png,
+claims.csv and a self-contained report.html from those records in one call.
 """
 
+from symact.report.claims import (
+    CLAIMS_COLUMNS,
+    VERDICTS,
+    ClaimsAudit,
+    Comparison,
+    Judgement,
+    audit_claims,
+    judge,
+    more_seeds_note,
+)
+from symact.report.configurations import (
+    FormulaConfiguration,
+    as_formula_configuration,
+    as_formula_configurations,
+    suite_formula_configurations,
+)
+from symact.report.html import (
+    ReportData,
+    ReportFigure,
+    ReportTable,
+    render_report,
+    write_report,
+)
 from symact.report.plots import (
     evaluate_activation,
     model_family,
@@ -11,45 +37,101 @@ from symact.report.plots import (
     plot_activation,
     plot_activations_combined,
 )
+from symact.report.review import Review, build_review, review_tables, write_review
 from symact.report.statistics import (
+    BASELINES,
+    METRICS,
     PAIRED_COLUMNS,
+    RUNS_COLUMNS,
+    STATISTICS_COLUMNS,
+    PairedTest,
+    StatisticsSettings,
+    holm,
     mean_confidence_interval,
     paired_differences,
+    paired_test,
+    pairs_needed,
     param_ratio_gain,
+    runs_table,
+    smallest_wilcoxon_p,
+    statistics_table,
 )
 from symact.report.tables import (
     CONFIGURATION_ORDER,
     EFFICIENCY_COLUMNS,
+    HEAVY_BASELINE,
+    LIGHT_BASELINE,
     SUMMARY_COLUMNS,
     RunRecord,
     as_records,
     efficiency,
     efficiency_table,
     format_mean_std,
+    model_label,
     summary_table,
     to_markdown,
     write_efficiency_csv,
 )
+from symact.report.transfer import TRANSFER_COLUMNS, plot_transfer_matrix, transfer_matrix
 
 __all__ = [
+    "BASELINES",
+    "CLAIMS_COLUMNS",
     "CONFIGURATION_ORDER",
     "EFFICIENCY_COLUMNS",
+    "HEAVY_BASELINE",
+    "LIGHT_BASELINE",
+    "METRICS",
     "PAIRED_COLUMNS",
+    "RUNS_COLUMNS",
+    "STATISTICS_COLUMNS",
     "SUMMARY_COLUMNS",
+    "TRANSFER_COLUMNS",
+    "VERDICTS",
+    "ClaimsAudit",
+    "Comparison",
+    "FormulaConfiguration",
+    "Judgement",
+    "PairedTest",
+    "ReportData",
+    "ReportFigure",
+    "ReportTable",
+    "Review",
     "RunRecord",
+    "StatisticsSettings",
+    "as_formula_configuration",
+    "as_formula_configurations",
     "as_records",
+    "audit_claims",
+    "build_review",
     "efficiency",
     "efficiency_table",
     "evaluate_activation",
     "format_mean_std",
+    "holm",
+    "judge",
     "mean_confidence_interval",
     "model_family",
+    "model_label",
+    "more_seeds_note",
     "paired_differences",
+    "paired_test",
+    "pairs_needed",
     "param_ratio_gain",
     "plot_accuracy_vs_params",
     "plot_activation",
     "plot_activations_combined",
+    "plot_transfer_matrix",
+    "render_report",
+    "review_tables",
+    "runs_table",
+    "smallest_wilcoxon_p",
+    "statistics_table",
+    "suite_formula_configurations",
     "summary_table",
     "to_markdown",
+    "transfer_matrix",
     "write_efficiency_csv",
+    "write_report",
+    "write_review",
 ]

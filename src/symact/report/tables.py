@@ -56,6 +56,7 @@ CONFIGURATION_ORDER: tuple[tuple[str, str], ...] = (
 )
 
 HEAVY_BASELINE: tuple[str, str] = ("Heavy", "ReLU")
+LIGHT_BASELINE: tuple[str, str] = ("Light", "ReLU")
 
 # Decimals of the reference's number format ("0.824 ± 0.003", Efficiency "0.240").
 DECIMALS = 3
@@ -66,7 +67,9 @@ class RunRecord:
     """One finished training run (one dataset, configuration and seed), as the report sees it.
 
     A failed run (loss became NaN/inf) keeps its identity and parameter count so it can be
-    counted, but its accuracy and AUC are never averaged.
+    counted, but its accuracy and AUC are never averaged. Runs of one dataset and one seed
+    share one train/test split, which is what makes differences paired by seed meaningful.
+    ``model`` (derived, not stored) is the configuration's label in every table.
     """
 
     dataset: str
@@ -93,6 +96,18 @@ class RunRecord:
     def configuration(self) -> tuple[str, str]:
         """(architecture, activation): what the seeds of one table row share."""
         return (self.architecture, self.activation)
+
+    @property
+    def model(self) -> str:
+        """The paper's row label, e.g. "Light Hybrid (Transfer)"; see :func:`model_label`."""
+        return model_label(self.architecture, self.activation)
+
+
+def model_label(architecture: str, activation: str) -> str:
+    """A configuration's "model" label as the paper's table reads it: "Heavy ReLU",
+    "Light Hybrid (Specialist)", "Light mul(x, tanh(x))". The statistics, transfer and claims
+    tables name configurations this way, so one string identifies a row everywhere."""
+    return f"{architecture} {activation}"
 
 
 RecordLike = RunRecord | Mapping[str, Any]
