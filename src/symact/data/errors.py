@@ -15,7 +15,6 @@ and each front end renders the spelling its user types: ``str(err)`` (and
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -113,13 +112,3 @@ def render_error(exc: BaseException, style: Style = "cli") -> str:
     if isinstance(exc, DataError):
         return exc.render(style)
     return str(exc)
-
-
-def join_options(options: Sequence[Option], word: str = "or") -> list[str | Option]:
-    """Message parts listing ``options``: ``[a]``, ``[a, " or ", b]``, ``[a, ", ", b, ...]``."""
-    parts: list[str | Option] = []
-    for i, option in enumerate(options):
-        if i:
-            parts.append(f" {word} " if i == len(options) - 1 else ", ")
-        parts.append(option)
-    return parts
