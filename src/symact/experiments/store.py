@@ -249,12 +249,17 @@ def _make_folders(folder: Path) -> list[Path]:
     for path in reversed(missing):
         try:
             path.mkdir()
+        except FileExistsError:
+            if path.is_dir():  # another process made it meanwhile: not ours to remove
+                continue
+            reason = "a file of that name is in the way"
         except OSError as exc:
-            _remove_created(None, True, created)
-            raise StoreError(
-                f"cannot create the results folder {path}: {exc.strerror}; {_WHAT_TO_DO}"
-            ) from None
-        created.append(path)
+            reason = exc.strerror or str(exc)
+        else:
+            created.append(path)
+            continue
+        _remove_created(None, True, created)
+        raise StoreError(f"cannot create the results folder {path}: {reason}; {_WHAT_TO_DO}")
     return created
 
 
