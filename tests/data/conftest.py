@@ -1,4 +1,4 @@
-"""A real local HTTP server laid out like UCI, serving the real dataset copies.
+"""A real local HTTP server laid out like UCI, serving the real dataset slices.
 
 The server root mirrors UCI's URL layout: ``ml/machine-learning-databases/<path>`` for the
 classic files and ``static/public/<id>/<name>.zip`` for the archives, so that
@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 CLASSIC = "ml/machine-learning-databases"
-UCI_LAYOUT = {
-    "00280/HIGGS.csv.gz": "higgs_first10k.csv.gz",
-    "covtype/covtype.data.gz": "covtype.csv.gz",
+UCI_LAYOUT = {  # UCI path -> canonical file name in canonical_data_dir
+    "00280/HIGGS.csv.gz": "HIGGS.csv.gz",
+    "covtype/covtype.data.gz": "covtype.data.gz",
     "spambase/spambase.data": "spambase.data",
 }
 
@@ -92,13 +92,13 @@ def _handler(state: UCIServer):
 
 
 @pytest.fixture
-def uci_server(tmp_path: Path, shared_data: Path) -> Iterator[UCIServer]:
-    """A running server on 127.0.0.1 serving the real copies under UCI's layout."""
+def uci_server(tmp_path: Path, canonical_data_dir: Path) -> Iterator[UCIServer]:
+    """A running server on 127.0.0.1 serving the real slices under UCI's layout."""
     root = tmp_path / "www"
-    for rel, copy in UCI_LAYOUT.items():
+    for rel, name in UCI_LAYOUT.items():
         target = root / CLASSIC / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shared_data / copy, target)
+        shutil.copyfile(canonical_data_dir / name, target)
     state = UCIServer(root=root)
     handler = partial(_handler(state), directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

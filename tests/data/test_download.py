@@ -1,4 +1,4 @@
-"""Downloads against a real local HTTP server serving the real dataset copies (UCI layout)."""
+"""Downloads against a real local HTTP server serving the real dataset slices (UCI layout)."""
 
 from __future__ import annotations
 
@@ -16,28 +16,36 @@ import pytest
 from symact.data import DataError, load_dataset
 from symact.data.registry import REGISTRY
 
-SPAM_SHA = REGISTRY["spambase"].sha256
+SPAM_SHA = REGISTRY["spambase"].sha256  # the full UCI file's
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _higgs_rows(shared_data: Path, n: int) -> np.ndarray:
-    return pd.read_csv(shared_data / "higgs_first10k.csv.gz", header=None, nrows=n).to_numpy()
+def _higgs_rows(data: Path, n: int) -> np.ndarray:
+    return pd.read_csv(data / "HIGGS.csv.gz", header=None, nrows=n).to_numpy()
+
+
+def _full_size_spambase(data: Path) -> bytes:
+    """4,601 real spambase rows (the slice, then 601 of its rows again): the UCI file's row
+    count, so symact takes the file for a claimed full copy and checks its sha256."""
+    lines = (data / "spambase.data").read_bytes().splitlines(keepends=True)
+    return b"".join(lines + lines[:601])
 
 
 def _names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_spambase_downloads_verifies_and_caches(mirror_env, tmp_path, shared_data):
+def test_spambase_downloads_verifies_and_caches(mirror_env, tmp_path, canonical_data_dir):
     data = tmp_path / "data"
     ds = load_dataset("spambase", data_dir=data)
     assert _names(data) == ["spambase.data"]
-    assert _sha(data / "spambase.data") == SPAM_SHA
-    assert ds.provenance.sha256 == SPAM_SHA
-    assert (ds.n_rows, ds.n_features, int(ds.y.sum())) == (4601, 57, 1813)
+    served = _sha(canonical_data_dir / "spambase.data")
+    assert _sha(data / "spambase.data") == served
+    assert ds.provenance.sha256 == served and ds.provenance.full_copy is False
+    assert (ds.n_rows, ds.n_features, int(ds.y.sum())) == (4000, 57, 1584)
     assert any(mirror_env.mirror in note for note in ds.provenance.notes)
     # the second load is served from the folder: no request at all
     before = len(mirror_env.requests)
@@ -46,17 +54,14 @@ def test_spambase_downloads_verifies_and_caches(mirror_env, tmp_path, shared_dat
     np.testing.assert_array_equal(again.X, ds.X)
 
 
-def test_higgs_streams_a_prefix_and_stops_early(mirror_env, tmp_path, shared_data):
-    # serve a longer real HIGGS file (the 10k prefix, then the 16k sample: 26k real rows) so
-    # that socket buffers, which absorb a few hundred KB, are small beside the file
-    rows = [
-        gzip.decompress((shared_data / name).read_bytes()).rstrip(b"\n")
-        for name in ("higgs_first10k.csv.gz", "higgs_sample16k.csv.gz")
-    ]
-    served = mirror_env.put("00280/HIGGS.csv.gz", gzip.compress(b"\n".join(rows) + b"\n", 6))
+def test_higgs_streams_a_prefix_and_stops_early(mirror_env, tmp_path, canonical_data_dir):
+    # serve a longer file of real HIGGS rows (the 3,000-row slice ten times: 1.7 MB) so that
+    # socket buffers, which absorb a few hundred KB, are small beside the file
+    rows = gzip.decompress((canonical_data_dir / "HIGGS.csv.gz").read_bytes()).rstrip(b"\n")
+    served = mirror_env.put("00280/HIGGS.csv.gz", gzip.compress(b"\n".join([rows] * 10) + b"\n"))
     data = tmp_path / "data"
     ds = load_dataset("higgs", data_dir=data, rows=500)
-    expected = _higgs_rows(shared_data, 500)
+    expected = _higgs_rows(canonical_data_dir, 500)
     np.testing.assert_allclose(ds.X, expected[:, 1:].astype(np.float32))
     np.testing.assert_array_equal(ds.y, expected[:, 0].astype(np.int64))
     assert ds.provenance.rows_read == 500 and ds.provenance.rows_available is None
@@ -70,42 +75,49 @@ def test_higgs_streams_a_prefix_and_stops_early(mirror_env, tmp_path, shared_dat
         assert fh.read().count(b"\n") == 500
 
 
-def test_higgs_cached_prefix_serves_shorter_requests_offline(mirror_env, tmp_path, shared_data):
+def test_higgs_cached_prefix_serves_shorter_requests_offline(
+    mirror_env, tmp_path, canonical_data_dir
+):
     data = tmp_path / "data"
     load_dataset("higgs", data_dir=data, rows=300)
     before = len(mirror_env.requests)
     small = load_dataset("higgs", data_dir=data, rows=120)
     assert len(mirror_env.requests) == before
     assert small.provenance.source.endswith("HIGGS.first300.csv.gz")
-    np.testing.assert_allclose(small.X, _higgs_rows(shared_data, 120)[:, 1:].astype(np.float32))
+    expected = _higgs_rows(canonical_data_dir, 120)[:, 1:].astype(np.float32)
+    np.testing.assert_allclose(small.X, expected)
     # a longer request than any cache goes back to the network
     load_dataset("higgs", data_dir=data, rows=400)
     assert len(mirror_env.requests) == before + 1
     assert _names(data) == ["HIGGS.first300.csv.gz", "HIGGS.first400.csv.gz"]
 
 
-def test_higgs_request_beyond_the_file_keeps_the_whole_file(mirror_env, tmp_path, shared_data):
+def test_higgs_request_beyond_the_file_keeps_the_whole_file(
+    mirror_env, tmp_path, canonical_data_dir
+):
     data = tmp_path / "data"
     ds = load_dataset("higgs", data_dir=data, rows=20_000)
-    assert ds.n_rows == 10_000 and ds.provenance.rows_available == 10_000
-    assert any("file has 10000" in n for n in ds.provenance.notes)
+    assert ds.n_rows == 3_000 and ds.provenance.rows_available == 3_000
+    assert any("file has 3000" in n for n in ds.provenance.notes)
     # the stream ended, so the whole file was received: kept byte for byte, canonical name
     assert _names(data) == ["HIGGS.csv.gz"]
-    assert _sha(data / "HIGGS.csv.gz") == _sha(shared_data / "higgs_first10k.csv.gz")
+    assert _sha(data / "HIGGS.csv.gz") == _sha(canonical_data_dir / "HIGGS.csv.gz")
 
 
-def test_covertype_downloads_whole_and_draws_the_seeded_subset(mirror_env, tmp_path, shared_data):
+def test_covertype_downloads_whole_and_draws_the_seeded_subset(
+    mirror_env, tmp_path, canonical_data_dir
+):
     data = tmp_path / "data"
     ds = load_dataset("covertype", data_dir=data, rows=1000, seed=7)
     assert _names(data) == ["covtype.data.gz"]
-    raw = pd.read_csv(shared_data / "covtype.csv.gz", header=None).to_numpy()
+    raw = pd.read_csv(canonical_data_dir / "covtype.data.gz", header=None).to_numpy()
     idx = np.random.RandomState(7).choice(len(raw), 1000, replace=False)
     np.testing.assert_array_equal(ds.X, raw[idx, :-1].astype(np.float32))
     np.testing.assert_array_equal(ds.y, (raw[idx, -1] == 2).astype(np.int64))
 
 
-def test_truncated_file_is_rejected_and_nothing_is_left(mirror_env, tmp_path, shared_data):
-    whole = (shared_data / "covtype.csv.gz").read_bytes()
+def test_truncated_file_is_rejected_and_nothing_is_left(mirror_env, tmp_path, canonical_data_dir):
+    whole = (canonical_data_dir / "covtype.data.gz").read_bytes()
     mirror_env.put("covtype/covtype.data.gz", whole[: len(whole) // 2])
     data = tmp_path / "data"
     with pytest.raises(DataError) as err:
@@ -116,8 +128,8 @@ def test_truncated_file_is_rejected_and_nothing_is_left(mirror_env, tmp_path, sh
     assert _names(data) == []
 
 
-def test_truncated_higgs_stream_is_rejected(mirror_env, tmp_path, shared_data):
-    whole = (shared_data / "higgs_first10k.csv.gz").read_bytes()
+def test_truncated_higgs_stream_is_rejected(mirror_env, tmp_path, canonical_data_dir):
+    whole = (canonical_data_dir / "HIGGS.csv.gz").read_bytes()
     mirror_env.put("00280/HIGGS.csv.gz", whole[:100_000])
     data = tmp_path / "data"
     with pytest.raises(DataError, match=r"HIGGS\.csv\.gz"):
@@ -125,18 +137,21 @@ def test_truncated_higgs_stream_is_rejected(mirror_env, tmp_path, shared_data):
     assert _names(data) == []
 
 
-def test_altered_spambase_fails_the_checksum(mirror_env, tmp_path, shared_data):
-    raw = bytearray((shared_data / "spambase.data").read_bytes())
-    raw[100] = ord("9") if raw[100] != ord("9") else ord("8")
-    mirror_env.put("spambase/spambase.data", bytes(raw))
+def test_a_full_size_spambase_that_is_not_the_uci_file_fails_the_checksum(
+    mirror_env, tmp_path, canonical_data_dir
+):
+    mirror_env.put("spambase/spambase.data", _full_size_spambase(canonical_data_dir))
     data = tmp_path / "data"
-    with pytest.raises(DataError, match=f"sha256 mismatch: expected {SPAM_SHA}"):
+    with pytest.raises(DataError) as err:
         load_dataset("spambase", data_dir=data)
+    msg = str(err.value)
+    assert "the downloaded file" in msg and "is not the UCI file spambase.data" in msg
+    assert "it has the full 4601 rows but its sha256 is" in msg and f"expected {SPAM_SHA}" in msg
     assert _names(data) == []
 
 
-def test_altered_covertype_labels_fail_the_format_check(mirror_env, tmp_path, shared_data):
-    text = gzip.decompress((shared_data / "covtype.csv.gz").read_bytes()).decode()
+def test_altered_covertype_labels_fail_the_format_check(mirror_env, tmp_path, canonical_data_dir):
+    text = gzip.decompress((canonical_data_dir / "covtype.data.gz").read_bytes()).decode()
     lines = text.splitlines()
     lines[5] = lines[5].rsplit(",", 1)[0] + ",9"  # Cover_Type 9 does not exist
     mirror_env.put("covtype/covtype.data.gz", gzip.compress("\n".join(lines).encode()))
@@ -151,51 +166,52 @@ def test_altered_covertype_labels_fail_the_format_check(mirror_env, tmp_path, sh
     [("spambase", "spambase/spambase.data", None), ("higgs", "00280/HIGGS.csv.gz", 9000)],
 )
 def test_dropped_connection_gives_a_clear_error(mirror_env, tmp_path, name, rel, rows):
-    mirror_env.drop_after[mirror_env.url_path(rel)] = 200_000
+    mirror_env.drop_after[mirror_env.url_path(rel)] = 100_000
     data = tmp_path / "data"
     with pytest.raises(DataError) as err:
         load_dataset(name, data_dir=data, rows=rows)
     msg = str(err.value)
-    assert "connection closed after 200,000 of" in msg or "ended before" in msg
+    assert "connection closed after 100,000 of" in msg or "ended before" in msg
     assert mirror_env.mirror + rel in msg and "To work offline" in msg
     assert _names(data) == []
 
 
-def test_classic_404_falls_back_to_the_static_zip(mirror_env, tmp_path, shared_data):
+def test_classic_404_falls_back_to_the_static_zip(mirror_env, tmp_path, canonical_data_dir):
     mirror_env.remove("spambase/spambase.data")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.write(shared_data / "spambase.data", "spambase.data")
+        zf.write(canonical_data_dir / "spambase.data", "spambase.data")
         zf.writestr("spambase.names", "| SPAM E-MAIL DATABASE ATTRIBUTES\n")
     mirror_env.put("static/public/94/spambase.zip", buf.getvalue(), classic=False)
     data = tmp_path / "data"
     ds = load_dataset("spambase", data_dir=data)
-    assert ds.provenance.sha256 == SPAM_SHA and ds.n_rows == 4601
-    assert "/static/public/94/spambase.zip" in mirror_env.requests
+    assert ds.provenance.sha256 == _sha(canonical_data_dir / "spambase.data")
+    assert ds.n_rows == 4000 and "/static/public/94/spambase.zip" in mirror_env.requests
     assert _names(data) == ["spambase.data"]
 
 
-def test_higgs_prefix_from_the_static_zip(mirror_env, tmp_path, shared_data):
+def test_higgs_prefix_from_the_static_zip(mirror_env, tmp_path, canonical_data_dir):
     mirror_env.remove("00280/HIGGS.csv.gz")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
-        zf.write(shared_data / "higgs_first10k.csv.gz", "HIGGS.csv.gz")
+        zf.write(canonical_data_dir / "HIGGS.csv.gz", "HIGGS.csv.gz")
     mirror_env.put("static/public/280/higgs.zip", buf.getvalue(), classic=False)
     data = tmp_path / "data"
     ds = load_dataset("higgs", data_dir=data, rows=250)
-    np.testing.assert_allclose(ds.X, _higgs_rows(shared_data, 250)[:, 1:].astype(np.float32))
+    expected = _higgs_rows(canonical_data_dir, 250)[:, 1:].astype(np.float32)
+    np.testing.assert_allclose(ds.X, expected)
     assert _names(data) == ["HIGGS.first250.csv.gz"]
 
 
-def test_explicit_static_mirror(mirror_env, tmp_path, shared_data, monkeypatch):
+def test_explicit_static_mirror(mirror_env, tmp_path, canonical_data_dir, monkeypatch):
     mirror_env.remove("spambase/spambase.data")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        zf.write(shared_data / "spambase.data", "spambase.data")
+        zf.write(canonical_data_dir / "spambase.data", "spambase.data")
     mirror_env.put("elsewhere/94/spambase.zip", buf.getvalue(), classic=False)
     monkeypatch.setenv("SYMACT_UCI_STATIC_MIRROR", mirror_env.base + "/elsewhere")
     ds = load_dataset("spambase", data_dir=tmp_path / "data")
-    assert ds.n_rows == 4601
+    assert ds.n_rows == 4000
     assert "/elsewhere/94/spambase.zip" in mirror_env.requests
 
 
@@ -233,9 +249,10 @@ def test_a_server_that_never_answers_times_out(mirror_env, tmp_path, monkeypatch
     assert _names(data) == []
 
 
-def test_progress_bar_on_does_not_change_the_result(mirror_env, tmp_path, shared_data):
+def test_progress_bar_on_does_not_change_the_result(mirror_env, tmp_path, canonical_data_dir):
     data = tmp_path / "data"
     spam = load_dataset("spambase", data_dir=data, progress=True)
     higgs = load_dataset("higgs", data_dir=data, rows=100, progress=True)
-    assert spam.provenance.sha256 == SPAM_SHA and higgs.n_rows == 100
+    assert spam.provenance.sha256 == _sha(canonical_data_dir / "spambase.data")
+    assert higgs.n_rows == 100
     assert _names(data) == ["HIGGS.first100.csv.gz", "spambase.data"]

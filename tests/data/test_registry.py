@@ -30,6 +30,9 @@ def test_registry_holds_the_paper_datasets_and_two_builtins():
     for info in REGISTRY.values():
         assert info.label_rule and info.domain
         assert len(set(info.feature_names)) == len(info.feature_names)
+        assert len(info.class_names) == 2 and len(set(info.class_names)) == 2
+    assert REGISTRY["spambase"].class_names == ("not spam", "spam")
+    assert REGISTRY["covertype"].class_names[1] == "Lodgepole Pine"
 
 
 def test_covertype_label_is_code_2_named_lodgepole_pine():

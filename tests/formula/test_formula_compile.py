@@ -110,8 +110,21 @@ def test_constant_formulas_broadcast() -> None:
         parse_formula("sin(0.5)").to_torch()(t),
         torch.full((2, 3), np.sin(0.5), dtype=torch.float64),
     )
-    assert parse_formula("add(1, 2)").to_numpy()(np.zeros((4, 2))).tolist() == [[3.0, 3.0]] * 4
+    three = parse_formula("add(1, 2)")
+    assert three.to_numpy(features=False)(np.zeros((4, 2))).tolist() == [[3.0, 3.0]] * 4
+    assert three.to_numpy()(np.zeros((2, 2, 3))).shape == (2, 2, 3)  # element-wise, not 2-D
+    assert three.to_numpy()(np.zeros(5)).tolist() == [3.0] * 5
     assert parse_formula("1.5").to_numpy(features=True)(np.zeros((4, 2))).tolist() == [1.5] * 4
+
+
+def test_a_program_without_variables_gives_one_value_per_row_as_gplearn_does() -> None:
+    # gplearn evolves such programs; on a 2-D feature array its execute returns (rows,)
+    X = np.random.default_rng(0).normal(size=(6, 3))
+    f = parse_formula("tan(sqrt(-0.725))")
+    out = f.to_numpy()(X)
+    assert out.shape == (6,) and out.dtype == np.float64
+    np.testing.assert_array_equal(out, np.repeat(np.tan(np.sqrt(0.725)), 6))
+    assert parse_formula("add(1, 2)").to_numpy()(np.zeros((4, 2))).tolist() == [3.0] * 4
 
 
 def test_feature_mode_in_torch_selects_columns() -> None:
@@ -131,8 +144,11 @@ def test_mixing_x_and_features_is_refused() -> None:
 
 def test_to_sympy_and_latex() -> None:
     f = parse_formula("add(mul(cos(x), x), div(x, 2))")
-    s = sympy.Symbol("x", real=True)
-    assert sympy.simplify(f.to_sympy() - (s * sympy.cos(s) + s / 2)) == 0
+    s = sympy.Symbol("x")  # the symbol a sympy user writes
+    assert f.to_sympy() - (s * sympy.cos(s) + s / 2) == 0  # cancels without simplify
+    assert f.to_sympy().subs(s, 2) == 2 * sympy.cos(2) + 1
+    assert f.to_sympy().free_symbols == {s}
+    assert parse_formula("sin(X3)").to_sympy() == sympy.sin(sympy.Symbol("X3"))
     assert f.to_latex() == r"\cos\left(x\right) \cdot x + \frac{x}{2.0}"
     assert parse_formula("mul(add(x, 1), sub(x, neg(X3)))").to_latex() == (
         r"\left(x + 1.0\right) \cdot \left(x - -X_{3}\right)"

@@ -82,9 +82,7 @@ def test_programs_over_features_need_no_flag_and_wide_constants() -> None:
     X = _data(4, np.float64)
     for program in _random_programs(300, n_features=4, seed=2, const_range=(-100.0, 100.0)):
         formula = parse_formula(str(program))
-        if not formula.variables:
-            continue
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"):  # programs without variables included
             np.testing.assert_array_equal(formula.to_numpy()(X), program.execute(X))
 
 
@@ -115,6 +113,29 @@ def test_single_node_programs_match_gplearn() -> None:
         )
         formula = parse_formula(str(program))
         np.testing.assert_array_equal(formula.to_numpy(features=True)(X), program.execute(X))
+
+
+def test_programs_without_variables_evaluate_as_gplearn_without_a_flag() -> None:
+    X = _data(3, np.float64)
+    for program_list in ([_function_map["tan"], _function_map["sqrt"], -0.725], [0.25]):
+        program = _Program(
+            FUNCTION_SET,
+            _arities(),
+            (2, 6),
+            "half and half",
+            3,
+            (-1.0, 1.0),
+            None,
+            0.05,
+            0.01,
+            np.random.RandomState(0),
+            program=program_list,
+        )
+        formula = parse_formula(str(program))
+        assert not formula.variables
+        got = formula.to_numpy()(X)
+        assert got.shape == program.execute(X).shape == (len(X),)
+        np.testing.assert_array_equal(got, program.execute(X))
 
 
 def test_feature_formula_rejects_too_few_columns() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from symact.formula import Formula, FormulaError, parse_formula
@@ -90,6 +91,16 @@ def test_constructor_validates() -> None:
         Formula.const(float("nan"))
     with pytest.raises(FormulaError, match="variable"):
         Formula.var("y")
+
+
+@pytest.mark.parametrize("value", ["1); system(", "0.5", b"1", None, [1.0], True, 10**400])
+def test_a_constant_must_be_a_number(value: object) -> None:
+    # text is refused even where float() would read it ("0.5"): text goes to parse_formula
+    with pytest.raises(FormulaError, match="a constant needs a number"):
+        Formula.const(value)  # type: ignore[arg-type]
+    with pytest.raises(FormulaError, match="a constant needs a number"):
+        parse_formula("add(x, 1.0)").with_constants([value])  # type: ignore[list-item]
+    assert Formula.const(np.float32(0.5)).value == 0.5 and Formula.const(3).value == 3.0
 
 
 HOSTILE = [

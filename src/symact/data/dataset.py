@@ -1,4 +1,4 @@
-"""``load_dataset``: one entry point from a name or a path to a validated binary ``Dataset``.
+"""``load_dataset``: one entry point from a name or a path to a validated ``Dataset``.
 
 A registry name is served from the data folder when its file is there (no network at all),
 else downloaded once, verified and cached (see ``download``); sklearn's bundled datasets
@@ -6,23 +6,38 @@ never touch the network; any other argument is a user's CSV/Parquet file (see
 ``readers``). Row selection follows the registry: a prefix for ``"first"`` datasets (HIGGS)
 and otherwise a seeded random subset, ``np.random.RandomState(seed).choice(n, rows,
 replace=False)``, which is the paper's draw with its seed made explicit. Every result
-carries a :class:`DataProvenance` saying which file, how many rows and which seed.
+carries a :class:`DataProvenance` saying which file, how many rows and which seed, and
+whether the file is the full UCI file.
+
+**Full copy or subset.** The registry knows the full UCI file's row count and, for
+spambase, its sha256. A file with exactly that many rows claims to be the UCI file and must
+have its sha256 (else a DataError); a file with another row count is a subset, read as such
+and marked ``full_copy=False`` with a note saying so (its sha256 is recorded). So a slice
+(the test suite's, a user's own subset) loads through the registry, and is never taken for
+the full UCI file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from symact.data.cache import cached_prefixes, find_cached
+from symact.data.checks import checked_rows, checked_seed
 from symact.data.download import fetch_file, fetch_prefix
-from symact.data.errors import DataError
-from symact.data.readers import (
+from symact.data.errors import DataError, Option
+from symact.data.labels import (
+    FILE_BINARY,
+    REGISTRY_BINARY,
     check_enough_rows,
+    checked_labels_mode,
+)
+from symact.data.readers import (
     load_sklearn,
     read_uci_table,
     read_user_file,
@@ -50,6 +65,11 @@ class DataProvenance:
     ``rows_read`` counts the rows parsed from ``source``; ``rows_available`` is the
     source's total when known (None for a streamed prefix); ``subset_seed`` is set when a
     random subset was drawn; ``sha256`` is the source file's digest when it was computed.
+    ``full_copy`` is True only when that digest is the registry's digest of the full UCI
+    file, False when the file is known not to be the full dataset (another row count, or a
+    prefix shorter than the dataset), None when it was not or could not be checked (user
+    files, sklearn's bundled sets, a prefix read from a longer file). ``label_column`` is
+    the label's column name in a user file (None for registry datasets: see the rule).
     """
 
     source: str
@@ -59,11 +79,20 @@ class DataProvenance:
     subset_seed: int | None
     sha256: str | None = None
     notes: tuple[str, ...] = ()
+    full_copy: bool | None = None
+    label_column: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A binary classification dataset: float32 features, int64 0/1 labels, provenance."""
+    """A classification dataset: float32 features, int64 labels 0..C-1, provenance.
+
+    ``classes`` names the classes in label order (y == i is ``classes[i]``): for a binary
+    task (``labels="binary"``, y is 0/1) the registry's names such as ``("not spam",
+    "spam")`` or a file's own label values (``("0", "1")``, ``("no", "yes")``,
+    ``("not 2", "2")`` for one-vs-rest); with ``labels="all"`` every original label value,
+    e.g. covertype's ``("1", ..., "7")``.
+    """
 
     name: str
     display_name: str
@@ -73,6 +102,7 @@ class Dataset:
     domain: str
     provenance: DataProvenance
     label_rule: str = ""
+    classes: tuple[str, ...] = ("0", "1")
 
     @property
     def n_rows(self) -> int:
@@ -83,9 +113,35 @@ class Dataset:
         return int(self.X.shape[1])
 
     @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def class_counts(self) -> tuple[int, ...]:
+        """Rows of each class, in the order of ``classes``."""
+        return tuple(int(n) for n in np.bincount(self.y, minlength=self.n_classes))
+
+    @property
     def positive_rate(self) -> float:
-        """Share of rows labelled 1."""
-        return float(self.y.mean()) if len(self.y) else 0.0
+        """Share of rows labelled 1 (the positive class of a binary task)."""
+        return float((self.y == 1).mean()) if len(self.y) else 0.0
+
+    def label_summary(self) -> str:
+        """One line: which column (or rule) is the label, and how many rows of each class.
+
+        E.g. ``label column 'is_spam' of mail.csv: 1,533 rows; class 0 'not spam': 931,
+        class 1 'spam': 602``. The CLI prints it for every file dataset.
+        """
+        p = self.provenance
+        if p.label_column is not None:
+            where = f"label column {p.label_column!r} of {Path(p.source).name}"
+        else:
+            where = f"label of {self.display_name} ({self.label_rule})"
+        counts = ", ".join(
+            f"class {i} {name!r}: {n:,}"
+            for i, (name, n) in enumerate(zip(self.classes, self.class_counts, strict=True))
+        )
+        return f"{where}: {self.n_rows:,} rows; {counts}"
 
 
 def load_dataset(
@@ -96,32 +152,55 @@ def load_dataset(
     seed: int = 0,
     target: str | int | None = None,
     positive: object = None,
+    drop: Sequence[str] = (),
+    labels: str = "binary",
     progress: bool | None = None,
 ) -> Dataset:
     """Load a registry dataset (``"higgs"``, ``"covertype"``, ...) or a CSV/Parquet file.
 
     ``rows`` defaults to the registry's choice (100,000 for HIGGS and covertype, all rows
-    otherwise); ``seed`` draws the random subset where one is drawn. ``target`` and
-    ``positive`` apply to files only (see ``readers``). ``progress`` forces the download
-    progress bar on or off (default: shown on a terminal).
+    otherwise); ``seed`` draws the random subset where one is drawn. ``labels`` is
+    ``"binary"`` (the paper's 0/1 task) or ``"all"`` (every class, y in 0..C-1; see
+    ``Dataset.classes``). ``target``, ``positive`` and ``drop`` (column names to leave out)
+    apply to files only (see ``readers``). ``progress`` forces the download progress bar on
+    or off (default: shown on a terminal). Every bad argument or input is a DataError.
     """
-    rows = _checked_rows(rows)
-    seed = _checked_seed(seed)
+    rows = checked_rows(rows)
+    seed = checked_seed(seed)
+    labels = checked_labels_mode(labels)
     key = resolve_name(name_or_path) if isinstance(name_or_path, str) else None
     if key is not None:
-        if target is not None or positive is not None:
-            raise DataError(
-                f"target= and positive= apply to CSV/Parquet files; {key!r} is a registry "
-                f"dataset whose label rule is fixed: {REGISTRY[key].label_rule}"
-            )
+        _refuse_file_options(key, target=target, positive=positive, drop=drop)
         info = REGISTRY[key]
         if info.is_builtin:
-            return _load_builtin(info, rows, seed)
-        return _load_uci(info, data_home(data_dir), rows, seed, progress)
+            ds = _load_builtin(info, rows, seed, labels)
+        else:
+            ds = _load_uci(info, data_home(data_dir), rows, seed, labels, progress)
+        return ds if labels == "binary" else replace(ds, label_rule=_every_class_rule(ds))
     if _looks_like_path(name_or_path):
-        return _load_user_file(Path(name_or_path), rows, seed, target, positive)
+        return _load_user_file(Path(name_or_path), rows, seed, target, positive, drop, labels)
     get_info(str(name_or_path))  # raises the "unknown dataset" error listing known names
     raise AssertionError("unreachable")
+
+
+def _every_class_rule(ds: Dataset) -> str:
+    """The label rule of a registry dataset loaded with ``labels="all"``."""
+    classes = ", ".join(ds.classes)
+    return f"every label value is its own class: {classes} -> 0..{ds.n_classes - 1}"
+
+
+def _refuse_file_options(key: str, **options: object) -> None:
+    given = [name for name, value in options.items() if value not in (None, (), [], "")]
+    if not given:
+        return
+    parts: list[str | Option] = []
+    for i, name in enumerate(given):
+        parts += [", " if i else "", Option(name)]
+    raise DataError(
+        *parts,
+        f" apply to CSV/Parquet files only; {key!r} is a registry dataset whose label rule is "
+        f"fixed: {REGISTRY[key].label_rule}",
+    )
 
 
 def dataset_table(data_dir: str | os.PathLike[str] | None = None) -> list[dict[str, object]]:
@@ -164,8 +243,28 @@ def dataset_table(data_dir: str | os.PathLike[str] | None = None) -> list[dict[s
 # --------------------------------------------------------------------------- loaders
 
 
+@dataclass(frozen=True, eq=False)
+class _Rows:
+    """Validated arrays and what they mean, before row selection.
+
+    ``binary_hint`` is the option that makes a multi-class task binary (see
+    ``check_enough_rows``): ``labels='binary'`` for the registry, ``positive=`` for files.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    names: tuple[str, ...]
+    classes: tuple[str, ...]
+    binary_hint: Option = REGISTRY_BINARY
+
+
 def _load_uci(
-    info: DatasetInfo, folder: Path, rows: int | None, seed: int, progress: bool | None
+    info: DatasetInfo,
+    folder: Path,
+    rows: int | None,
+    seed: int,
+    labels: str,
+    progress: bool | None,
 ) -> Dataset:
     requested = rows if rows is not None else info.default_rows
     notes: list[str] = []
@@ -173,35 +272,62 @@ def _load_uci(
     if path is None:
         path = _download(info, folder, requested, progress, notes)
     if info.selection == "first":
-        assert requested is not None
-        table = read_uci_table(path, info, nrows=requested)
-        available = len(table) if len(table) < requested else None
-        if len(table) < requested:
-            notes.append(
-                f"requested {requested} rows, file has {len(table)}: using all {len(table)}"
-            )
-        X, y = split_uci_table(table, info)
-        provenance = DataProvenance(
-            source=str(path),
-            rows_read=len(table),
-            rows_available=available,
-            rows_requested=requested,
-            subset_seed=None,
-            notes=tuple(notes),
-        )
-        return _finish(info, X, y, info.feature_names, provenance)
-    digest = _file_sha256(path)
-    if info.sha256 is not None and digest != info.sha256:
-        raise DataError(
-            f"{path} is not the UCI file {info.filename}: its sha256 is {digest}, expected "
-            f"{info.sha256}. Delete it so that symact downloads it again from "
-            f"{file_url(info)}, or replace it with the UCI file"
-        )
+        return _load_prefix(info, path, requested, labels, notes)
     table = read_uci_table(path, info)
-    if info.full_rows is not None and len(table) != info.full_rows:
-        notes.append(f"file has {len(table)} rows; the full UCI dataset has {info.full_rows}")
-    X, y = split_uci_table(table, info)
-    return _subset(info, X, y, info.feature_names, str(path), requested, seed, digest, notes)
+    digest = _file_sha256(path)
+    full_copy = _full_copy(info, str(path), len(table), digest, notes)
+    X, y, classes = split_uci_table(table, info, labels)
+    found = _Rows(X, y, info.feature_names, classes)
+    return _subset(info, found, str(path), requested, seed, digest, notes, full_copy=full_copy)
+
+
+def _load_prefix(
+    info: DatasetInfo, path: Path, requested: int | None, labels: str, notes: list[str]
+) -> Dataset:
+    """The first ``requested`` rows of a prefix dataset's file (HIGGS)."""
+    assert requested is not None
+    table = read_uci_table(path, info, nrows=requested)
+    short = len(table) < requested
+    if short:
+        notes.append(f"requested {requested} rows, file has {len(table)}: using all {len(table)}")
+    X, y, classes = split_uci_table(table, info, labels)
+    full = info.full_rows
+    provenance = DataProvenance(
+        source=str(path),
+        rows_read=len(table),
+        rows_available=len(table) if short else None,
+        rows_requested=requested,
+        subset_seed=None,
+        notes=tuple(notes),
+        full_copy=False if short and full is not None and len(table) < full else None,
+    )
+    return _finish(info, _Rows(X, y, info.feature_names, classes), provenance)
+
+
+def _full_copy(
+    info: DatasetInfo, shown: str, n_rows: int, digest: str | None, notes: list[str]
+) -> bool | None:
+    """Whether the file ``shown`` is the full UCI file (see the module docstring); may raise.
+
+    A file with the full row count must match the registry's sha256; another row count
+    makes it a subset, recorded in ``notes``.
+    """
+    if info.full_rows is not None and n_rows != info.full_rows:
+        notes.append(
+            f"file has {n_rows} rows; the full UCI dataset has {info.full_rows}: this is a "
+            f"subset, not the UCI file {info.filename}"
+            + (f" (sha256 {digest})" if digest and info.sha256 else "")
+        )
+        return False
+    if info.sha256 is None or digest is None:
+        return None
+    if digest != info.sha256:
+        raise DataError(
+            f"{shown} is not the UCI file {info.filename}: it has the full {n_rows} rows but its "
+            f"sha256 is {digest}, expected {info.sha256}. Delete it so that symact downloads "
+            f"it again from {file_url(info)}, or replace it with the UCI file"
+        )
+    return True
 
 
 def _download(
@@ -210,7 +336,10 @@ def _download(
     compressed = bool(info.filename and info.filename.endswith(".gz"))
 
     def check(tmp: Path) -> None:
-        read_uci_table(tmp, info, compressed=compressed, shown_as=f"the downloaded file {tmp.name}")
+        shown = f"the downloaded file {tmp.name}"
+        table = read_uci_table(tmp, info, compressed=compressed, shown_as=shown)
+        if info.selection != "first":  # a whole file: the same rule as for a local one
+            _full_copy(info, shown, len(table), _file_sha256(tmp), [])
 
     if info.selection == "first":
         assert requested is not None
@@ -221,42 +350,63 @@ def _download(
     return result.path
 
 
-def _load_builtin(info: DatasetInfo, rows: int | None, seed: int) -> Dataset:
-    X, y, names = load_sklearn(info)
+def _load_builtin(info: DatasetInfo, rows: int | None, seed: int, labels: str) -> Dataset:
+    X, y, names, classes = load_sklearn(info, labels)
     source = f"sklearn:{info.sklearn_loader}"
-    return _subset(info, X, y, names, source, rows, seed, None, [])
+    return _subset(info, _Rows(X, y, names, classes), source, rows, seed, None, [])
 
 
 def _load_user_file(
-    path: Path, rows: int | None, seed: int, target: str | int | None, positive: object
+    path: Path,
+    rows: int | None,
+    seed: int,
+    target: str | int | None,
+    positive: object,
+    drop: Sequence[str],
+    labels: str,
 ) -> Dataset:
-    X, y, names, notes = read_user_file(path, target=target, positive=positive)
+    table = read_user_file(path, target=target, positive=positive, drop=drop, labels=labels)
     stem = path.name.split(".", 1)[0] or path.name
+    rule = f"column {table.label_column!r}"
+    if positive is not None:
+        rule += f" == {positive!r} -> 1, other classes -> 0"
+    elif labels == "all":
+        rule += f", {len(table.classes)} classes"
     info = DatasetInfo(
         name=stem,
         display_name=stem.upper(),
         domain="user",
-        label_rule=f"column {target!r}" if target is not None else "last column",
-        feature_names=names,
+        label_rule=rule,
+        feature_names=table.feature_names,
     )
-    if positive is not None:
-        info = replace(info, label_rule=f"{info.label_rule} == {positive!r}")
-    return _subset(info, X, y, names, str(path), rows, seed, _file_sha256(path), list(notes))
+    found = _Rows(table.X, table.y, table.feature_names, table.classes, FILE_BINARY)
+    return _subset(
+        info,
+        found,
+        str(path),
+        rows,
+        seed,
+        _file_sha256(path),
+        list(table.notes),
+        label_column=table.label_column,
+    )
 
 
 def _subset(
     info: DatasetInfo,
-    X: np.ndarray,
-    y: np.ndarray,
-    names: tuple[str, ...],
+    found: _Rows,
     source: str,
     requested: int | None,
     seed: int,
     digest: str | None,
     notes: list[str],
+    *,
+    full_copy: bool | None = None,
+    label_column: str | None = None,
 ) -> Dataset:
     """Apply the seeded random row selection and build the Dataset."""
-    n = len(y)
+    n = len(found.y)
+    X, y = found.X, found.y
     subset_seed = None
     if requested is not None and requested < n:
         # the paper's np.random.choice(len(y), rows, replace=False), with its seed explicit
@@ -273,47 +423,29 @@ def _subset(
         subset_seed=subset_seed,
         sha256=digest,
         notes=tuple(notes),
+        full_copy=full_copy,
+        label_column=label_column,
     )
-    return _finish(info, X, y, names, provenance)
+    return _finish(info, replace(found, X=X, y=y), provenance)
 
 
-def _finish(
-    info: DatasetInfo,
-    X: np.ndarray,
-    y: np.ndarray,
-    names: tuple[str, ...],
-    provenance: DataProvenance,
-) -> Dataset:
-    check_enough_rows(y, f"dataset {info.name!r} ({provenance.source})")
+def _finish(info: DatasetInfo, found: _Rows, provenance: DataProvenance) -> Dataset:
+    source = f"dataset {info.name!r} ({provenance.source})"
+    check_enough_rows(found.y, found.classes, source, binary_hint=found.binary_hint)
     return Dataset(
         name=info.name,
         display_name=info.display_name,
-        X=np.ascontiguousarray(X, dtype=np.float32),
-        y=np.ascontiguousarray(y, dtype=np.int64),
-        feature_names=tuple(names),
+        X=np.ascontiguousarray(found.X, dtype=np.float32),
+        y=np.ascontiguousarray(found.y, dtype=np.int64),
+        feature_names=tuple(found.names),
         domain=info.domain,
         provenance=provenance,
         label_rule=info.label_rule,
+        classes=found.classes,
     )
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _checked_rows(rows: object) -> int | None:
-    if rows is None:
-        return None
-    if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
-        raise DataError(f"rows must be a positive integer or None (all/default), got {rows!r}")
-    return int(rows)
-
-
-def _checked_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise DataError(f"seed must be an integer, got {seed!r}")
-    if not 0 <= seed < 2**32:
-        raise DataError(f"seed must lie in [0, 2**32), got {seed}")
-    return int(seed)
 
 
 def _looks_like_path(value: object) -> bool:

@@ -1,8 +1,9 @@
 """Downloading UCI files safely: stream, check, then move into place atomically.
 
-Everything is written to a temporary ``.part`` file in the target folder, checked (sha256
-where the registry knows it, else the file's format through a ``check`` callable), and only
-then renamed onto its final name with ``os.replace``, so the data folder never holds a
+Everything is written to a temporary ``.part`` file in the target folder, checked by the
+caller's ``check`` callable (the file's format, and for a file with the full dataset's row
+count the registry's sha256, see ``dataset``), and only then renamed onto its final name
+with ``os.replace``, so the data folder never holds a
 partial or unverified file: on any failure the temporary files are deleted and a
 :class:`DataError` names the URL, what went wrong, and which file to put in which folder to
 work offline.
@@ -42,7 +43,7 @@ from rich.progress import (
 )
 
 from symact.data.cache import prefix_cache_name
-from symact.data.errors import DataError
+from symact.data.errors import DataError, Option
 from symact.data.registry import DatasetInfo, file_url, net_timeout, static_zip_url
 
 _CHUNK = 1 << 20
@@ -82,8 +83,7 @@ def fetch_file(
 ) -> FetchResult:
     """Download ``info``'s canonical file into ``folder``, verified, atomically.
 
-    ``check(path)`` raises DataError when the downloaded file is not a valid copy; the
-    registry's sha256, when known, is compared first.
+    ``check(path)`` raises DataError when the downloaded file is not a valid copy.
     """
     assert info.filename is not None
     url = file_url(info)
@@ -98,7 +98,6 @@ def fetch_file(
                 raise
             url = attempt.url = static_zip_url(info)
             tmp, digest = _file_from_zip(info, url, folder, temps, progress)
-        _verify_sha256(info, digest)
         check(tmp)
         os.replace(tmp, dest)
         return FetchResult(path=dest, url=url, sha256=digest)
@@ -307,11 +306,6 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verify_sha256(info: DatasetInfo, digest: str) -> None:
-    if info.sha256 is not None and digest != info.sha256:
-        raise DataError(f"sha256 mismatch: expected {info.sha256}, got {digest}")
-
-
 @contextlib.contextmanager
 def _progress_bar(
     enabled: bool | None, label: str, total: int | None, *, unit: str
@@ -352,36 +346,43 @@ def _failure_cleanup(info: DatasetInfo, folder: Path, url: str) -> Iterator[_Att
         zlib.error,
         zipfile.BadZipFile,
     ) as exc:
-        raise DataError(_failure_message(info, folder, attempt.url, exc)) from exc
+        raise DataError(*_failure_message(info, folder, attempt.url, exc)) from exc
     finally:
         for tmp in attempt.temps:
             tmp.unlink(missing_ok=True)
 
 
-def _failure_message(info: DatasetInfo, folder: Path, url: str, exc: BaseException) -> str:
+def _failure_message(
+    info: DatasetInfo, folder: Path, url: str, exc: BaseException
+) -> list[str | Option]:
     cause = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    reason: list[str | Option]
     if isinstance(exc, urllib.error.HTTPError):
-        reason = f"HTTP {exc.code} {exc.reason}"
+        reason = [f"HTTP {exc.code} {exc.reason}"]
     elif isinstance(cause, TimeoutError):
-        reason = f"no answer within {net_timeout():g} s (SYMACT_NET_TIMEOUT)"
+        reason = [f"no answer within {net_timeout():g} s (SYMACT_NET_TIMEOUT)"]
     elif isinstance(exc, urllib.error.URLError):
-        reason = f"network error: {exc.reason}"
+        reason = [f"network error: {exc.reason}"]
+    elif isinstance(exc, DataError):
+        reason = list(exc.parts)
     else:
-        reason = str(exc) or type(exc).__name__
+        reason = [str(exc) or type(exc).__name__]
     tried = file_url(info)
     if url != tried:
         tried = f"{tried} (404) and {url}"
-    return (
-        f"could not get {info.filename} for dataset {info.name!r} from {tried}: {reason}. "
-        f"Expected the UCI file {info.filename}"
+    prefix_hint = (
+        f" (its first N lines, gzipped, also serve, named {prefix_cache_name(info, '<N>')})"
+        if info.selection == "first"
+        else ""
+    )
+    return [
+        f"could not get {info.filename} for dataset {info.name!r} from {tried}: ",
+        *reason,
+        f". Expected the UCI file {info.filename}"
         + (f" (sha256 {info.sha256})" if info.sha256 else "")
         + f". To work offline, download {file_url(info)} yourself and put it, named "
-        f"{info.filename}, into {folder}"
-        + (
-            f" (its first N lines, gzipped, also serve, named {prefix_cache_name(info, '<N>')})"
-            if info.selection == "first"
-            else ""
-        )
-        + "; or pass data_dir= / set SYMACT_DATA_DIR to a folder holding it. "
-        "SYMACT_UCI_MIRROR replaces the UCI base URL. No partial file was kept."
-    )
+        f"{info.filename}, into {folder}{prefix_hint}; or pass ",
+        Option("data_dir", placeholder="<folder>"),
+        " / set SYMACT_DATA_DIR to a folder holding it. SYMACT_UCI_MIRROR replaces the UCI "
+        "base URL. No partial file was kept.",
+    ]

@@ -10,43 +10,53 @@ User files (CSV or Parquet), documented handling:
   tab-separated; anything else is read as comma-separated (``.gz`` etc. decompressed).
 * **Header**: Parquet always has column names. A CSV's first row is a header when some
   column is numeric in the rows below it but not in the first row, or when every value of
-  the first row is non-numeric and none of them reappears below it in its column.
-  Without a header, columns are named ``col0``, ``col1``, ...
-* **Target**: ``target`` is a column name or an integer position (negative counts from the
-  end); by default the LAST column is the label.
-* **Labels**: 0/1 (or true/false) labels are used as they are. Otherwise ``positive`` names
-  the class that becomes 1 and every other class becomes 0 (one-vs-rest); with string labels
-  or more than two classes and no ``positive``, a DataError lists the classes found.
+  the first row is non-numeric and none of them reappears below it in its column (a file
+  of one line is a header when none of its values is a number). Without a header, columns
+  are named ``col0``, ``col1``, ... A file with a header and no rows below it is refused
+  ("no data rows").
+* **Drop**: ``drop`` names columns to leave out before anything else looks at them (an
+  identifier, free text); a name that is not a column is a DataError listing the columns.
+* **Target**: ``target`` is a column name or, where no column has that name, a 0-based
+  position among the file's columns (an int, or its text such as ``"3"``; negative counts
+  from the end). By default the label is the LAST column that is not dropped. A target that
+  is also dropped is a DataError.
+* **Labels**: ``labels="binary"`` (default) or ``"all"``; see :mod:`symact.data.labels`.
 * **Features**: numeric columns are used as float32. Boolean columns become 0/1.
   Non-numeric columns with at most ``MAX_ONEHOT_LEVELS`` distinct values are one-hot encoded
-  (``column=level``, levels sorted); with more levels, a DataError names the column.
+  (``column=level``, levels sorted); with more levels, a DataError names the column and
+  says to drop it or convert it to numbers.
 * **Missing values** (empty cells, NA, NaN) in any used column: a DataError naming each such
   column and how many rows miss it. symact does not impute; drop or fill them first.
-  Infinite values are refused the same way.
+  Infinite values, and finite values beyond float32's range (|v| > 3.4e38, which float32
+  would turn into infinities), are refused the same way.
 * **Constant columns** carry no information and break standardisation: they are dropped,
   and each drop is recorded in the provenance notes. If no column is left, a DataError.
 * **Too few rows**: fewer than ``MIN_ROWS`` rows, or fewer than ``MIN_PER_CLASS`` rows of
-  either class (a stratified-free 80/20 split could then miss a class), is a DataError.
+  any class (an unstratified 80/20 split could then miss a class), is a DataError.
 """
 
 from __future__ import annotations
 
 import csv
 import importlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from symact.data.errors import DataError
+from symact.data.errors import DataError, Option
+from symact.data.labels import FILE_BINARY, check_enough_rows, file_labels, value_text
 from symact.data.registry import DatasetInfo
 
 MAX_ONEHOT_LEVELS = 20
-MIN_ROWS = 10
-MIN_PER_CLASS = 2
+#: Largest magnitude a feature may have: float32's, since symact trains in float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 _SNIFF_ROWS = 50
-_TRUE_WORDS = {"1", "1.0", "true"}
-_FALSE_WORDS = {"0", "0.0", "false"}
+_SHOWN_COLUMNS = 20
+_POSITION = re.compile(r"-?[0-9]+")
 
 
 # --------------------------------------------------------------------------- UCI files
@@ -107,48 +117,91 @@ def read_uci_table(
     return table
 
 
-def split_uci_table(table: np.ndarray, info: DatasetInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Features (float32) and the binary label (int64) of a table from ``read_uci_table``."""
+def split_uci_table(
+    table: np.ndarray, info: DatasetInfo, labels: str = "binary"
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Features (float32), labels (int64) and class names of a table from ``read_uci_table``.
+
+    ``"binary"``: 1 where the label is ``info.positive_value``, classes ``info.class_names``.
+    ``"all"``: the index of the label in ``info.valid_labels``, classes their values as text.
+    """
     col = info.label_column % table.shape[1]
-    y = (table[:, col] == info.positive_value).astype(np.int64)
+    raw = table[:, col]
+    if labels == "all":
+        values = np.asarray(info.valid_labels, dtype=np.float32)
+        y = np.searchsorted(values, raw).astype(np.int64)  # read_uci_table checked membership
+        classes = tuple(value_text(v) for v in info.valid_labels)
+    else:
+        y = (raw == info.positive_value).astype(np.int64)
+        classes = info.class_names
     X = np.ascontiguousarray(np.delete(table, col, axis=1), dtype=np.float32)
-    return X, y
+    return X, y, classes
 
 
 # --------------------------------------------------------------------------- sklearn
 
 
-def load_sklearn(info: DatasetInfo) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """A dataset bundled with scikit-learn (no network), made binary by ``info``'s rule."""
+def load_sklearn(
+    info: DatasetInfo, labels: str = "binary"
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]]:
+    """A dataset bundled with scikit-learn (no network): ``(X, y, feature_names, classes)``.
+
+    ``"binary"`` applies ``info``'s rule; ``"all"`` keeps sklearn's targets and class names.
+    """
     assert info.sklearn_loader is not None
     datasets = importlib.import_module("sklearn.datasets")
     bunch = getattr(datasets, info.sklearn_loader)()
     X = np.ascontiguousarray(bunch.data, dtype=np.float32)
-    y = np.isin(bunch.target, info.sklearn_positive).astype(np.int64)
+    if labels == "all":
+        y = np.asarray(bunch.target, dtype=np.int64)
+        classes = tuple(str(n) for n in bunch.target_names)
+    else:
+        y = np.isin(bunch.target, info.sklearn_positive).astype(np.int64)
+        classes = info.class_names
     names = tuple(str(n) for n in bunch.feature_names)
-    return X, y, names
+    return X, y, names, classes
 
 
 # --------------------------------------------------------------------------- user files
 
 
+@dataclass(frozen=True, eq=False)
+class UserTable:
+    """A user's file as validated arrays: what :func:`read_user_file` returns."""
+
+    X: np.ndarray
+    y: np.ndarray
+    feature_names: tuple[str, ...]
+    classes: tuple[str, ...]
+    label_column: str
+    notes: tuple[str, ...]
+
+
 def read_user_file(
-    path: Path, *, target: str | int | None = None, positive: object = None
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]]:
-    """A user's CSV or Parquet file as ``(X, y, feature_names, notes)``; see module docstring."""
+    path: Path,
+    *,
+    target: str | int | None = None,
+    positive: object = None,
+    drop: Sequence[str] = (),
+    labels: str = "binary",
+) -> UserTable:
+    """A user's CSV or Parquet file as validated arrays; see the module docstring."""
     frame = _read_frame(path)
+    label_name = _resolve_target(frame, target, drop, path)
+    frame = _drop_columns(frame, drop, path)
     if frame.shape[1] < 2:
         raise DataError(
-            f"{path} has {frame.shape[1]} column(s); need at least one feature and a label "
-            "(is the delimiter a comma?)"
+            f"{path} has {frame.shape[1]} column(s) to use; need at least one feature and a "
+            "label (is the delimiter a comma?)"
         )
-    label_name = _resolve_target(frame, target, path)
-    y = _binary_labels(frame[label_name], positive, label_name, path)
+    y, classes = file_labels(
+        frame[label_name], positive=positive, mode=labels, name=label_name, path=path
+    )
     features = frame.drop(columns=[label_name])
     _check_missing(features, path)
     X, names, notes = _encode_features(features, path)
-    check_enough_rows(y, str(path))
-    return X, y, names, notes
+    check_enough_rows(y, classes, str(path), binary_hint=FILE_BINARY)
+    return UserTable(X, y, names, classes, label_name, notes)
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -162,19 +215,29 @@ def _read_frame(path: Path) -> pd.DataFrame:
     suffixes = [s.lower() for s in path.suffixes]
     try:
         if ".parquet" in suffixes or ".pq" in suffixes:
-            return pd.read_parquet(path)
-        sep = "\t" if ".tsv" in suffixes else ","
-        header = 0 if _csv_has_header(path, sep) else None
-        frame = pd.read_csv(path, sep=sep, header=header, engine="c", skipinitialspace=True)
+            frame = pd.read_parquet(path)
+            header = True
+        else:
+            sep = "\t" if ".tsv" in suffixes else ","
+            header = _csv_has_header(path, sep)
+            frame = pd.read_csv(
+                path, sep=sep, header=0 if header else None, engine="c", skipinitialspace=True
+            )
     except DataError:
         raise
     except ImportError as exc:
         raise DataError(f"reading {path} needs pyarrow: pip install pyarrow ({exc})") from None
     except (ValueError, OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(f"could not read {path} as CSV/Parquet: {_short(exc)}") from None
-    if header is None:
+    if not header:
         frame.columns = [f"col{i}" for i in range(frame.shape[1])]
     frame.columns = [str(c) for c in frame.columns]
+    if len(frame) == 0:
+        raise DataError(
+            f"{path} has no data rows"
+            + (f" (only column names: {_shown_columns(list(frame.columns))})" if header else "")
+            + "; a dataset needs rows of values below its header"
+        )
     return frame
 
 
@@ -194,10 +257,10 @@ def _csv_has_header(path: Path, sep: str) -> bool:
         )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty") from None
-    if len(sample) < 2:
-        return False
     first, rest = sample.iloc[0], sample.iloc[1:]
     first_numeric = [_is_number(v) for v in first]
+    if len(rest) == 0:  # a single line: a header (of an empty file) unless it holds numbers
+        return not any(first_numeric)
     for col, is_num in zip(sample.columns, first_numeric, strict=True):
         below = rest[col]
         if not is_num and below.map(_is_number).all() and (below != "").all():
@@ -215,70 +278,69 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _resolve_target(frame: pd.DataFrame, target: str | int | None, path: Path) -> str:
+def _shown_columns(columns: list[str]) -> str:
+    more = " ..." if len(columns) > _SHOWN_COLUMNS else ""
+    return ", ".join(columns[:_SHOWN_COLUMNS]) + more
+
+
+def _drop_list(drop: Sequence[str] | str) -> list[str]:
+    return [drop] if isinstance(drop, str) else [str(d) for d in drop]
+
+
+def _drop_columns(frame: pd.DataFrame, drop: Sequence[str] | str, path: Path) -> pd.DataFrame:
+    names = _drop_list(drop)
+    unknown = [d for d in names if d not in frame.columns]
+    if unknown:
+        raise DataError(
+            Option("drop", value=names),
+            f": {path} has no column {unknown[0]!r}; its columns are: "
+            f"{_shown_columns(list(frame.columns))}",
+        )
+    return frame.drop(columns=names)
+
+
+def _resolve_target(
+    frame: pd.DataFrame, target: str | int | None, drop: Sequence[str] | str, path: Path
+) -> str:
+    """The label column's name: ``target`` as a name, else as a position; default the last.
+
+    Positions count the file's columns, dropped ones included (what a user counts when
+    looking at the file); the label may not be a dropped column.
+    """
     columns = list(frame.columns)
+    dropped = set(_drop_list(drop))
     if target is None:
-        return columns[-1]
-    if isinstance(target, (int, np.integer)) and not isinstance(target, bool):
-        if -len(columns) <= int(target) < len(columns):
-            return columns[int(target)]
-        raise DataError(f"target={target} is out of range: {path} has {len(columns)} columns")
+        kept = [c for c in columns if c not in dropped]
+        return kept[-1] if kept else columns[-1]
+    name = _target_name(columns, target, path)
+    if name in dropped:
+        raise DataError(
+            Option("target", value=target),
+            f" names column {name!r} of {path}, which is also listed in ",
+            Option("drop", value=_drop_list(drop)),
+            "; the label cannot be dropped",
+        )
+    return name
+
+
+def _target_name(columns: list[str], target: str | int, path: Path) -> str:
     if str(target) in columns:
         return str(target)
-    shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
-    raise DataError(f"target column {target!r} not found in {path}; its columns are: {shown}")
-
-
-def _binary_labels(labels: pd.Series, positive: object, name: str, path: Path) -> np.ndarray:
-    missing = int(labels.isna().sum())
-    if missing:
+    is_int = isinstance(target, (int, np.integer)) and not isinstance(target, bool)
+    if is_int or (isinstance(target, str) and _POSITION.fullmatch(target.strip())):
+        position = int(target)
+        if -len(columns) <= position < len(columns):
+            return columns[position]
         raise DataError(
-            f"label column {name!r} of {path} is missing in {missing} rows; "
-            "drop those rows or fill them first"
-        )
-    text = labels.astype(str).str.strip()
-    classes = sorted(set(text))
-    if positive is not None:
-        return _one_vs_rest(labels, text, classes, positive, name, path)
-    lowered = {c.lower() for c in classes}
-    if len(classes) == 2 and lowered <= _TRUE_WORDS | _FALSE_WORDS and _is_01(lowered):
-        return text.str.lower().isin(_TRUE_WORDS).to_numpy().astype(np.int64)
-    shown = ", ".join(repr(c) for c in classes[:10]) + (" ..." if len(classes) > 10 else "")
-    if len(classes) < 2:
-        raise DataError(
-            f"label column {name!r} of {path} has a single class ({shown}); a binary task needs two"
-        )
-    if len(classes) > 2:
-        raise DataError(
-            f"label column {name!r} of {path} has {len(classes)} classes ({shown}); "
-            f"pass positive=<class> to make it binary (that class -> 1, the rest -> 0), "
-            "or target=<column> if this is not the label"
+            Option("target", value=target),
+            f" is out of range: {path} has {len(columns)} columns (positions 0 to "
+            f"{len(columns) - 1}, or -1 for the last)",
         )
     raise DataError(
-        f"label column {name!r} of {path} has classes {shown}, not 0/1; "
-        f"pass positive=<class> to say which becomes 1, e.g. positive={classes[-1]!r}"
+        f"target column {target!r} not found in {path}; its columns are: "
+        f"{_shown_columns(columns)}. Pass ",
+        Option("target", placeholder="<column name or 0-based position>"),
     )
-
-
-def _is_01(lowered: set[str]) -> bool:
-    return bool(lowered & _TRUE_WORDS) and bool(lowered & _FALSE_WORDS)
-
-
-def _one_vs_rest(
-    labels: pd.Series, text: pd.Series, classes: list[str], positive: object, name: str, path: Path
-) -> np.ndarray:
-    hit = text == str(positive).strip()
-    if not hit.any() and pd.api.types.is_numeric_dtype(labels) and _is_number(str(positive)):
-        hit = labels.astype(float) == float(str(positive))
-    if not hit.any():
-        shown = ", ".join(repr(c) for c in classes[:10]) + (" ..." if len(classes) > 10 else "")
-        raise DataError(
-            f"positive={positive!r} is not a class of label column {name!r} in {path}; "
-            f"classes found: {shown}"
-        )
-    if hit.all():
-        raise DataError(f"every row of {path} has label {positive!r}; a binary task needs two")
-    return hit.to_numpy().astype(np.int64)
 
 
 def _check_missing(features: pd.DataFrame, path: Path) -> None:
@@ -288,7 +350,8 @@ def _check_missing(features: pd.DataFrame, path: Path) -> None:
         detail = ", ".join(f"{col!r}: {n} rows" for col, n in counts.items())
         raise DataError(
             f"{path} has missing values in feature columns ({detail}); symact does not "
-            "impute: drop those rows or columns, or fill them, and load the file again"
+            "impute: drop those rows, fill them, or leave the columns out with ",
+            Option("drop", value=[str(c) for c in counts.index]),
         )
 
 
@@ -299,29 +362,9 @@ def _encode_features(
     names: list[str] = []
     notes: list[str] = []
     for col in features.columns:
-        series = features[col]
-        if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-            values = series.to_numpy(dtype=np.float64)[:, None]
-            col_names = [col]
-        else:
-            levels = sorted(set(series.astype(str)))
-            if len(levels) > MAX_ONEHOT_LEVELS:
-                example = ", ".join(repr(v) for v in levels[:3])
-                raise DataError(
-                    f"feature column {col!r} of {path} is not numeric and has {len(levels)} "
-                    f"distinct values (e.g. {example}); symact one-hot encodes at most "
-                    f"{MAX_ONEHOT_LEVELS} levels. Convert it to numbers or drop it"
-                )
-            text = series.astype(str).to_numpy()
-            values = np.stack([(text == lv) for lv in levels], axis=1).astype(np.float64)
-            col_names = [f"{col}={lv}" for lv in levels]
-            notes.append(f"one-hot encoded column {col!r} into {len(levels)} columns")
-        if not np.isfinite(values).all():
-            n_bad = int((~np.isfinite(values)).any(axis=1).sum())
-            raise DataError(
-                f"feature column {col!r} of {path} has infinite values in {n_bad} rows; "
-                "replace or drop them"
-            )
+        values, col_names, note = _column_values(features[col], col, path)
+        if note:
+            notes.append(note)
         for j, name in enumerate(col_names):
             if np.ptp(values[:, j]) == 0:
                 notes.append(f"dropped constant column {name!r}")
@@ -334,16 +377,49 @@ def _encode_features(
     return X, tuple(names), tuple(notes)
 
 
-def check_enough_rows(y: np.ndarray, source: str) -> None:
-    """Refuse label vectors too short or too one-sided to train and test on."""
-    if len(y) < MIN_ROWS:
-        raise DataError(f"{source} has {len(y)} rows; at least {MIN_ROWS} are needed to split")
-    positives = int(y.sum())
-    smallest = min(positives, len(y) - positives)
-    if smallest < MIN_PER_CLASS:
+def _column_values(
+    series: pd.Series, col: str, path: Path
+) -> tuple[np.ndarray, list[str], str | None]:
+    """One feature column as float64 columns (one-hot for text), checked to fit float32."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype=np.float64)[:, None]
+        _check_magnitudes(values, col, path)
+        return values, [col], None
+    levels = sorted(set(series.astype(str)))
+    if len(levels) > MAX_ONEHOT_LEVELS:
+        example = ", ".join(repr(v) for v in levels[:3])
         raise DataError(
-            f"{source} has only {smallest} row(s) of one class ({positives} positive of "
-            f"{len(y)}); at least {MIN_PER_CLASS} of each class are needed to train and test"
+            f"feature column {col!r} of {path} is not numeric and has {len(levels)} distinct "
+            f"values (e.g. {example}); symact one-hot encodes at most {MAX_ONEHOT_LEVELS} "
+            "levels. Convert it to numbers, or leave it out with ",
+            Option("drop", value=[col]),
+        )
+    text = series.astype(str).to_numpy()
+    values = np.stack([(text == lv) for lv in levels], axis=1).astype(np.float64)
+    names = [f"{col}={lv}" for lv in levels]
+    return values, names, f"one-hot encoded column {col!r} into {len(levels)} columns"
+
+
+def _check_magnitudes(values: np.ndarray, col: str, path: Path) -> None:
+    """Refuse infinities, and finite values float32 cannot hold (they would become inf)."""
+    infinite = ~np.isfinite(values)
+    if infinite.any():
+        raise DataError(
+            f"feature column {col!r} of {path} has infinite values in "
+            f"{int(infinite.any(axis=1).sum())} rows; replace them, or leave the column out "
+            "with ",
+            Option("drop", value=[col]),
+        )
+    huge = np.abs(values) > FLOAT32_MAX
+    if huge.any():
+        rows = np.flatnonzero(huge.any(axis=1))
+        raise DataError(
+            f"feature column {col!r} of {path} has values beyond float32's range "
+            f"(|value| > {FLOAT32_MAX:.3g}) in {rows.size} rows (first: data row "
+            f"{rows[0] + 1}, {values[rows[0], 0]:.3g}); symact trains in float32, where they "
+            "would become infinite. Rescale the column (e.g. take its log), or leave it out "
+            "with ",
+            Option("drop", value=[col]),
         )
 
 

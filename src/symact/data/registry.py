@@ -129,7 +129,11 @@ class DatasetInfo:
     ``selection`` is how rows are chosen when fewer than all are requested: ``"first"``
     (a prefix, as the paper does for HIGGS) or ``"random"`` (a seeded subset without
     replacement, as the paper does for covertype). ``label_column`` indexes the raw file's
-    columns; ``positive_value`` is the raw label value that becomes 1.
+    columns; ``positive_value`` is the raw label value that becomes 1. ``class_names`` names
+    the binary task's classes 0 and 1; with ``labels="all"`` the classes are instead the
+    raw label values (``valid_labels``) or sklearn's ``target_names``.
+    ``full_rows`` and ``sha256`` describe the full UCI file: a file with exactly
+    ``full_rows`` rows claims to be that file and must have that sha256.
     """
 
     name: str
@@ -137,6 +141,7 @@ class DatasetInfo:
     domain: str
     label_rule: str
     feature_names: tuple[str, ...]
+    class_names: tuple[str, str] = ("0", "1")
     selection: str = "random"
     default_rows: int | None = None
     full_rows: int | None = None
@@ -176,6 +181,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         domain="physics",
         label_rule="column 0 of HIGGS.csv: 1 = signal (Higgs boson process), 0 = background",
         feature_names=HIGGS_FEATURES,
+        class_names=("background", "signal"),
         selection="first",
         default_rows=100_000,
         full_rows=11_000_000,
@@ -191,6 +197,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         domain="ecology",
         label_rule="Cover_Type == 2 (UCI code 2 = Lodgepole Pine) -> 1, other six types -> 0",
         feature_names=COVTYPE_FEATURES,
+        class_names=("other cover type", "Lodgepole Pine"),
         selection="random",
         default_rows=100_000,
         full_rows=581_012,
@@ -208,6 +215,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         domain="text",
         label_rule="last column: 1 = spam, 0 = not spam",
         feature_names=SPAMBASE_FEATURES,
+        class_names=("not spam", "spam"),
         selection="random",
         full_rows=4_601,
         filename="spambase.data",
@@ -223,6 +231,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         domain="medicine",
         label_rule="malignant -> 1, benign -> 0 (sklearn target 0 -> 1)",
         feature_names=(),  # taken from sklearn's bundled copy
+        class_names=("benign", "malignant"),
         full_rows=569,
         sklearn_loader="load_breast_cancer",
         sklearn_features=30,
@@ -234,6 +243,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         domain="chemistry",
         label_rule="cultivar class_0 -> 1, class_1 and class_2 -> 0 (sklearn target 0 -> 1)",
         feature_names=(),
+        class_names=("class_1 or class_2", "class_0"),
         full_rows=178,
         sklearn_loader="load_wine",
         sklearn_features=13,
@@ -245,6 +255,7 @@ REGISTRY: dict[str, DatasetInfo] = {
         domain="vision",
         label_rule="digit >= 5 -> 1, digit <= 4 -> 0 (8x8 handwritten digits)",
         feature_names=(),
+        class_names=("digit 0-4", "digit 5-9"),
         full_rows=1_797,
         sklearn_loader="load_digits",
         sklearn_features=64,

@@ -2,7 +2,8 @@
 
 The paper calls ``train_test_split(test_size=0.2, random_state=seed)`` and fits a
 ``StandardScaler`` on the training part only; doing it in one place keeps every stage on
-the same rows and stops test statistics from leaking into training.
+the same rows and stops test statistics from leaking into training. Labels may have any
+number of classes (0..C-1); the split is the paper's, not stratified.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from symact.data.checks import checked_seed
 from symact.data.errors import DataError
 
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """Standardised train and test parts: float32 features, int64 0/1 labels."""
+    """Standardised train and test parts: float32 features, int64 labels (0..C-1)."""
 
     X_train: np.ndarray
     X_test: np.ndarray
@@ -25,7 +27,11 @@ class Split:
 
 
 def split_standardize(X: np.ndarray, y: np.ndarray, *, seed: int, test_size: float = 0.2) -> Split:
-    """Split with ``train_test_split(random_state=seed)``; standardise with train statistics."""
+    """Split with ``train_test_split(random_state=seed)``; standardise with train statistics.
+
+    ``seed`` is a training seed (the CLI's ``--seeds``): an integer in [0, 2**32).
+    """
+    seed = checked_seed(seed, flag="--seeds")
     X = np.asarray(X)
     y = np.asarray(y)
     if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):

@@ -108,8 +108,26 @@ def compile_numpy(
     formula: Formula, *, features: bool | None = None
 ) -> Callable[[np.ndarray], np.ndarray]:
     """See ``Formula.to_numpy``."""
+    if features is None and not formula.variables:
+        return _compile_numpy_constant(formula)
     if _feature_mode(formula, features):
         return _compile_numpy_features(formula)
+    return _compile_numpy_elementwise(formula)
+
+
+def _compile_numpy_constant(formula: Formula) -> Callable[[np.ndarray], np.ndarray]:
+    """A formula without variables: gplearn's one value per row on 2-D, else element-wise."""
+    on_features = _compile_numpy_features(formula)
+    elementwise = _compile_numpy_elementwise(formula)
+
+    def constant(x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        return on_features(x) if x.ndim == 2 else elementwise(x)
+
+    return constant
+
+
+def _compile_numpy_elementwise(formula: Formula) -> Callable[[np.ndarray], np.ndarray]:
     root = _build(formula, _numpy_scalar_leaf, lambda row: row.numpy)
 
     def elementwise(x: Any) -> np.ndarray:
@@ -213,8 +231,12 @@ def _sympy() -> Any:
     return sympy
 
 
-def to_sympy(formula: Formula) -> Any:
-    """See ``Formula.to_sympy``. Integer-valued constants become sympy Integers."""
+def to_sympy(formula: Formula, *, real: bool = False) -> Any:
+    """See ``Formula.to_sympy``. Integer-valued constants become sympy Integers.
+
+    ``real=True`` declares the symbols real (``Symbol("x", real=True)``), which lets sympy's
+    simplify use identities that hold only for reals; ``simplify`` asks for it.
+    """
     sp = _sympy()
     symbols: dict[str, Any] = {}
 
@@ -224,7 +246,9 @@ def to_sympy(formula: Formula) -> Any:
             return sp.Integer(int(v)) if float(v).is_integer() and abs(v) < 2**53 else sp.Float(v)
         if node.is_var:
             if node.value not in symbols:
-                symbols[node.value] = sp.Symbol(node.value, real=True)
+                symbols[node.value] = (
+                    sp.Symbol(node.value, real=True) if real else sp.Symbol(node.value)
+                )
             return symbols[node.value]
         return OPERATORS[node.op].sympy(sp, *(convert(a) for a in node.args))
 
@@ -355,7 +379,8 @@ def simplify(formula: Formula, *, seed: int = 0) -> Formula:
         return formula
     sp = _sympy()
     try:
-        candidate = from_sympy(sp.simplify(to_sympy(formula)))
+        # real symbols: simplify may then use |x|**2 = x**2 and the like (features are real)
+        candidate = from_sympy(sp.simplify(to_sympy(formula, real=True)))
     except (FormulaError, TypeError, ValueError, RecursionError, AttributeError):
         return formula  # sympy produced something the table cannot express: keep the original
     if candidate.size >= formula.size:

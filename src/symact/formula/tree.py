@@ -38,6 +38,22 @@ class FormulaError(ValueError):
     """
 
 
+def _number(value: object) -> float:
+    """``value`` as a float for a constant node, or a FormulaError saying what it was."""
+    if isinstance(value, (str, bytes)):
+        raise FormulaError(
+            f"a constant needs a number, got the text {value!r}; parse text with parse_formula"
+        )
+    if isinstance(value, bool):
+        raise FormulaError(f"a constant needs a number, got {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise FormulaError(
+            f"a constant needs a number, got {type(value).__name__} {value!r}"
+        ) from None
+
+
 def _variable_key(name: str) -> tuple[int, int]:
     return (-1, 0) if name == "x" else (0, int(name[1:]))
 
@@ -108,8 +124,12 @@ class Formula:
 
     @classmethod
     def const(cls, value: float) -> Formula:
-        """A numeric constant node."""
-        return cls("const", (), float(value))
+        """A numeric constant node; anything but a real number is a FormulaError.
+
+        Text is refused even where ``float()`` would read it: formulas are data, and text
+        belongs to ``parse_formula``, which says where it goes wrong.
+        """
+        return cls("const", (), _number(value))
 
     @classmethod
     def var(cls, name: str = "x") -> Formula:
@@ -166,7 +186,7 @@ class Formula:
 
     def with_constants(self, values: Sequence[float]) -> Formula:
         """The same tree with its constants replaced, in the order of ``constants``."""
-        values = [float(v) for v in values]
+        values = [_number(v) for v in values]
         count = sum(1 for n in self.nodes() if n.op == "const")
         if len(values) != count:
             raise FormulaError(f"formula has {count} constant(s), got {len(values)} values")
@@ -234,7 +254,10 @@ class Formula:
 
         Over ``X0...Xn`` (or with ``features=True``) it takes a 2-D array (rows x features) and
         returns what gplearn's ``_Program.execute`` returns for the same program, bit for bit.
-        Over ``x`` alone it applies element-wise to an array of any shape, keeping its dtype.
+        Over ``x`` alone (or with ``features=False``) it applies element-wise to an array of
+        any shape, keeping its dtype. A formula with no variable at all (gplearn evolves such
+        programs, e.g. ``tan(sqrt(-0.725))``) is read as gplearn does on a 2-D array (one
+        value per row) and element-wise on any other shape.
         """
         from symact.formula.compile import compile_numpy
 
@@ -252,7 +275,12 @@ class Formula:
         return compile_torch(self, features=features)
 
     def to_sympy(self) -> sympy.Expr:
-        """The formula as a sympy expression (protected operators as their plain math)."""
+        """The formula as a sympy expression (protected operators as their plain math).
+
+        Variables are plain ``sympy.Symbol(name)``, the symbols a sympy user writes, so
+        ``f.to_sympy().subs(Symbol("x"), 1)`` substitutes and ``f.to_sympy() - x*cos(x)``
+        cancels. (``simplify`` assumes them real internally.)
+        """
         from symact.formula.compile import to_sympy
 
         return to_sympy(self)
