@@ -33,7 +33,7 @@ def test_param_counts_match_the_paper(n_features, light, heavy):
             activation="add(mul(x, 0.5), sin(x))",
             learnable_constants=True,
         ),
-    ],  # fmt: skip
+    ],
     ids=["light", "three-layers-7-classes", "no-norm-learnable"],
 )
 def test_layout_is_the_modules_parameters_in_order(spec):

@@ -23,9 +23,9 @@ def test_every_exported_name_resolves_and_is_kept(package):
 def test_lazy_names_are_the_defining_modules_objects():
     import symact
     from symact.formula.activation import make_activation
-    from symact.models.mlp import MLP
+    from symact.models.network import Network
     from symact.training.trainer import train_stack
 
     assert symact.make_activation is make_activation
-    assert importlib.import_module("symact.models").MLP is MLP
+    assert importlib.import_module("symact.models").Network is Network
     assert importlib.import_module("symact.training").train_stack is train_stack

@@ -1,8 +1,11 @@
-"""The ``symact`` command: benchmark suites, one-off discovery, and the dataset registry.
+"""The ``symact`` command: benchmark suites, activation search, reports, discovery, datasets.
 
-Every subcommand validates its arguments here, at the edge, and turns the library's
-``ValueError`` family into one readable line and exit status 2; Ctrl-C during a benchmark
-exits 130 after saying how to resume.
+Every subcommand validates its arguments here, at the edge, before any heavy import or any
+work: a bad flag, token, file, column or folder is one line naming it and how to fix it, and
+exit status 2. The library's ``ValueError`` family becomes such a line too (data-stage
+errors spell their options as flags, ``--positive``). Ctrl-C or SIGTERM exits 130 after
+saying what is kept and how to resume. User text (paths, formulas) is never passed through
+rich markup.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import argparse
 import contextlib
 import gc
 import os
+import re
+import signal
 import sys
 import threading
 import time
@@ -19,28 +24,117 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+MAX_SEED = 2**32 - 1
 
 
-def _int_list(text: str) -> tuple[int, ...]:
+class UsageError(ValueError):
+    """A command-line problem found before any work: one line, exit status 2."""
+
+
+# ------------------------------------------------------------------------------ values
+
+
+def seed_list(text: str, flag: str = "--seeds") -> tuple[int, ...]:
+    """``42,43,44``, ``42-51`` or both (``1-3,7``): distinct seeds in [0, 2**32)."""
+    seeds: list[int] = []
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", token)
+        if m is None:
+            raise UsageError(
+                f"{flag}: {token!r} is not a seed or a range; write e.g. {flag} 42,43 or "
+                f"{flag} 42-51 (seeds are integers from 0 to {MAX_SEED})"
+            )
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise UsageError(f"{flag}: the range {token!r} runs backwards; write {hi}-{lo}")
+        if hi > MAX_SEED:
+            raise UsageError(f"{flag}: seed {hi} is above {MAX_SEED}")
+        if hi - lo > 10_000:
+            raise UsageError(f"{flag}: the range {token!r} holds more than 10,000 seeds")
+        seeds.extend(range(lo, hi + 1))
+    if not seeds:
+        raise UsageError(f"{flag}: no seed given; write e.g. {flag} 42,43,44")
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise UsageError(f"{flag}: seed {twice[0]} is listed twice; list each seed once")
+    return tuple(seeds)
+
+
+def name_list(text: str, flag: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(","))
+    if not any(names):
+        raise UsageError(f"{flag}: no name given (got {text!r}); list at least one")
+    if any(not n for n in names):
+        raise UsageError(f"{flag}: an empty name in {text!r}; remove the extra comma")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"{flag}: {twice[0]!r} is listed twice")
+    return names
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split at commas outside parentheses: ``relu,mul(cos(x), x)`` is two activations."""
+    parts, depth, current = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts]
+
+
+def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
+    """Names or formulas, each checked now; a formula error names its position."""
+    from symact.formula import FormulaError
+    from symact.models.spec import canonical_activation
+
+    items = split_top_level(text)
+    if not any(items) or any(not i for i in items):
+        raise UsageError(
+            f"{flag}: an empty activation in {text!r}; write e.g. {flag} relu,gelu,'x*tanh(x)'"
+        )
+    out: list[str] = []
+    for item in items:
+        try:
+            canonical = canonical_activation(item)
+        except FormulaError as exc:
+            raise UsageError(
+                f"{flag}: {item!r} is neither a named activation (relu, gelu, silu, tanh, "
+                f"sigmoid, identity) nor a formula of x: {exc}"
+            ) from None
+        if canonical in out:
+            raise UsageError(f"{flag}: {item!r} is listed twice (as {canonical})")
+        out.append(canonical)
+    return tuple(out)
+
+
+def width_list(text: str, flag: str, *, allow_none: bool = False) -> tuple[int, ...] | None:
+    if allow_none and text.strip().lower() == "none":
+        return None
     try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
+        widths = tuple(int(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers, got {text!r}"
+        raise UsageError(
+            f"{flag}: expected comma-separated widths like 64,32, got {text!r}"
         ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("expected at least one integer")
-    return values
+    if not widths or any(w < 1 or w > 100_000 for w in widths):
+        raise UsageError(f"{flag}: widths must be integers from 1 to 100000, got {text!r}")
+    return widths
 
 
-def _name_list(text: str) -> tuple[str, ...]:
-    return tuple(v.strip() for v in text.split(",") if v.strip())
-
-
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -50,36 +144,71 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
+    return value
+
+
+# ------------------------------------------------------------------------------ parser
+
+
 def _add_gplearn_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("discovery (gplearn; defaults are the paper's)")
-    g.add_argument("--generations", type=_positive_int, default=5)
-    g.add_argument("--population-size", type=_positive_int, default=500)
-    g.add_argument("--subsample", type=float, default=0.1, help="fraction of rows (0.1)")
-    g.add_argument("--gp-seed", type=int, default=42, help="random_state of gplearn (42)")
+    g.add_argument("--generations", type=positive_int, default=5)
+    g.add_argument("--population-size", type=positive_int, default=500)
+    g.add_argument("--subsample", type=fraction, default=0.1, help="fraction of rows (0.1)")
+    g.add_argument("--gp-seed", default="42", help="random_state of gplearn (42)")
     g.add_argument(
         "--function-set",
-        type=lambda text: tuple(v.lower() for v in _name_list(text)),
         default=None,
         help="comma-separated gplearn functions (add,sub,mul,sin,cos,abs)",
     )
     g.add_argument(
         "--gp-jobs",
-        type=int,
+        type=positive_int,
         default=1,
         help="gplearn n_jobs; the program found is the same for any value (1)",
     )
 
 
-def _gplearn_settings(args: argparse.Namespace):
-    from symact.discovery import PAPER_FUNCTION_SET, GplearnSettings
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    g.add_argument("--rows", type=positive_int, default=None, help="rows per dataset (cap)")
+    g.add_argument(
+        "--target", default=None, help="label column of file datasets (name or 0-based position)"
+    )
+    g.add_argument("--positive", default=None, help="label value that becomes 1 (file datasets)")
+    g.add_argument(
+        "--drop", default=None, help="comma-separated columns of file datasets to leave out"
+    )
+    g.add_argument(
+        "--labels",
+        choices=["binary", "all"],
+        default="binary",
+        help="binary (the paper's task) or all classes (softmax)",
+    )
 
-    return GplearnSettings(
-        subsample=args.subsample,
-        seed=args.gp_seed,
-        generations=args.generations,
-        population_size=args.population_size,
-        function_set=tuple(args.function_set or PAPER_FUNCTION_SET),
-        n_jobs=args.gp_jobs,
+
+def _add_executor_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where stacks train")
+    g.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    g.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local threads (default) or Ray tasks on a cluster",
+    )
+    g.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to join ('auto' or host:port); default: start a local "
+        "Ray instance for this command",
     )
 
 
@@ -90,23 +219,51 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    b = sub.add_parser("benchmark", help="run a benchmark suite (the paper's, or builtin)")
+    b = sub.add_parser("benchmark", help="run a benchmark suite (the paper's, builtin, yours)")
     b.add_argument("--suite", choices=["paper", "builtin"], default="paper")
-    b.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    b.add_argument("--datasets", default=None, help="comma-separated registry names or files")
     b.add_argument("--out", default="results", help="output folder (results/)")
-    b.add_argument("--datasets", type=_name_list, default=None, help="comma-separated names")
-    b.add_argument("--seeds", type=_int_list, default=(42, 43, 44))
-    b.add_argument("--epochs", type=_positive_int, default=15)
-    b.add_argument("--rows", type=_positive_int, default=100_000, help="rows per dataset")
-    b.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    b.add_argument("--seeds", default=None, help="training seeds: 42,43,44 or 42-51 (42,43,44)")
+    b.add_argument("--n-seeds", type=positive_int, default=None, help="seeds 42, 43, ... (N)")
+    b.add_argument("--epochs", type=positive_int, default=15)
+    b.add_argument(
+        "--activations",
+        default="relu,gelu,silu",
+        help="Light activations: names or formulas (relu,gelu,silu)",
+    )
+    b.add_argument("--discovery", choices=["gplearn", "none"], default="gplearn")
+    b.add_argument(
+        "--discovery-seeds",
+        type=positive_int,
+        default=1,
+        help="repeat discovery with N seeds (from --gp-seed), each formula a row",
+    )
+    b.add_argument(
+        "--transfer",
+        default=None,
+        help="datasets lending their formula to the others: names, all or none "
+        "(paper: higgs; builtin: all)",
+    )
+    b.add_argument("--widths", default="64,32", help="Light hidden widths (64,32)")
+    b.add_argument("--heavy-widths", default="200,100", help="Heavy widths, or none (200,100)")
+    b.add_argument(
+        "--learnable-constants",
+        action="store_true",
+        help="train every formula activation's constants with the weights",
+    )
+    b.add_argument("--optimizer", choices=["adam", "adamw"], default="adam")
+    b.add_argument("--lr", type=float, default=1e-3)
+    b.add_argument("--weight-decay", type=float, default=0.0)
+    _add_data_options(b)
+    _add_executor_options(b)
     _add_gplearn_options(b)
+
+    r = sub.add_parser("report", help="rebuild a results folder's outputs from its store")
+    r.add_argument("folder", help="a folder written by symact benchmark or symact search")
 
     d = sub.add_parser("discover", help="discover an activation formula on one dataset")
     d.add_argument("--dataset", required=True, help="registry name or a CSV/Parquet path")
-    d.add_argument("--target", default=None, help="label column of a CSV/Parquet file")
-    d.add_argument("--positive", default=None, help="label value of the positive class")
-    d.add_argument("--data-dir", default=None)
-    d.add_argument("--rows", type=_positive_int, default=None)
+    _add_data_options(d)
     _add_gplearn_options(d)
 
     ds = sub.add_parser("datasets", help="list the dataset registry and what is cached")
@@ -114,48 +271,234 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# ------------------------------------------------------------------------------ checks
+
+
+def _gp_seed(args: argparse.Namespace) -> int:
+    (seed,) = seed_list(str(args.gp_seed), "--gp-seed")
+    return seed
+
+
+def _gplearn_settings(args: argparse.Namespace):
+    from symact.discovery import PAPER_FUNCTION_SET, GplearnSettings
+
+    functions = PAPER_FUNCTION_SET
+    if args.function_set is not None:
+        from symact.formula.operators import GPLEARN_FUNCTIONS
+
+        functions = tuple(v.lower() for v in name_list(args.function_set, "--function-set"))
+        bad = [f for f in functions if f not in GPLEARN_FUNCTIONS]
+        if bad:
+            raise UsageError(
+                f"--function-set: {bad[0]!r} is not a gplearn function; choose from "
+                f"{','.join(GPLEARN_FUNCTIONS)}"
+            )
+    return GplearnSettings(
+        subsample=args.subsample,
+        seed=_gp_seed(args),
+        generations=args.generations,
+        population_size=args.population_size,
+        function_set=functions,
+        n_jobs=args.gp_jobs,
+    )
+
+
+def _benchmark_seeds(args: argparse.Namespace) -> tuple[int, ...]:
+    if args.seeds is not None and args.n_seeds is not None:
+        raise UsageError("--seeds and --n-seeds both given; use one (--n-seeds 10 is 42-51)")
+    if args.n_seeds is not None:
+        return tuple(range(42, 42 + args.n_seeds))
+    return seed_list(args.seeds) if args.seeds is not None else (42, 43, 44)
+
+
+def _file_options(args: argparse.Namespace) -> dict:
+    opts: dict = {}
+    if args.target is not None:
+        opts["target"] = args.target
+    if args.positive is not None:
+        opts["positive"] = args.positive
+    if args.drop is not None:
+        opts["drop"] = name_list(args.drop, "--drop")
+    return opts
+
+
+def check_datasets(names: Sequence[str], args: argparse.Namespace) -> None:
+    """Registry names and files that exist; file options only where a file is named."""
+    from symact.data.registry import REGISTRY, resolve_name
+
+    files = [n for n in names if resolve_name(n) is None]
+    for n in files:
+        path = Path(n)
+        if not path.exists():
+            looks_like_file = any(sep in n for sep in "/\\") or "." in path.name
+            what = "file not found" if looks_like_file else "not a registry dataset or a file"
+            raise UsageError(
+                f"--datasets: {n!r}: {what}; known datasets: {', '.join(REGISTRY)} "
+                "(see `symact datasets`), or the path of a CSV or Parquet file"
+            )
+        if path.is_dir():
+            raise UsageError(f"--datasets: {n!r} is a folder; name a CSV or Parquet file")
+    used = [
+        flag
+        for flag, value in (
+            ("--target", args.target),
+            ("--positive", args.positive),
+            ("--drop", args.drop),
+        )
+        if value is not None
+    ]
+    if used and not files:
+        raise UsageError(
+            f"{used[0]} applies to file datasets (CSV/Parquet), and this command names only "
+            "registry datasets, whose labels are fixed; remove it or name a file"
+        )
+    if args.positive is not None and args.labels == "all":
+        raise UsageError("--positive makes a task binary; it cannot go with --labels all")
+
+
+def check_out(out: Path) -> None:
+    """--out must be a folder where a results store can be written (nothing is created)."""
+    from symact.experiments.store import check_results_folder
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; name a folder (it is created if missing)")
+    check_results_folder(out)
+
+
+def _benchmark_plan(args: argparse.Namespace):
+    """Every check of ``symact benchmark`` that needs no data, and the suite options."""
+    from symact.data.registry import resolve_name
+    from symact.experiments.suites import BUILTIN_DATASETS, PAPER_DATASETS, dataset_label
+    from symact.models import ModelSpec
+    from symact.training import TrainConfig
+
+    seeds = _benchmark_seeds(args)
+    names = (
+        name_list(args.datasets, "--datasets")
+        if args.datasets is not None
+        else (PAPER_DATASETS if args.suite == "paper" else BUILTIN_DATASETS)
+    )
+    check_datasets(names, args)
+    canonical = [resolve_name(n) or n for n in names]
+    twice = sorted({c for c in canonical if canonical.count(c) > 1})
+    if twice:
+        raise UsageError(f"--datasets: {twice[0]!r} is named twice")
+    labels = [dataset_label(n) for n in names]
+    clash = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if clash:
+        both = [n for n in names if dataset_label(n) == clash[0]]
+        raise UsageError(
+            f"--datasets: {both[0]!r} and {both[1]!r} would both be called {clash[0]} in the "
+            "tables; rename a file"
+        )
+    activations = activation_list(args.activations)
+    if args.labels == "all" and args.discovery == "gplearn":
+        raise UsageError(
+            "--labels all: the paper's gplearn discovery fits binary tasks only; add "
+            "--discovery none (and compare activations with --activations), or use "
+            "`symact search --labels all`"
+        )
+    if args.discovery == "none" and (args.transfer not in (None, "none")):
+        raise UsageError("--transfer needs discovered formulas; drop it or use --discovery gplearn")
+    if args.discovery == "none" and args.discovery_seeds != 1:
+        raise UsageError("--discovery-seeds needs --discovery gplearn")
+    transfer = None
+    if args.transfer is not None:
+        transfer = (
+            args.transfer
+            if args.transfer in ("all", "none")
+            else name_list(args.transfer, "--transfer")
+        )
+        if not isinstance(transfer, str):
+            for t in transfer:
+                if (resolve_name(t) or t) not in canonical:
+                    raise UsageError(
+                        f"--transfer: {t!r} is not one of this run's datasets "
+                        f"({', '.join(names)}); use all, none or one of them"
+                    )
+    light = width_list(args.widths, "--widths")
+    heavy = width_list(args.heavy_widths, "--heavy-widths", allow_none=True)
+    if not (args.lr > 0) or args.weight_decay < 0:
+        raise UsageError("--lr must be > 0 and --weight-decay >= 0")
+    settings = _gplearn_settings(args)
+    gp_seeds = tuple(range(settings.seed, settings.seed + args.discovery_seeds))
+    train = TrainConfig(
+        epochs=args.epochs, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay
+    )
+    options = dict(
+        datasets=tuple(names),
+        rows=args.rows if args.rows is not None else 100_000,
+        seeds=seeds,
+        train=train,
+        discovery=settings,
+        activations=activations,
+        light=ModelSpec(hidden=light),
+        heavy=None if heavy is None else ModelSpec(hidden=heavy),
+        discovery_method=args.discovery,
+        discovery_seeds=gp_seeds if args.discovery_seeds > 1 else None,
+        learnable_constants=args.learnable_constants,
+        labels=args.labels,
+        **_file_options(args),
+    )
+    if transfer is not None:
+        options["transfer"] = transfer
+    return options
+
+
+def _make_suite(args: argparse.Namespace):
+    from symact.experiments import make_suite
+
+    return make_suite(args.suite, **args.plan)
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def say(console: Console, text: str, style: str | None = None) -> None:
+    """Print user-facing text literally: never as markup, never highlighted."""
+    console.print(Text(text, style=style or ""), soft_wrap=True, highlight=False)
+
+
 def _progress(console: Console) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description:<24}"),
+        TextColumn("{task.description:<24}", markup=False),
         BarColumn(),
-        TextColumn("{task.completed:>6.0f}/{task.total:<6.0f}"),
+        TextColumn("{task.completed:>6.0f}/{task.total:<6.0f}", markup=False),
         TimeElapsedColumn(),
-        TextColumn("ETA"),
+        TextColumn("ETA", markup=False),
         TimeRemainingColumn(),
         console=console,
         transient=False,
     )
 
 
-def _build_baseline_kernels() -> None:
-    """Compile the fused kernels every suite needs (ReLU, GELU, SiLU) on a spare core while
-    the main thread is still importing; a no-op once they are cached. Failures surface
-    later, where training loads the kernels."""
-    from symact.formula import make_activation
+def _on_progress(progress: Progress):
+    bars: dict[str, int] = {}
+
+    def update(desc: str, done: int, total: int) -> None:
+        key = "discovery" if desc.startswith("discovery") else desc
+        if key not in bars:
+            bars[key] = progress.add_task(desc, total=max(total, 1))
+        progress.update(bars[key], description=desc, completed=done, total=max(total, 1))
+
+    return update
+
+
+# ------------------------------------------------------------------------------ benchmark
+
+
+def _build_kernels() -> None:
+    """Compile the fused kernels on a spare core while the main thread still imports; a
+    no-op once they are cached. Failures surface later, where training loads them."""
     from symact.training import kernels
 
     with contextlib.suppress(Exception):
-        kernels.prebuild(make_activation(name) for name in ("relu", "gelu", "silu"))
-
-
-def _make_suite(args: argparse.Namespace):
-    from symact.experiments import make_suite
-    from symact.training import TrainConfig
-
-    return make_suite(
-        args.suite,
-        datasets=args.datasets,
-        rows=args.rows,
-        seeds=args.seeds,
-        train=TrainConfig(epochs=args.epochs),
-        discovery=_gplearn_settings(args),
-    )
+        kernels.prebuild()
 
 
 def _discovery_child(args: argparse.Namespace, conn) -> None:
     """Runs in the early-forked child: build the suite's missing discoveries and serve them."""
-    import signal
-
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (see main)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     from symact.experiments import DataCache
     from symact.experiments.background import serve
@@ -176,14 +519,14 @@ def _fork_discovery(args: argparse.Namespace):
     """Start the suite's discovery in a child before this process imports anything heavy.
 
     torch, scikit-learn and matplotlib take ~3 s of one core to import, with nothing else to
-    run; the child's own imports, data loading and gplearn fill the other core meanwhile
-    (saves ~2 s of a ~20 s paper suite on 2 cores). Returns ``(process, connection)`` for
-    ``DiscoveryProcess.adopt``, or None where fork or a second core is missing (the suite
-    then discovers as usual). Same conditions as ``background.can_run_in_background``, whose
-    module cannot be imported yet without the imports this avoids.
+    run; the child's own imports, data loading and gplearn fill the other core meanwhile.
+    Returns ``(process, connection)`` for ``DiscoveryProcess.adopt``, or None where fork or
+    a second core is missing, or no discovery is asked for.
     """
     import multiprocessing
 
+    if args.discovery == "none":
+        return None
     if "fork" not in multiprocessing.get_all_start_methods() or (os.cpu_count() or 1) < 2:
         return None
     ctx = multiprocessing.get_context("fork")
@@ -195,17 +538,22 @@ def _fork_discovery(args: argparse.Namespace):
 
 
 def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
+    args.plan = _benchmark_plan(args)
+    out = Path(args.out)
+    check_out(out)
+    if args.executor == "ray":
+        from symact.experiments.ray_executor import check_ray_installed
+
+        check_ray_installed()
     # numpy's and scipy's OpenBLAS start a thread per core that spins after each call; torch
     # (MKL) does the heavy arithmetic here, so they only take CPU from the training threads.
-    # Set before numpy is first imported (by this process or the discovery child); an
-    # explicit setting of the user's wins.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # No garbage collection while both processes import (~300k long-lived objects, walked
     # again by every full collection); each freezes what its imports made, then collects.
     gc.disable()
     early = _fork_discovery(args)
     try:
-        return _benchmark(args, console, early)
+        return _benchmark(args, console, early, out)
     finally:
         if early is not None:  # run_suite stops the child; this covers errors before it
             process, conn = early
@@ -215,97 +563,136 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
             conn.close()
 
 
-def _benchmark(args: argparse.Namespace, console: Console, early) -> int:
+def _benchmark(args: argparse.Namespace, console: Console, early, out: Path) -> int:
     if args.device != "cuda" and (os.cpu_count() or 1) > 1:
-        threading.Thread(target=_build_baseline_kernels, daemon=True).start()
+        threading.Thread(target=_build_kernels, daemon=True).start()
     from symact.experiments import DataCache, ResultsStore, run_suite
     from symact.experiments.background import DiscoveryProcess
-    from symact.report.outputs import write_suite_outputs
+    from symact.report.outputs import save_suite, write_outputs
     from symact.training import resolve_device
 
-    # The ~300k objects the imports made live for the whole run; frozen, the run's few full
-    # garbage collections skip them (~0.1 s each otherwise, holding the GIL that the
-    # training threads need between their C calls).
     gc.freeze()
     gc.enable()
     device = str(resolve_device(args.device))
     suite = _make_suite(args)
-    out = Path(args.out)
+    data = DataCache(args.data_dir)
+    for d in suite.datasets:  # data problems before any work; the label of every file
+        ds = data.dataset(d)
+        if ds.domain == "user":
+            say(console, f"note {ds.display_name}: {ds.label_summary()}", "yellow")
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    with ResultsStore(store_path) as store:
+    with ResultsStore(store_path) as store, _executor(args, device) as executor:
         before = store.count()
-        bars: dict[str, int] = {}
         try:
             with _progress(console) as progress:
-
-                def on_progress(desc: str, done: int, total: int) -> None:
-                    key = "discovery" if desc.startswith("discovery") else desc
-                    if key not in bars:
-                        bars[key] = progress.add_task(desc, total=max(total, 1))
-                    progress.update(
-                        bars[key], description=desc, completed=done, total=max(total, 1)
-                    )
-
                 outcome = run_suite(
                     suite,
                     store,
-                    DataCache(args.data_dir),
+                    data,
                     device=device,
-                    progress=on_progress,
+                    progress=_on_progress(progress),
                     head_start=None if early is None else DiscoveryProcess.adopt(*early),
+                    executor=executor,
                 )
+            save_suite(outcome, store)
+            table = write_outputs(store, out)
         except KeyboardInterrupt:
             kept = store.count() - before
-            console.print(
-                f"\n[yellow]Interrupted.[/] {kept} run(s) finished in this session are kept "
-                f"in {store_path} ({store.count()} stored in all). Run the same command again "
-                "to continue where it stopped."
+            say(
+                console,
+                f"\nInterrupted. {kept} run(s) finished in this session are kept in "
+                f"{store_path} ({store.count()} stored in all). Run the same command again to "
+                "continue where it stopped.",
+                "yellow",
             )
             return EXIT_INTERRUPTED
-        table = write_suite_outputs(outcome, store, out)
     seconds = time.perf_counter() - start
     for name, provenance in outcome.data_provenance.items():
         for note in provenance["notes"]:
-            console.print(f"[yellow]note[/] {outcome.labels[name]}: {note}")
-    for name, disc in outcome.discoveries.items():
-        console.print(
-            f"{outcome.labels[name]}: {disc.program}  ->  activation {disc.activation}",
-            markup=False,
-            soft_wrap=True,
+            say(console, f"note {outcome.labels[name]}: {note}", "yellow")
+    for (name, seed), disc in sorted(outcome.discoveries.items()):
+        tag = f" (discovery seed {seed})" if len(suite.gp_seeds) > 1 else ""
+        say(
+            console,
+            f"{outcome.labels[name]}{tag}: {disc.program}  ->  activation {disc.activation}",
         )
-    console.print(table, markup=False, highlight=False, soft_wrap=True)
+    say(console, table)
     s = outcome.summary
-    console.print(
+    say(
+        console,
         f"{s.total} runs: {s.trained} trained, {s.skipped} already stored, {s.failed} failed; "
-        f"{seconds:.1f} s in all. Outputs in {out}/"
+        f"{seconds:.1f} s in all. Outputs in {out}/ (report.html)",
     )
+    if s.first_failure:
+        say(console, f"first failure: {s.first_failure}", "yellow")
+    return 0
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace, device: str):
+    """The executor ``--executor`` names (None: the runner's local threads)."""
+    if args.executor != "ray":
+        yield None
+        return
+    from symact.experiments.ray_executor import RayExecutor
+
+    with RayExecutor.connect(args.ray_address, device=device) as executor:
+        yield executor
+
+
+# ------------------------------------------------------------------------------ others
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    folder = Path(args.folder)
+    store_path = folder / "symact.sqlite"
+    if not store_path.is_file():
+        raise UsageError(
+            f"{folder} holds no results store (symact.sqlite); name a folder written by "
+            "symact benchmark --out or symact search --out"
+        )
+    from symact.experiments import ResultsStore
+
+    with ResultsStore(store_path) as store:
+        written = []
+        if store.get_document("suite") is not None:
+            from symact.report.outputs import write_outputs
+
+            write_outputs(store, folder)
+            written.append("benchmark")
+        if store.get_document("search") is not None:
+            from symact.search.outputs import write_search_outputs
+
+            write_search_outputs(store, folder)
+            written.append("search")
+    if not written:
+        raise UsageError(
+            f"{store_path} holds no finished benchmark or search; finish one with the same "
+            "--out first"
+        )
+    say(console, f"rebuilt the {' and '.join(written)} outputs in {folder}/ (report.html)")
     return 0
 
 
 def cmd_discover(args: argparse.Namespace, console: Console) -> int:
+    settings = _gplearn_settings(args)
+    if args.labels == "all":
+        raise UsageError("--labels all: gplearn discovery fits binary tasks only")
     from symact.data import load_dataset
     from symact.discovery import discover_gplearn
 
-    ds = load_dataset(
-        args.dataset,
-        data_dir=args.data_dir,
-        rows=args.rows,
-        target=args.target,
-        positive=args.positive,
-    )
-    found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=_gplearn_settings(args))
+    options = {k: v for k, v in _file_options(args).items()}
+    ds = load_dataset(args.dataset, data_dir=args.data_dir, rows=args.rows, **options)
+    found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=settings)
     record = found.to_dict()
-    console.print(
-        f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)",
-        highlight=False,
-    )
+    say(console, f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)")
     for key in ("program", "activation", "simplified", "latex"):
-        console.print(f"{key:<11} {record[key]}", markup=False, highlight=False, soft_wrap=True)
-    console.print(
+        say(console, f"{key:<11} {record[key]}")
+    say(
+        console,
         f"fitness     {found.fitness:.6f} (log loss, {found.n_samples} rows, "
         f"{found.seconds:.1f} s)",
-        highlight=False,
     )
     return 0
 
@@ -323,31 +710,49 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
         rows = "all" if row["rows"] is None else f"{row['rows']:,}"
         where = f"\n{row['path']}" if row["path"] else ""
         table.add_row(
-            f"{row['name']}\n{row['display_name']}",
-            row["domain"],
-            f"{rows}\nof {row['rows_full']:,}",
-            str(row["features"]),
-            "yes" if row["cached"] else "no",
-            f"{row['label_rule']}{where}",
+            Text(f"{row['name']}\n{row['display_name']}"),
+            Text(str(row["domain"])),
+            Text(f"{rows}\nof {row['rows_full']:,}"),
+            Text(str(row["features"])),
+            Text("yes" if row["cached"] else "no"),
+            Text(f"{row['label_rule']}{where}"),
         )
     console.print(table)
     return 0
 
 
-COMMANDS = {"benchmark": cmd_benchmark, "discover": cmd_discover, "datasets": cmd_datasets}
+COMMANDS = {
+    "benchmark": cmd_benchmark,
+    "report": cmd_report,
+    "discover": cmd_discover,
+    "datasets": cmd_datasets,
+}
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C: finished work is kept and the command says so."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args, console)
-    except KeyboardInterrupt:
-        err.print("Interrupted.")
+    except KeyboardInterrupt as exc:
+        what = "Terminated" if isinstance(exc, _Terminated) else "Interrupted"
+        say(err, f"{what}. Finished runs are kept; run the same command again to continue.")
         return EXIT_INTERRUPTED
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        err.print(f"[red]error:[/] {exc}", markup=True)
+    except (ValueError, OSError) as exc:
+        from symact.data.errors import render_error
+
+        say(err, f"error: {render_error(exc, 'cli')}", "red")
         return EXIT_USAGE
 
 

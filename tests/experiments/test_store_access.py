@@ -254,8 +254,9 @@ GRID = textwrap.dedent(
     """
     import sys
     from symact.experiments import DataCache, DataSpec, ResultsStore, RunSpec, run_grid
+    from symact.models import LIGHT
     from symact.training import TrainConfig
-    specs = [RunSpec(DataSpec("breast_cancer"), "light", a, 1, TrainConfig(epochs=1))
+    specs = [RunSpec(DataSpec("breast_cancer"), LIGHT.with_activation(a), 1, TrainConfig(epochs=1))
              for a in ("relu", "gelu", "silu")]
     print("ready", flush=True)
     sys.stdin.readline()  # start together

@@ -72,8 +72,14 @@ def test_fused_learnable_constants_and_multiclass_match_the_torch_path(monkeypat
     X, y = load_wine(return_X_y=True)
     split = protocol_split(X.astype(np.float32), y.astype(np.int64), seed=0)
     spec = ModelSpec(hidden=(16, 8), n_outputs=3, learnable_constants=True)
-    formulas = ["add(mul(x, sig(mul(1.5, x))), 0.1)", "mul(x, x)", "sub(sin(mul(2.0, x)), mul(0.25, x))",
-                "max(mul(0.5, x), mul(0.1, x))", "div(x, add(abs(x), 1.0))", "relu"]  # fmt: skip
+    formulas = [
+        "add(mul(x, sig(mul(1.5, x))), 0.1)",
+        "mul(x, x)",
+        "sub(sin(mul(2.0, x)), mul(0.25, x))",
+        "max(mul(0.5, x), mul(0.1, x))",
+        "div(x, add(abs(x), 1.0))",
+        "relu",
+    ]
     tasks = [TrainTask(*split, spec.with_activation(f), seed=i) for i, f in enumerate(formulas)]
     config = TrainConfig(epochs=4, batch_size=32)
     fused_out = _train(tasks, config, monkeypatch, "fused")
@@ -169,9 +175,9 @@ def test_the_interface_is_declared_once_and_checked():
     i = torch.zeros(2, dtype=torch.int64)
     ok = dict(m=1, rows=2, d=2, src=t, ysrc=t, idx=i, stride=2, dst=t, ydst=t)
     assert len(gather.bind(**ok)) == 9
-    with pytest.raises(kernels.KernelInterfaceError, match="missing.*ydst"):
+    with pytest.raises(kernels.KernelInterfaceError, match=r"missing.*ydst"):
         gather.bind(**{k: v for k, v in ok.items() if k != "ydst"})
-    with pytest.raises(kernels.KernelInterfaceError, match="unknown.*rowz"):
+    with pytest.raises(kernels.KernelInterfaceError, match=r"unknown.*rowz"):
         gather.bind(**ok, rowz=3)
     with pytest.raises(kernels.KernelInterfaceError, match="idx is declared int64_t"):
         gather.bind(**{**ok, "idx": torch.zeros(2, dtype=torch.int32)})
@@ -183,7 +189,7 @@ def test_the_interface_is_declared_once_and_checked():
     changed = header.replace(
         "int64_t stride, float *dst", "int64_t stride, int32_t flag, float *dst"
     )
-    with pytest.raises(kernels.KernelBuildError, match="another kernels.h"):
+    with pytest.raises(kernels.KernelBuildError, match=r"another kernels\.h"):
         kernels.load_library(lib.path, header=changed)
 
 
@@ -209,9 +215,17 @@ def test_non_finite_values_are_flagged_by_the_kernels():
     y = (torch.rand(k, b) > 0.5).float()
     loss = torch.empty(k, dtype=torch.float64)
     args = lib.symact_binary_output.bind(
-        B=b, W=w, h=h, w=wt, bias=torch.zeros(k), y=y, dh=torch.empty(k, b, w),
-        gw=torch.empty(k, w), gbias=torch.empty(k), loss=loss,
-    )  # fmt: skip
+        B=b,
+        W=w,
+        h=h,
+        w=wt,
+        bias=torch.zeros(k),
+        y=y,
+        dh=torch.empty(k, b, w),
+        gw=torch.empty(k, w),
+        gbias=torch.empty(k),
+        loss=loss,
+    )
     assert lib.symact_binary_output(0, k, *args) == 0 and torch.isfinite(loss).all()
     h[1, 5, 3] = float("nan")
     assert lib.symact_binary_output(0, k, *args) == 2

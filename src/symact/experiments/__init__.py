@@ -12,20 +12,25 @@ from symact._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from symact.experiments.datacache import DataCache
-    from symact.experiments.runner import GridSummary, discover, run_grid
+    from symact.experiments.executors import Executor, LocalExecutor, StackJob
+    from symact.experiments.runner import GridSummary, discover, plan_jobs, run_grid
     from symact.experiments.specs import (
-        ARCHITECTURES,
         DataSpec,
         DiscoverySpec,
         GridEntry,
         RunSpec,
+        SplitSpec,
     )
     from symact.experiments.store import ResultsStore
     from symact.experiments.suites import Suite, SuiteOutcome, grid, make_suite, run_suite
 
 _LAZY = {
-    "ARCHITECTURES": "specs",
     "DataCache": "datacache",
+    "Executor": "executors",
+    "LocalExecutor": "executors",
+    "StackJob": "executors",
+    "SplitSpec": "specs",
+    "plan_jobs": "runner",
     "DataSpec": "specs",
     "DiscoverySpec": "specs",
     "GridEntry": "specs",
@@ -42,19 +47,23 @@ _LAZY = {
 }
 
 __all__ = [
-    "ARCHITECTURES",
     "DataCache",
     "DataSpec",
     "DiscoverySpec",
+    "Executor",
     "GridEntry",
     "GridSummary",
+    "LocalExecutor",
     "ResultsStore",
     "RunSpec",
+    "SplitSpec",
+    "StackJob",
     "Suite",
     "SuiteOutcome",
     "discover",
     "grid",
     "make_suite",
+    "plan_jobs",
     "run_grid",
     "run_suite",
 ]

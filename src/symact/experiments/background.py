@@ -19,9 +19,11 @@ that it plans exactly the discoveries the store lacks (:meth:`DiscoveryProcess.p
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -52,9 +54,30 @@ Jobs = Sequence[DiscoveryJob] | Callable[[], Sequence[DiscoveryJob]]
 """The jobs, or a function the child calls to build them (see the module docstring)."""
 
 
+def die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (PR_SET_PDEATHSIG).
+
+    A forked discovery child must not outlive a parent killed by SIGKILL (nothing of the
+    parent's runs then, not even its ``finally``). Elsewhere there is no such call, and a
+    child that finds its parent gone stops at its next check (:func:`serve`).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+
+
 def serve(jobs: Jobs, conn: Connection) -> None:
     """The child's side: send the plan (the jobs' keys), then each discovery as it finishes."""
+    parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:  # the parent died before the call took effect
+        return
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler must not run here
     try:
         todo = list(jobs() if callable(jobs) else jobs)
     except Exception as exc:  # sent to the parent, raised there

@@ -59,7 +59,7 @@ class DataCache:
         return self._splits[key]
 
     def n_classes(self, data: DataSpec) -> int:
-        return int(np.max(self.dataset(data).y)) + 1
+        return self.dataset(data).n_classes
 
 
 def make_split(ds: Dataset, split: SplitSpec) -> Split:

@@ -120,8 +120,15 @@ def train_job(
     for spec in job.specs:
         split = data.split(spec.data, spec.split)
         tasks.append(
-            TrainTask(split.X_train, split.y_train, split.X_test, split.y_test, spec.model,
-                      spec.seed, label=spec.key())  # fmt: skip
+            TrainTask(
+                split.X_train,
+                split.y_train,
+                split.X_test,
+                split.y_test,
+                spec.model,
+                spec.seed,
+                label=spec.key(),
+            )
         )
     outcomes = train_stack(tasks, job.specs[0].train, device, on_epochs, threads=threads)
     return [result_record(o, device) for o in outcomes]
@@ -156,8 +163,9 @@ class Executor(ABC):
     @abstractmethod
     def in_flight(self) -> int: ...
 
-    def start(self, data: DataCache, jobs: Sequence[StackJob], on_epochs: EpochsFn) -> None:
-        """Called once before the first ``submit`` with the data and the first plan."""
+    def start(self, data: DataCache, jobs: Sequence[StackJob], on_epochs: EpochsFn) -> None:  # noqa: B027
+        """Called once before the first ``submit`` with the data and the first plan (a hook:
+        executors that need nothing there keep this)."""
 
     def close(self, cancel: bool = False) -> None:  # noqa: B027  (optional hook)
         """Release workers; with ``cancel``, abandon what is in flight."""

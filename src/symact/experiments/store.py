@@ -31,7 +31,10 @@ STORE_NAME = "symact.sqlite"
 #: proves the store writable before any run trains.
 SCHEMA_VERSION = 1
 COLUMNS = ("key", "spec", "result", "finished_at")
-TABLES = ("runs", "discoveries")
+#: runs and discoveries by spec key; documents by name: what an output folder shows beyond
+#: the runs (a suite's table rows and formulas, a search's candidates), so that
+#: ``symact report DIR`` rebuilds every output from the store alone
+TABLES = ("runs", "discoveries", "documents")
 SCHEMA = tuple(
     f"CREATE TABLE IF NOT EXISTS {table} (key TEXT PRIMARY KEY, spec TEXT NOT NULL, "
     "result TEXT NOT NULL, finished_at TEXT NOT NULL)"
@@ -224,13 +227,31 @@ class ResultsStore:
     def get_discovery(self, key: str) -> dict[str, Any] | None:
         return self._get("discoveries", key)
 
+    def put_document(self, name: str, document: dict[str, Any]) -> None:
+        """Store (or replace) a named JSON document, in one transaction."""
+        self._put("documents", name, {}, document)
+
+    def get_document(self, name: str) -> dict[str, Any] | None:
+        return self._get("documents", name)
+
+    def stored_runs(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored results among ``keys``, in one query per 500 keys."""
+        keys = list(dict.fromkeys(keys))
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT key, result FROM runs WHERE key IN ({marks})"
+            out.update((k, json.loads(r)) for k, r in self._conn.execute(query, chunk))
+        return out
+
     def missing_runs(self, keys: Iterable[str]) -> list[str]:
         """The keys among ``keys`` with no stored result, in the given order."""
         have = {k for (k,) in self._conn.execute("SELECT key FROM runs")}
         return [k for k in keys if k not in have]
 
     def count(self, table: str = "runs") -> int:
-        if table not in ("runs", "discoveries"):
+        if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
         return self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 

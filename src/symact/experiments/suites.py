@@ -36,8 +36,14 @@ DEFAULT_ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "silu")
 SPECIALIST = "Hybrid (Specialist)"
 TRANSFER = "Hybrid (Transfer)"
 #: display names of named activations in the tables (the paper's spelling)
-ACTIVATION_LABELS = {"relu": "ReLU", "gelu": "GELU", "silu": "SiLU", "tanh": "Tanh",
-                     "sigmoid": "Sigmoid", "identity": "Identity"}  # fmt: skip
+ACTIVATION_LABELS = {
+    "relu": "ReLU",
+    "gelu": "GELU",
+    "silu": "SiLU",
+    "tanh": "Tanh",
+    "sigmoid": "Sigmoid",
+    "identity": "Identity",
+}
 
 
 def activation_label(activation: str) -> str:
@@ -96,7 +102,9 @@ class Suite:
                 "rename one of the files"
             )
         if self.discovery_method not in ("gplearn", "none"):
-            raise ValueError(f"discovery must be 'gplearn' or 'none', got {self.discovery_method!r}")
+            raise ValueError(
+                f"discovery must be 'gplearn' or 'none', got {self.discovery_method!r}"
+            )
         acts = [activation_label(a) for a in self.activations]
         if len(set(acts)) != len(acts):
             raise ValueError(f"activation listed twice in {list(self.activations)}")
@@ -133,7 +141,9 @@ def make_suite(
         default, sources = BUILTIN_DATASETS, BUILTIN_DATASETS
     else:
         raise ValueError(f"unknown suite {name!r}; choose 'paper' or 'builtin'")
-    data_options = {k: options.pop(k) for k in ("target", "positive", "drop", "labels") if k in options}
+    data_options = {
+        k: options.pop(k) for k in ("target", "positive", "drop", "labels") if k in options
+    }
     transfer = options.pop("transfer", None)
     # Registry names in any spelling ("FOREST_COVER", "covtype") become their canonical name;
     # anything else is a file path and kept as written.
@@ -228,8 +238,11 @@ def formula_rows(
         for seed in suite.gp_seeds:
             tag = f", discovery seed {seed}" if several else ""
             own = discoveries[(data.name, seed)]
-            rows.append(FormulaRow(data.name, data.name, seed, str(own.activation),
-                                   f"{SPECIALIST[:-1]}{tag})"))  # fmt: skip
+            rows.append(
+                FormulaRow(
+                    data.name, data.name, seed, str(own.activation), f"{SPECIALIST[:-1]}{tag})"
+                )
+            )
             sources = [s for s in suite.transfer_sources if s != data.name]
             for src in sources:
                 base = TRANSFER[:-1] if len(sources) == 1 else f"{TRANSFER[:-1]} from {labels[src]}"
@@ -265,8 +278,13 @@ def grid(
                 rows.append((heavy, "Heavy", "ReLU"))
             for act in suite.activations:
                 named = named_activation(act) is not None
-                rows.append((light.with_activation(act, learnable_constants=lc and not named),
-                             "Light", activation_label(act)))  # fmt: skip
+                rows.append(
+                    (
+                        light.with_activation(act, learnable_constants=lc and not named),
+                        "Light",
+                        activation_label(act),
+                    )
+                )
         if include != "baselines":
             for row in formula_rows(suite, discoveries, labels):
                 if row.dataset == data.name:
@@ -353,8 +371,9 @@ def _run_suite(suite, store, data, device, progress, background_discovery, head_
     if background:
         if head_start is None:
             head_start = DiscoveryProcess(discovery_jobs(suite, data, stored=discovered))
-        later = _FormulaRuns(suite, store, todo, discoveries, labels, n_classes, progress,
-                             head_start)  # fmt: skip
+        later = _FormulaRuns(
+            suite, store, todo, discoveries, labels, n_classes, progress, head_start
+        )
         try:
             baselines = grid(suite, discoveries, labels, n_classes, include="baselines")
             summary = run_grid([e.spec for e in baselines], store, data, later=later, **common)
@@ -408,8 +427,9 @@ class _FormulaRuns:
         if self.process.pending() or self.released:
             return []
         self.released = True
-        entries = grid(self.suite, self.discoveries, self.labels, self.n_classes,
-                       include="formulas")  # fmt: skip
+        entries = grid(
+            self.suite, self.discoveries, self.labels, self.n_classes, include="formulas"
+        )
         return [e.spec for e in entries]
 
     def close(self) -> None:

@@ -1,14 +1,26 @@
-"""A finished suite's outputs: the reference's CSV and figures, plus results.json.
+"""A finished suite's outputs, rebuilt from its results store alone.
 
-Everything here is read back from the results store, so the outputs of a resumed run are
-the same as those of an uninterrupted one.
+A suite run leaves two things in its store: every run and discovery (committed as they
+finished) and one ``suite`` document (:func:`suite_document`: the settings, which run is
+which table row, the formulas and where they came from, the data's provenance). Every
+output — the reference's CSV and figures, the statistics, the transfer matrix, the claims
+audit, ``results.json`` and ``report.html`` — is computed from those (:func:`write_outputs`),
+so the outputs of a resumed run equal those of an uninterrupted one, and ``symact report
+DIR`` rebuilds them from the folder.
+
+Files are written into a staging folder inside ``out`` and moved into place one by one
+with ``os.replace``: an interrupt leaves every output either old or new, never half
+written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from functools import partial
@@ -16,15 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from symact.experiments import ResultsStore, SuiteOutcome
-from symact.experiments.runner import environment
+from symact.experiments.executors import environment
 from symact.experiments.suites import discovery_specs
+from symact.formula import parse_formula
+from symact.report.configurations import FormulaConfiguration
+from symact.report.html import ReportFigure
 from symact.report.plots import (
     plot_accuracy_vs_params,
     plot_activation,
     plot_activations_combined,
 )
+from symact.report.review import build_review, write_review
 from symact.report.statistics import paired_differences
 from symact.report.tables import (
+    HEAVY_BASELINE,
     RunRecord,
     efficiency_table,
     summary_table,
@@ -32,62 +49,105 @@ from symact.report.tables import (
     write_efficiency_csv,
 )
 
-
-def suite_records(outcome: SuiteOutcome, store: ResultsStore) -> list[RunRecord]:
-    """One record per grid entry whose run is stored."""
-    records = []
-    for e in outcome.entries:
-        r = store.get_run(e.spec.key())
-        if r is None:
-            continue
-        records.append(
-            RunRecord(
-                dataset=e.dataset_label,
-                architecture=e.architecture_label,
-                activation=e.activation_label,
-                seed=e.spec.seed,
-                accuracy=float(r["accuracy"]) if r["accuracy"] is not None else float("nan"),
-                auc=float(r["auc"]) if r["auc"] is not None else float("nan"),
-                params=int(r["params"]),
-                failed=bool(r["failed"]),
-            )
-        )
-    return records
+SUITE_DOCUMENT = "suite"
 
 
-def _results_json(outcome: SuiteOutcome, store: ResultsStore) -> dict[str, Any]:
+def suite_document(outcome: SuiteOutcome) -> dict[str, Any]:
+    """What the outputs need beyond the runs, as plain JSON (stored with the runs)."""
     s = outcome.suite
-    runs = []
-    for e in outcome.entries:
-        r = store.get_run(e.spec.key())
-        runs.append(
-            {
-                "key": e.spec.key(),
-                "dataset": e.dataset_label,
-                "architecture": e.architecture_label,
-                "activation_label": e.activation_label,
-                "spec": e.spec.to_dict(),
-                "result": r,
-            }
-        )
-    # The stored records already hold the simplified formula and its LaTeX: no second sympy pass.
-    discoveries = {
-        outcome.labels[spec.data.name]: store.get_discovery(spec.key())
-        for spec in discovery_specs(s)
-    }
+    labels = outcome.labels
     return {
         "suite": s.name,
         "protocol": {
             "seeds": list(s.seeds),
             "train": asdict(s.train),
             "test_size": s.test_size,
-            "discovery": s.discovery.identity(),
+            "light": s.light.to_dict(),
+            "heavy": None if s.heavy is None else s.heavy.to_dict(),
+            "activations": list(s.activations),
+            "learnable_constants": s.learnable_constants,
+            "discovery": s.discovery_method,
+            "discovery_settings": s.discovery.identity(),
+            "discovery_seeds": list(s.gp_seeds),
             "datasets": [d.to_dict() for d in s.datasets],
             "transfer_sources": list(s.transfer_sources),
+            "split": "the paper's: a new seeded 80/20 split per training seed",
         },
+        "labels": labels,
+        "data": {labels[k]: v for k, v in outcome.data_provenance.items()},
+        "entries": [
+            {
+                "key": e.spec.key(),
+                "dataset": e.dataset_label,
+                "architecture": e.architecture_label,
+                "activation": e.activation_label,
+                "formula": e.spec.model.activation,
+                "seed": e.spec.seed,
+            }
+            for e in outcome.entries
+        ],
+        "formulas": [
+            {
+                "dataset": labels[f.dataset],
+                "source_dataset": labels[f.source],
+                "model": f"Light {f.label}",
+                "formula": f.formula,
+                "discovery_seed": f.discovery_seed,
+            }
+            for f in outcome.formulas
+        ],
+        "discoveries": [
+            {"dataset": labels[d.data.name], "discovery_seed": d.settings.seed, "key": d.key()}
+            for d in discovery_specs(s)
+        ],
+    }
+
+
+def save_suite(outcome: SuiteOutcome, store: ResultsStore) -> None:
+    store.put_document(SUITE_DOCUMENT, suite_document(outcome))
+
+
+def records(doc: dict[str, Any], store: ResultsStore) -> list[RunRecord]:
+    """One record per table row and seed whose run is stored."""
+    results = store.stored_runs(e["key"] for e in doc["entries"])
+    out = []
+    for e in doc["entries"]:
+        r = results.get(e["key"])
+        if r is None:
+            continue
+        out.append(
+            RunRecord(
+                dataset=e["dataset"],
+                architecture=e["architecture"],
+                activation=e["activation"],
+                seed=int(e["seed"]),
+                accuracy=float("nan") if r["accuracy"] is None else float(r["accuracy"]),
+                auc=float("nan") if r["auc"] is None else float(r["auc"]),
+                params=int(r["params"]),
+                failed=bool(r["failed"]),
+            )
+        )
+    return out
+
+
+def _results_json(doc: dict[str, Any], store: ResultsStore) -> dict[str, Any]:
+    results = store.stored_runs(e["key"] for e in doc["entries"])
+    runs = [{**e, "result": results.get(e["key"])} for e in doc["entries"]]
+    # the stored records already hold the simplified formula and its LaTeX: no sympy here
+    several = len(doc["protocol"]["discovery_seeds"]) > 1
+    discoveries = {
+        d["dataset"] + (f" (discovery seed {d['discovery_seed']})" if several else ""): (
+            store.get_discovery(d["key"])
+        )
+        for d in doc["discoveries"]
+    }
+    return {
+        "suite": doc["suite"],
+        "protocol": doc["protocol"],
         "environment": environment(),
-        "data": {outcome.labels[k]: v for k, v in outcome.data_provenance.items()},
+        "data": doc["data"],
         "discoveries": discoveries,
+        "formulas": doc["formulas"],
         "runs": runs,
     }
 
@@ -101,7 +161,8 @@ def _draw(figures: list[Callable[[], object]]) -> None:
     """
     forkable = "fork" in multiprocessing.get_all_start_methods()
     if len(figures) < 2 or (os.cpu_count() or 1) < 2 or not forkable:
-        _draw_all(figures)
+        for draw in figures:
+            draw()
         return
     theirs, ours = figures[::2], figures[1::2]
     child = multiprocessing.get_context("fork").Process(target=_draw_all, args=(theirs,))
@@ -119,27 +180,78 @@ def _draw_all(figures: list[Callable[[], object]]) -> None:
         draw()
 
 
-def write_suite_outputs(outcome: SuiteOutcome, store: ResultsStore, out: Path) -> str:
-    """Write CSV, figures, statistics and results.json into ``out``; return the markdown table."""
-    out.mkdir(parents=True, exist_ok=True)
-    records = suite_records(outcome, store)
-    table = efficiency_table(records)
-    write_efficiency_csv(table, out / "final_efficiency_results.csv")
-    summary_table(records).to_csv(out / "summary.csv", index=False)
-    paired = paired_differences(records)
-    paired.to_csv(out / "paired_vs_heavy.csv", index=False)
-
-    figures: list[Callable[[], object]] = []
+def _figures(doc: dict[str, Any], runs: list[RunRecord], out: Path) -> list[tuple[str, Path]]:
+    """Draw the activation plots and accuracy-vs-parameters into ``out``; (title, path)."""
+    drawn: list[tuple[str, Path]] = []
+    jobs: list[Callable[[], object]] = []
     combined = []
-    for name, d in outcome.discoveries.items():
-        label = outcome.labels[name]
-        fn = d.activation.to_numpy()
+    for f in doc["formulas"]:
+        if f["dataset"] != f["source_dataset"]:
+            continue  # each discovered formula once: on its own dataset
+        label = f["dataset"] + (
+            "" if len(doc["protocol"]["discovery_seeds"]) < 2 else f"_seed{f['discovery_seed']}"
+        )
+        fn = parse_formula(f["formula"]).to_numpy()
         path = out / f"activation_{label}.png"
-        figures.append(partial(plot_activation, fn, str(d.activation), label, path))
-        combined.append((label, str(d.activation), fn))
-    figures.append(partial(plot_activations_combined, combined, out / "activation_combined.png"))
-    figures.append(partial(plot_accuracy_vs_params, records, out / "accuracy_vs_params.png"))
-    _draw(figures)
+        jobs.append(partial(plot_activation, fn, f["formula"], label, path))
+        combined.append((label, f["formula"], fn))
+        drawn.append((f"Activation discovered on {label}", path))
+    if combined:
+        path = out / "activation_combined.png"
+        jobs.append(partial(plot_activations_combined, combined, path))
+        drawn.append(("Discovered activations", path))
+    if runs:
+        path = out / "accuracy_vs_params.png"
+        jobs.append(partial(plot_accuracy_vs_params, runs, path))
+        drawn.append(("Accuracy against parameters", path))
+    _draw(jobs)
+    return drawn
 
-    (out / "results.json").write_text(json.dumps(_results_json(outcome, store), indent=2))
+
+def write_outputs(store: ResultsStore, out: str | Path) -> str:
+    """Write every output of the suite stored in ``store`` into ``out``; return the
+    markdown efficiency table. ValueError when the store holds no suite."""
+    doc = store.get_document(SUITE_DOCUMENT)
+    if doc is None:
+        raise ValueError(
+            f"{store.path} holds no finished symact benchmark; run `symact benchmark --out "
+            f"{Path(store.path).parent}` first"
+        )
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with staging(out) as stage:
+        runs = records(doc, store)
+        table = efficiency_table(runs)
+        write_efficiency_csv(table, stage / "final_efficiency_results.csv")
+        summary_table(runs).to_csv(stage / "summary.csv", index=False)
+        if any((r.architecture, r.activation) == HEAVY_BASELINE for r in runs):
+            paired_differences(runs).to_csv(stage / "paired_vs_heavy.csv", index=False)
+        drawn = _figures(doc, runs, stage)
+        formulas = [FormulaConfiguration(**f) for f in doc["formulas"]]
+        review = build_review(runs, formulas)
+        provenance = [{"dataset": label, **p} for label, p in doc["data"].items()]
+        write_review(
+            review,
+            stage,
+            title=f"symact benchmark: {doc['suite']} suite",
+            run_settings=doc["protocol"],
+            provenance=provenance,
+            versions=environment(),
+            figures=[ReportFigure(title, path) for title, path in drawn],
+        )
+        text = json.dumps(_results_json(doc, store), indent=2)
+        (stage / "results.json").write_text(text, encoding="utf-8")
     return to_markdown(table)
+
+
+@contextlib.contextmanager
+def staging(out: Path):
+    """A folder in ``out`` whose files are moved into ``out`` (each atomically) on success,
+    and which is removed either way."""
+    stage = Path(tempfile.mkdtemp(prefix=".symact-outputs-", dir=out))
+    try:
+        yield stage
+        for path in sorted(stage.iterdir()):
+            os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

@@ -317,6 +317,8 @@ def _wilcoxon_p(shifted: np.ndarray) -> float:
     (tested against scipy.stats.wilcoxon on the stored runs).
     """
     nonzero = shifted[shifted != 0.0]
+    if nonzero.size < 2:  # one signed rank: both signs equally likely, two-sided p = 1
+        return 1.0
     magnitudes = np.abs(nonzero)
     ties_or_zeros = nonzero.size < shifted.size or np.unique(magnitudes).size < nonzero.size
     if not ties_or_zeros or nonzero.size > _EXHAUSTIVE_PAIRS:

@@ -140,9 +140,16 @@ class FusedStep:
     def gather(self, m, rows, d, x_all, y_all, idx_ptr, stride, x_buf, y_buf) -> None:
         """Batch rows of the training data into the step's buffers (common.c's loop)."""
         self.lib.symact_gather(
-            m, rows, d, x_all.data_ptr(), y_all.data_ptr(), idx_ptr, stride,
-            x_buf.data_ptr(), y_buf.data_ptr(),
-        )  # fmt: skip
+            m,
+            rows,
+            d,
+            x_all.data_ptr(),
+            y_all.data_ptr(),
+            idx_ptr,
+            stride,
+            x_buf.data_ptr(),
+            y_buf.data_ptr(),
+        )
 
     # -- arguments, bound once per batch size ---------------------------------------------
 
@@ -163,27 +170,42 @@ class FusedStep:
             deriv = self._buffer(f"deriv{i}", shape) if self.need_deriv else None
             mean, var = self._buffer(f"mean{i}", (k, w)), self._buffer(f"var{i}", (k, w))
             common = {
-                "B": batch, "W": w, "z": z, "norm": int(norm), "mean": mean, "var": var,
+                "B": batch,
+                "W": w,
+                "z": z,
+                "norm": int(norm),
+                "mean": mean,
+                "var": var,
                 "gamma": stack.p[f"gamma{i}"] if norm else None,
                 "beta": stack.p[f"beta{i}"] if norm else None,
-                "bias": stack.p[f"b{i}"], "eps": spec.bn_eps, "models": self.models,
-                "code": self.code, "consts": self.consts[i], "h": h, "deriv": deriv,
-            }  # fmt: skip
+                "bias": stack.p[f"b{i}"],
+                "eps": spec.bn_eps,
+                "models": self.models,
+                "code": self.code,
+                "consts": self.consts[i],
+                "h": h,
+                "deriv": deriv,
+            }
             forward = lib.symact_hidden_forward.bind(
                 **common,
                 momentum=spec.bn_momentum,
                 running_mean=stack.running_mean[i] if norm else None,
                 running_var=stack.running_var[i] if norm else None,
-                keys=keys, drawn=0, pos0=pos, keep_from=stack.keep_from, scale=scale,
-            )  # fmt: skip
+                keys=keys,
+                drawn=0,
+                pos0=pos,
+                keep_from=stack.keep_from,
+                scale=scale,
+            )
             backward = lib.symact_hidden_backward.bind(
                 **common,
-                dh=dh, scale=scale,
+                dh=dh,
+                scale=scale,
                 ggamma=stack.g[f"gamma{i}"] if norm else None,
                 gbeta=stack.g[f"beta{i}"] if norm else None,
                 gbias=None if norm else stack.g[f"b{i}"],
                 gconsts=self.gconsts[i],
-            )  # fmt: skip
+            )
             layers.append(_Layer(z, h, dh, forward, backward, (deriv, mean, var)))
             pos += batch * w
         n, last = stack.n_hidden, layers[-1]
@@ -192,9 +214,17 @@ class FusedStep:
         if spec.n_outputs == 1:
             kernel = lib.symact_binary_output
             output = kernel.bind(
-                B=batch, W=spec.hidden[-1], h=last.h, w=stack.p[f"W{n}"], bias=stack.p[f"b{n}"],
-                y=0, dh=last.dh, gw=stack.g[f"W{n}"], gbias=stack.g[f"b{n}"], loss=loss,
-            )  # fmt: skip
+                B=batch,
+                W=spec.hidden[-1],
+                h=last.h,
+                w=stack.p[f"W{n}"],
+                bias=stack.p[f"b{n}"],
+                y=0,
+                dh=last.dh,
+                gw=stack.g[f"W{n}"],
+                gbias=stack.g[f"b{n}"],
+                loss=loss,
+            )
         else:
             logits = self._buffer("logits", (k, batch, spec.n_outputs))
             kernel = lib.symact_softmax_loss
@@ -260,9 +290,15 @@ def evaluate_reverse(
     y, g = y.contiguous(), g.contiguous()
     gx, gc = torch.empty_like(y), torch.zeros(max(len(constants), 1), dtype=torch.float64)
     args = lib.symact_eval_reverse.bind(
-        n=y.numel(), y=y, g=g, models=models, code=code, consts=torch.tensor([c.data_ptr()]),
-        gx=gx, gc=gc,
-    )  # fmt: skip
+        n=y.numel(),
+        y=y,
+        g=g,
+        models=models,
+        code=code,
+        consts=torch.tensor([c.data_ptr()]),
+        gx=gx,
+        gc=gc,
+    )
     lib.symact_eval_reverse(*args)
     return gx, gc[: len(constants)]
 
