@@ -106,7 +106,7 @@ def test_rows_on_builtins_draw_a_seeded_subset():
         ({"seed": -1}, r"seed=-1 is out of range: a seed must be a whole number from 0 to "),
         ({"seed": 2**40}, r"seed=1099511627776 is out of range"),
         ({"seed": "7"}, r"seed='7' is not an integer"),
-        ({"target": "x"}, "target= apply to CSV/Parquet files only"),
+        ({"target": "x"}, "target= applies to CSV/Parquet files only"),
         ({"drop": ["id"], "positive": 1}, "positive=, drop= apply to CSV/Parquet files only"),
         ({"labels": "multi"}, "labels='multi' is not a label mode; use 'binary' or 'all'"),
         ({"rows": 5}, "at least 10 are needed"),

@@ -41,6 +41,8 @@ def test_the_parts_survive_pickling():
     # errors of the benchmark's discovery child reach the parent through a pipe
     with pytest.raises(DataError) as caught:
         load_dataset("breast_cancer", labels="many")
+    bare = DataError("set ", Option("data_dir"), " or ", Option("positive", placeholder="<c>"))
+    assert pickle.loads(pickle.dumps(bare)).render("cli") == "set --data-dir or --positive <c>"
     back = pickle.loads(pickle.dumps(caught.value))
     assert type(back) is DataError and back.parts == caught.value.parts
     assert back.render("cli") == "--labels many is not a label mode; use 'binary' or 'all' " + (

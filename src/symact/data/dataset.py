@@ -196,10 +196,11 @@ def _refuse_file_options(key: str, **options: object) -> None:
     parts: list[str | Option] = []
     for i, name in enumerate(given):
         parts += [", " if i else "", Option(name)]
+    verb = "applies" if len(given) == 1 else "apply"
     raise DataError(
         *parts,
-        f" apply to CSV/Parquet files only; {key!r} is a registry dataset whose label rule is "
-        f"fixed: {REGISTRY[key].label_rule}",
+        f" {verb} to CSV/Parquet files only; {key!r} is a registry dataset whose label rule "
+        f"is fixed: {REGISTRY[key].label_rule}",
     )
 
 

@@ -14,6 +14,7 @@ and each front end renders the spelling its user types: ``str(err)`` (and
 
 from __future__ import annotations
 
+import enum
 import shlex
 from dataclasses import dataclass
 from typing import Literal
@@ -31,7 +32,15 @@ CLI_FLAGS = {
 }
 
 Style = Literal["python", "cli"]
-_UNSET = object()
+
+
+class _Unset(enum.Enum):
+    """``Option.value`` when no value is given (an enum member: it pickles as itself)."""
+
+    TOKEN = 0
+
+
+_UNSET = _Unset.TOKEN
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,9 @@ class DataError(ValueError):
     * ``err.options``: the parameter names mentioned, in order; ``err.option`` is the first,
       the option the error is about (None when it names none).
 
-    The parts survive pickling (errors cross the discovery child's pipe).
+    The parts survive pickling (errors cross the discovery child's pipe). A front end that
+    catches ``ValueError`` prints ``render_error(exc, "cli")``: a DataError's options come out
+    as flags, any other error as its message.
     """
 
     def __init__(self, *parts: str | Option) -> None:
