@@ -303,6 +303,12 @@ def _gplearn_settings(args: argparse.Namespace):
     )
 
 
+def check_device(device: str) -> None:
+    """--device before torch is imported: auto, cpu, cuda or cuda:N (availability later)."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise UsageError(f"--device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+
+
 def _benchmark_seeds(args: argparse.Namespace) -> tuple[int, ...]:
     if args.seeds is not None and args.n_seeds is not None:
         raise UsageError("--seeds and --n-seeds both given; use one (--n-seeds 10 is 42-51)")
@@ -372,6 +378,7 @@ def _benchmark_plan(args: argparse.Namespace):
     from symact.models import ModelSpec
     from symact.training import TrainConfig
 
+    check_device(args.device)
     seeds = _benchmark_seeds(args)
     names = (
         name_list(args.datasets, "--datasets")
@@ -498,8 +505,9 @@ def _build_kernels() -> None:
 
 def _discovery_child(args: argparse.Namespace, conn) -> None:
     """Runs in the early-forked child: build the suite's missing discoveries and serve them."""
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler (see main)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    from symact.experiments.background import child_signals
+
+    child_signals()  # the parent handles Ctrl-C and stops us
     from symact.experiments import DataCache
     from symact.experiments.background import serve
     from symact.experiments.store import stored_keys
@@ -532,7 +540,9 @@ def _fork_discovery(args: argparse.Namespace):
     ctx = multiprocessing.get_context("fork")
     conn, child_end = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_discovery_child, args=(args, child_end), daemon=True)
-    process.start()
+    from symact.experiments.background import start_child
+
+    start_child(process)
     child_end.close()
     return process, conn
 
@@ -741,8 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    handles = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if handles else None
     try:
         return COMMANDS[args.command](args, console)
     except KeyboardInterrupt as exc:
@@ -754,6 +764,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         say(err, f"error: {render_error(exc, 'cli')}", "red")
         return EXIT_USAGE
+    finally:
+        if handles:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def run() -> None:

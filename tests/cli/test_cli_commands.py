@@ -78,7 +78,7 @@ def test_bad_arguments_are_rejected_before_any_work(capsys):
     assert main(["benchmark", "--seeds", "a,b"]) == 2
     assert "--seeds: 'a' is not a seed" in capsys.readouterr().err
     assert main(["benchmark", "--device", "tpu"]) == 2
-    assert "device must be" in capsys.readouterr().err
+    assert "--device must be" in capsys.readouterr().err
 
 
 def test_python_dash_m_is_the_same_command():

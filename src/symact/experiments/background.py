@@ -70,14 +70,40 @@ def die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def start_child(process: BaseProcess) -> None:
+    """Start a forked child with SIGINT and SIGTERM held until it has its own handlers.
+
+    A child forked from a process whose handlers raise (Ctrl-C's KeyboardInterrupt, the
+    CLI's SIGTERM handler) and signalled before it reaches its target would raise inside
+    ``fork``'s return path and carry on as a second copy of the parent. Held signals wait,
+    and :func:`child_signals` (the child's first call) sets the child's own dispositions
+    before letting them in.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        process.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def child_signals() -> None:
+    """In a child started by :func:`start_child`: ignore Ctrl-C (the parent handles it and
+    stops the child), die on SIGTERM, then take the held signals."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
 def serve(jobs: Jobs, conn: Connection) -> None:
     """The child's side: send the plan (the jobs' keys), then each discovery as it finishes."""
+    child_signals()
     parent = os.getppid()
     die_with_parent()
     if os.getppid() != parent:  # the parent died before the call took effect
         return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the parent's handler must not run here
     try:
         todo = list(jobs() if callable(jobs) else jobs)
     except Exception as exc:  # sent to the parent, raised there
@@ -102,7 +128,7 @@ class DiscoveryProcess:
         ctx = multiprocessing.get_context("fork")
         conn, child_end = ctx.Pipe(duplex=False)
         process = ctx.Process(target=serve, args=(jobs, child_end), daemon=True)
-        process.start()
+        start_child(process)
         child_end.close()
         self._adopt(process, conn)
 

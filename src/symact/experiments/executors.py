@@ -207,6 +207,10 @@ class LocalExecutor(Executor):
             n = max(1, min(cores, 4, max(len(jobs), 1)))
             threads = max(1, cores // n) if len(jobs) < cores else 1
         self._n_workers, self.threads = n, threads
+        # torch's intra-op thread count is one setting per process: set here once, not by
+        # each stack (stacks on several threads would race to set and restore it)
+        self._old_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
         self._pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="symact-stack")
 
     def grow(self, more_jobs_coming: bool) -> None:
@@ -216,12 +220,13 @@ class LocalExecutor(Executor):
             self._n_workers, self.threads = max(self._n_workers, min(cores, 4)), 1
             assert self._pool is not None
             self._pool._max_workers = max(self._pool._max_workers, self._n_workers)
+            import torch
+
+            torch.set_num_threads(1)
 
     def submit(self, job: StackJob) -> None:
         assert self._pool is not None, "start() first"
-        future = self._pool.submit(
-            train_job, job, self.data, self.device, self.threads, self.on_epochs
-        )
+        future = self._pool.submit(train_job, job, self.data, self.device, None, self.on_epochs)
         self._futures[future] = job
 
     def in_flight(self) -> int:
@@ -242,6 +247,9 @@ class LocalExecutor(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
             self._pool = None
+            import torch
+
+            torch.set_num_threads(self._old_threads)
 
 
 def describe_failure(exc: BaseException) -> str:

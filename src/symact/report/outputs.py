@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from symact.experiments import ResultsStore, SuiteOutcome
+from symact.experiments.background import child_signals, start_child
 from symact.experiments.executors import environment
 from symact.experiments.suites import discovery_specs
 from symact.formula import parse_formula
@@ -165,8 +166,8 @@ def _draw(figures: list[Callable[[], object]]) -> None:
             draw()
         return
     theirs, ours = figures[::2], figures[1::2]
-    child = multiprocessing.get_context("fork").Process(target=_draw_all, args=(theirs,))
-    child.start()
+    child = multiprocessing.get_context("fork").Process(target=_draw_child, args=(theirs,))
+    start_child(child)
     try:
         _draw_all(ours)
     finally:
@@ -178,6 +179,11 @@ def _draw(figures: list[Callable[[], object]]) -> None:
 def _draw_all(figures: list[Callable[[], object]]) -> None:
     for draw in figures:
         draw()
+
+
+def _draw_child(figures: list[Callable[[], object]]) -> None:
+    child_signals()
+    _draw_all(figures)
 
 
 def _figures(doc: dict[str, Any], runs: list[RunRecord], out: Path) -> list[tuple[str, Path]]:
