@@ -268,6 +268,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     ds = sub.add_parser("datasets", help="list the dataset registry and what is cached")
     ds.add_argument("--data-dir", default=None)
+
+    from symact.search.cli import add_search_parser
+
+    add_search_parser(sub)
     return parser
 
 
@@ -731,8 +735,15 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace, console: Console) -> int:
+    from symact.search.cli import cmd_search as search
+
+    return search(args, console)
+
+
 COMMANDS = {
     "benchmark": cmd_benchmark,
+    "search": cmd_search,
     "report": cmd_report,
     "discover": cmd_discover,
     "datasets": cmd_datasets,

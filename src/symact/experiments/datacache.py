@@ -62,6 +62,22 @@ class DataCache:
         return self.dataset(data).n_classes
 
 
+def _train_indices(n: int, split: SplitSpec) -> np.ndarray:
+    from sklearn.model_selection import train_test_split
+
+    train_idx, _ = train_test_split(
+        np.arange(n), test_size=split.test_size, random_state=split.seed
+    )
+    return train_idx
+
+
+def training_part(ds: Dataset, split: SplitSpec) -> tuple[np.ndarray, np.ndarray]:
+    """The raw rows of the training part of ``split`` (validation rows included, test rows
+    not): what a search may look at, e.g. to discover its gplearn Specialist."""
+    idx = _train_indices(len(ds.y), split)
+    return ds.X[idx], ds.y[idx]
+
+
 def make_split(ds: Dataset, split: SplitSpec) -> Split:
     """The protocol's split, or a validation part carved out of its training part.
 
@@ -71,11 +87,5 @@ def make_split(ds: Dataset, split: SplitSpec) -> Split:
     """
     if not split.validation:
         return split_standardize(ds.X, ds.y, seed=split.seed, test_size=split.test_size)
-    from sklearn.model_selection import train_test_split
-
-    train_idx, _ = train_test_split(
-        np.arange(len(ds.y)), test_size=split.test_size, random_state=split.seed
-    )
-    return split_standardize(
-        ds.X[train_idx], ds.y[train_idx], seed=split.seed, test_size=split.validation
-    )
+    X, y = training_part(ds, split)
+    return split_standardize(X, y, seed=split.seed, test_size=split.validation)

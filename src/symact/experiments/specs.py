@@ -90,22 +90,29 @@ class SplitSpec:
 
 @dataclass(frozen=True)
 class DiscoverySpec:
-    """One discovery: a dataset and the gplearn settings (their seed included)."""
+    """One discovery: a dataset and the gplearn settings (their seed included).
+
+    ``part`` None is the paper's: gplearn sees a sample of the whole dataset. A search's
+    Specialist is discovered on the training part of ``part`` only, so that no test row
+    reaches the formula it is later judged with.
+    """
 
     data: DataSpec
     settings: GplearnSettings = field(default_factory=GplearnSettings)
     method: str = "gplearn"
+    part: SplitSpec | None = None
 
     def key(self) -> str:
-        return content_key(
-            {
-                "kind": "discovery",
-                "method": self.method,
-                "data": self.data.to_dict(),
-                "settings": self.settings.identity(),
-                "protocol": PROTOCOL_VERSION,
-            }
-        )
+        payload = {
+            "kind": "discovery",
+            "method": self.method,
+            "data": self.data.to_dict(),
+            "settings": self.settings.identity(),
+            "protocol": PROTOCOL_VERSION,
+        }
+        if self.part is not None:
+            payload["training_part_of"] = asdict(self.part)
+        return content_key(payload)
 
 
 @dataclass(frozen=True)

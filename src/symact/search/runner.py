@@ -1,0 +1,151 @@
+"""``run_search``: a whole search on one dataset, its verdict, and its transfer verdicts.
+
+The pipeline: load the data; on binary data discover the gplearn Specialist on the
+training part only (it is a baseline of the verdict, and a member of the first generation
+when asked); evolve (``evolution.Search``); pick the finalists on validation and judge them
+on test with fresh seeds (``verdict``), on this dataset and on each ``evaluate_on``
+dataset. Every run goes through ``run_grid``, so it is committed to the results store as
+it finishes and trained by whichever executor is given (local threads, Ray).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from symact.discovery import Discovery, GplearnSettings, discover_gplearn
+from symact.experiments.datacache import DataCache, training_part
+from symact.experiments.executors import Executor, LocalExecutor
+from symact.experiments.runner import run_grid, store_discovery
+from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
+from symact.experiments.store import ResultsStore
+from symact.formula.tree import Formula
+from symact.search.evolution import ProgressFn, Search, SearchSettings, SearchState
+from symact.search.verdict import Entry, finalists, judge, plan_verdict
+
+
+@dataclass
+class SearchOutcome:
+    """A finished search: its state, the verdict rows per dataset, and what they used."""
+
+    data: DataSpec
+    label: str
+    settings: SearchSettings
+    state: SearchState
+    entries: list[Entry]
+    rows: list[dict[str, Any]]
+    specialists: dict[str, str] = field(default_factory=dict)  # dataset label -> formula
+    provenance: dict[str, dict] = field(default_factory=dict)
+    evaluate_on: tuple[DataSpec, ...] = ()
+
+
+def specialist_on_training_part(
+    data: DataSpec,
+    settings: SearchSettings,
+    gp: GplearnSettings,
+    cache: DataCache,
+    store: ResultsStore,
+) -> Discovery:
+    """The dataset's gplearn formula, discovered on the training part of the search's split
+    only (stored, so a rerun reuses it)."""
+    spec = DiscoverySpec(data, gp, part=settings.test_split())
+    stored = store.get_discovery(spec.key())
+    if stored is not None:
+        return Discovery.from_dict(stored)
+    ds = cache.dataset(data)
+    X, y = training_part(ds, settings.test_split())
+    found = discover_gplearn(X, y, dataset=ds.display_name, settings=gp)
+    store_discovery(spec, found, store)
+    return found
+
+
+def run_search(
+    data: DataSpec,
+    settings: SearchSettings,
+    store: ResultsStore,
+    cache: DataCache,
+    *,
+    gplearn: GplearnSettings | None = None,
+    evaluate_on: Sequence[DataSpec] = (),
+    device: str = "cpu",
+    executor: Executor | None = None,
+    progress: ProgressFn | None = None,
+    phase: Callable[[str], None] | None = None,
+) -> SearchOutcome:
+    """Search, then judge (see the module docstring). ``gplearn`` None skips the Specialist
+    (multi-class data never has one: gplearn's discovery is binary)."""
+
+    def train(specs: Sequence[RunSpec]) -> None:
+        # one worker per core and single-threaded stacks: a model's result then does not
+        # depend on its stack's make-up, so an interrupted search resumes to the same result
+        ex = executor or LocalExecutor(
+            device, workers=(os.cpu_count() or 1) if device == "cpu" else 1
+        )
+        run_grid(specs, store, cache, device=device, executor=ex)
+
+    say = phase or (lambda text: None)
+    ds = cache.dataset(data)
+    n_classes = ds.n_classes
+    specialists: dict[str, Formula] = {}
+    if gplearn is not None and n_classes == 2:
+        say(f"discovery: gplearn on the training part of {ds.display_name}")
+        specialists[ds.display_name] = specialist_on_training_part(
+            data, settings, gplearn, cache, store
+        ).activation
+    search = Search(
+        data,
+        settings,
+        store,
+        cache,
+        train,
+        specialist=specialists.get(ds.display_name) if settings.specialist else None,
+        n_classes=n_classes,
+        progress=progress,
+    )
+    state = search.run()
+    chosen = finalists(state.candidates, settings.top)
+    n_final = len(settings.final_seeds)
+    say(f"verdict: {len(chosen)} finalist(s) against the baselines, {n_final} seeds")
+    entries = plan_verdict(search, chosen, data, ds.display_name, specialists.get(ds.display_name))
+    provenance = {ds.display_name: _provenance(ds)}
+    for other in evaluate_on:
+        ods = cache.dataset(other)
+        if gplearn is not None and ods.n_classes == 2:
+            specialists[ods.display_name] = specialist_on_training_part(
+                other, settings, gplearn, cache, store
+            ).activation
+        provenance[ods.display_name] = _provenance(ods)
+        sub = Search(other, settings, store, cache, train, n_classes=ods.n_classes)
+        entries += plan_verdict(
+            sub, chosen, other, ods.display_name, specialists.get(ods.display_name)
+        )
+    train([spec for e in entries for spec in e.final_specs])
+    rows = verdict_rows([e.to_dict() for e in entries], store)
+    return SearchOutcome(
+        data,
+        ds.display_name,
+        settings,
+        state,
+        entries,
+        rows,
+        {k: str(v) for k, v in specialists.items()},
+        provenance,
+        tuple(evaluate_on),
+    )
+
+
+def verdict_rows(entries: Sequence[dict[str, Any]], store: ResultsStore) -> list[dict]:
+    """The verdict's table from ``Entry.to_dict`` records and the store alone."""
+    results = store.stored_runs(key for e in entries for _, key in e["finals"])
+    rows = []
+    for label in dict.fromkeys(e["dataset"] for e in entries):
+        rows += judge([e for e in entries if e["dataset"] == label], results)
+    return rows
+
+
+def _provenance(ds) -> dict:
+    from symact.experiments.suites import _provenance as suite_provenance
+
+    return suite_provenance(ds)
