@@ -47,6 +47,13 @@ def add_search_parser(sub) -> None:
     s.add_argument("--search-seeds", type=positive_int, default=2, help="seeds per candidate (2)")
     s.add_argument("--top", type=positive_int, default=3, help="finalists judged on test (3)")
     s.add_argument(
+        "--rerank",
+        type=positive_int,
+        default=10,
+        help="the best candidates scored again on validation at --final-epochs, "
+        "from which the finalists are chosen (10)",
+    )
+    s.add_argument(
         "--final-epochs", type=positive_int, default=15, help="epochs of the verdict (15)"
     )
     s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict (10)")
@@ -146,6 +153,7 @@ def search_plan(args: argparse.Namespace):
         final_epochs=args.final_epochs,
         final_seeds=tuple(range(1001, 1001 + args.final_seeds)),
         top=args.top,
+        rerank=max(args.rerank, args.top),
         learnable_constants=args.learnable_constants,
         specialist=args.specialist,
         space=space,

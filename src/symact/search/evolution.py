@@ -52,6 +52,7 @@ class SearchSettings:
     final_epochs: int = 15
     final_seeds: tuple[int, ...] = tuple(range(101, 111))
     top: int = 3
+    rerank: int = 10  # the best by search fitness, scored again at final_epochs
     learnable_constants: bool = False
     specialist: bool = False  # the dataset's gplearn formula joins the first generation
     space: SearchSpace = field(default_factory=SearchSpace)
@@ -70,6 +71,8 @@ class SearchSettings:
             )
         if self.budget < 1 or self.population < 2 or self.batch < 1 or self.top < 1:
             raise ValueError("budget, batch and top must be >= 1, population >= 2")
+        if self.rerank < self.top:
+            raise ValueError(f"rerank ({self.rerank}) must be at least top ({self.top})")
         if not 2 <= self.tournament <= self.population:
             raise ValueError(f"tournament must be in [2, population], got {self.tournament}")
 
@@ -91,6 +94,7 @@ class SearchSettings:
             "final_epochs": self.final_epochs,
             "final_seeds": list(self.final_seeds),
             "top": self.top,
+            "rerank": self.rerank,
             "learnable_constants": self.learnable_constants,
             "specialist": self.specialist,
             "operators": list(self.space.operators),
@@ -206,18 +210,21 @@ class Search:
         self,
         formula: Formula,
         *,
-        final: bool = False,
+        stage: str = "search",
         data: DataSpec | None = None,
         learnable: bool | None = None,
     ) -> list[RunSpec]:
-        """The runs that score ``formula``: on validation with the search seeds, or (final)
-        on the test part with the final seeds."""
+        """The runs that score ``formula`` at a stage: ``search`` (validation part, search
+        seeds, ``epochs``), ``select`` (validation part, search seeds, ``final_epochs``: the
+        finalists are chosen at the verdict's training length) or ``final`` (test part,
+        final seeds, ``final_epochs``)."""
         s = self.settings
         lc = s.learnable_constants if learnable is None else learnable
         model = self.model.with_activation(str(formula), learnable_constants=lc)
-        train = replace(s.train, epochs=s.final_epochs if final else s.epochs)
-        split = s.test_split() if final else s.search_split()
-        seeds = s.final_seeds if final else s.search_seeds
+        epochs = s.epochs if stage == "search" else s.final_epochs
+        train = replace(s.train, epochs=epochs)
+        split = s.test_split() if stage == "final" else s.search_split()
+        seeds = s.final_seeds if stage == "final" else s.search_seeds
         return [RunSpec(data or self.data, model, seed, train, split) for seed in seeds]
 
     # ------------------------------------------------------------------ the loop

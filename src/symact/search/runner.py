@@ -23,7 +23,7 @@ from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.formula.tree import Formula
 from symact.search.evolution import ProgressFn, Search, SearchSettings, SearchState
-from symact.search.verdict import Entry, finalists, judge, plan_verdict
+from symact.search.verdict import Entry, judge, plan_verdict, select
 
 
 @dataclass
@@ -105,10 +105,15 @@ def run_search(
         progress=progress,
     )
     state = search.run()
-    chosen = finalists(state.candidates, settings.top)
+    say(
+        f"selection: the {settings.rerank} best trained again for {settings.final_epochs} epochs on validation"
+    )
+    chosen = select(search, state.candidates)
     n_final = len(settings.final_seeds)
     say(f"verdict: {len(chosen)} finalist(s) against the baselines, {n_final} seeds")
-    entries = plan_verdict(search, chosen, data, ds.display_name, specialists.get(ds.display_name))
+    entries = plan_verdict(
+        search, chosen, data, ds.display_name, specialists.get(ds.display_name), searched_here=True
+    )
     provenance = {ds.display_name: _provenance(ds)}
     for other in evaluate_on:
         ods = cache.dataset(other)

@@ -1,8 +1,10 @@
 """The verdict on a search: selected on validation, judged on test with fresh seeds.
 
-The ``top`` best searched formulas that are not themselves a baseline are trained from
-scratch on the whole training part for ``final_epochs`` with the ``final_seeds`` (disjoint
-from the search seeds) and scored on the test part, which nothing before read; beside them
+The ``rerank`` best searched formulas that are not themselves a baseline are trained again
+on the validation part for ``final_epochs`` (search seeds), and the ``top`` best of them by
+that score are trained from scratch on the whole training part for ``final_epochs`` with the
+``final_seeds`` (disjoint from the search seeds) and scored on the test part, which nothing
+before read; beside them
 Light ReLU, GELU, SiLU and, on binary data, the dataset's gplearn Specialist (discovered on
 the training part only). Each finalist is compared with the best baseline *by validation
 score* (never chosen on test, where the comparison would favour the baseline that happened
@@ -26,7 +28,7 @@ from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula
 from symact.report.statistics import holm, mean_confidence_interval
 from symact.search.evolution import Candidate, Search, metric_of
-from symact.search.screen import screen
+from symact.search.screen import FINGERPRINT_POINTS, screen
 
 #: The verdict's baselines: label -> formula (the Specialist is added per dataset).
 BASELINES: tuple[tuple[str, str], ...] = (
@@ -62,17 +64,76 @@ class Entry:
         }
 
 
-def finalists(candidates: Sequence[Candidate], top: int) -> list[Candidate]:
-    """The ``top`` trained candidates with the highest fitness whose values differ from
-    every baseline's (a rediscovered ReLU is a baseline, not a finding)."""
+def ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Trained candidates by search fitness, best first, leaving out those whose values are
+    a baseline's (a rediscovered ReLU is a baseline, not a finding) and the Specialist."""
     baseline_prints = {screen(parse_formula(f)).fingerprint for _, f in BASELINES}
-    ranked = sorted(
+    order = sorted(
         (c for c in candidates if c.status == "trained" and not math.isnan(c.fitness)),
         key=lambda c: (-c.fitness, c.index),
     )
-    return [c for c in ranked if c.fingerprint not in baseline_prints and c.origin != "specialist"][
-        :top
-    ]
+    return [c for c in order if c.fingerprint not in baseline_prints and c.origin != "specialist"]
+
+
+def validation_scores(
+    search: Search, formulas: Sequence[tuple[Formula, bool]], data: DataSpec, stage: str
+) -> list[float]:
+    """Mean validation score over the search seeds of each (formula, learnable), all
+    trained in one grid (what is stored is not trained again)."""
+    groups = [search.run_specs(f, stage=stage, data=data, learnable=lc) for f, lc in formulas]
+    search.train([spec for g in groups for spec in g])
+    results = search.store.stored_runs(spec.key() for g in groups for spec in g)
+    n_classes = search.cache.n_classes(data)
+    out = []
+    for g in groups:
+        scores = [metric_of(results.get(spec.key()), n_classes) for spec in g]
+        out.append(math.nan if any(v is None for v in scores) else float(np.mean(scores)))
+    return out
+
+
+def select(search: Search, candidates: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
+    """The finalists: the ``rerank`` best by search fitness are trained again on the
+    validation part for ``final_epochs`` (a search's short trainings favour activations
+    that learn fast, not those that end best), and the ``top`` best of them by that score
+    go to the verdict, with it."""
+    s = search.settings
+    pool = diverse(ranked(candidates), s.rerank)
+    lc = s.learnable_constants
+    scores = validation_scores(search, [(c.formula, lc) for c in pool], search.data, "select")
+    order = sorted(zip(pool, scores, strict=True), key=lambda cs: (-_key(cs[1]), cs[0].index))
+    return order[: s.top]
+
+
+#: Two candidates whose values on N(0, 1) inputs correlate above this are one shape, up to
+#: scale and shift (which BatchNorm and the next layer absorb).
+SAME_SHAPE = 0.99
+
+
+def diverse(order: Sequence[Candidate], n: int) -> list[Candidate]:
+    """The first ``n`` of ``order`` that differ in shape from every one before them.
+
+    An evolved population converges: its ten best are often one shape with small changes
+    (x + sin x, x + sin x + 0.01). Re-scoring ten copies of one shape tests one idea; ten
+    shapes test ten.
+    """
+    chosen: list[Candidate] = []
+    shapes: list[np.ndarray] = []
+    for c in order:
+        with np.errstate(all="ignore"):
+            y = np.asarray(c.formula.to_numpy(features=False)(FINGERPRINT_POINTS), dtype=float)
+        y = np.broadcast_to(y, FINGERPRINT_POINTS.shape)
+        z = (y - y.mean()) / (y.std() or 1.0)
+        if any(abs(float(np.mean(z * other))) > SAME_SHAPE for other in shapes):
+            continue
+        chosen.append(c)
+        shapes.append(z)
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def _key(score: float) -> float:
+    return -math.inf if math.isnan(score) else score
 
 
 def baseline_formulas(specialist: Formula | None) -> list[tuple[str, Formula]]:
@@ -82,37 +143,30 @@ def baseline_formulas(specialist: Formula | None) -> list[tuple[str, Formula]]:
     return rows
 
 
-def validation_score(search: Search, formula: Formula, data: DataSpec, learnable: bool) -> float:
-    """Mean validation score over the search seeds (trains what is not stored)."""
-    specs = search.run_specs(formula, data=data, learnable=learnable)
-    search.train(specs)
-    results = search.store.stored_runs(s.key() for s in specs)
-    n_classes = search.cache.n_classes(data)
-    scores = [metric_of(results.get(s.key()), n_classes) for s in specs]
-    return math.nan if any(v is None for v in scores) else float(np.mean(scores))
-
-
 def plan_verdict(
     search: Search,
-    chosen: Sequence[Candidate],
+    chosen: Sequence[tuple[Candidate, float]],
     data: DataSpec,
     label: str,
     specialist: Formula | None,
+    *,
+    searched_here: bool,
 ) -> list[Entry]:
-    """The verdict's rows on one dataset: baselines (validation scores measured where they
-    are not known) and finalists, each with its final runs."""
-    entries = []
+    """The verdict's rows on one dataset, each with its validation score at the verdict's
+    training length and its final runs. ``searched_here``: the finalists' scores in
+    ``chosen`` are this dataset's (else they are measured here)."""
     lc = search.settings.learnable_constants
     n = search.cache.n_classes(data)
-    for name, formula in baseline_formulas(specialist):
-        learnable = lc and name == SPECIALIST
-        val = validation_score(search, formula, data, learnable)
-        specs = search.run_specs(formula, final=True, data=data, learnable=learnable)
+    base = [(name, f, lc and name == SPECIALIST) for name, f in baseline_formulas(specialist)]
+    finals = [(f"candidate {i}", c.formula, lc) for i, (c, _) in enumerate(chosen, start=1)]
+    known = [v for _, v in chosen] if searched_here else None
+    todo = base + (finals if known is None else [])
+    scores = validation_scores(search, [(f, learn) for _, f, learn in todo], data, "select")
+    scores += known or []
+    entries = []
+    for (name, formula, learnable), val in zip(base + finals, scores, strict=True):
+        specs = search.run_specs(formula, stage="final", data=data, learnable=learnable)
         entries.append(Entry(label, name, formula, learnable, val, n, tuple(specs)))
-    for i, c in enumerate(chosen, start=1):
-        val = c.fitness if data == search.data else validation_score(search, c.formula, data, lc)
-        specs = search.run_specs(c.formula, final=True, data=data)
-        entries.append(Entry(label, f"candidate {i}", c.formula, lc, val, n, tuple(specs)))
     return entries
 
 

@@ -1,0 +1,28 @@
+"""A small search on real data, shared by the search tests: spambase's fixture slice."""
+
+from __future__ import annotations
+
+SMALL = [
+    "--budget",
+    "40",
+    "--population",
+    "16",
+    "--tournament",
+    "4",
+    "--epochs",
+    "2",
+    "--final-seeds",
+    "4",
+    "--final-epochs",
+    "3",
+    "--rerank",
+    "4",
+    "--top",
+    "2",
+    "--population-size",
+    "60",
+    "--generations",
+    "2",
+    "--device",
+    "cpu",
+]
