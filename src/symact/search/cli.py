@@ -246,6 +246,11 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
     statuses = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     say(console, f"{len(st.candidates)} candidates proposed ({statuses}); {st.stopped}")
     say(console, verdict_text(table))
+    from symact.search.verdict import conclusion
+
+    metric = "AUC" if outcome.entries and outcome.entries[0].n_classes <= 2 else "accuracy"
+    for label in dict.fromkeys(table["dataset"]):
+        say(console, conclusion(table.to_dict("records"), label, metric))
     say(console, f"{seconds:.1f} s in all. Outputs in {out}/ (report.html, search_results.csv)")
     return 0
 

@@ -49,6 +49,9 @@ class SearchSettings:
     batch: int = 32
     epochs: int = 3
     search_seeds: tuple[int, ...] = (1, 2)
+    # the finalists' second look at validation: fresh seeds, so that the luck of the search
+    # seeds (what the evolution selected on) does not carry into the choice of finalists
+    select_seeds: tuple[int, ...] = (501, 502)
     final_epochs: int = 15
     final_seeds: tuple[int, ...] = tuple(range(101, 111))
     top: int = 3
@@ -63,11 +66,13 @@ class SearchSettings:
     time_limit: float | None = None  # seconds; not part of the result's identity
 
     def __post_init__(self) -> None:
-        if set(self.search_seeds) & set(self.final_seeds):
+        stages = (self.search_seeds, self.select_seeds, self.final_seeds)
+        shared = set(stages[0]) & set(stages[2]) | (set(stages[1]) & set(stages[2]))
+        if shared or set(stages[0]) & set(stages[1]):
             raise ValueError(
-                "search seeds and final seeds must be disjoint (selection and judgement on "
-                f"the same seeds is the winner's curse); both hold "
-                f"{sorted(set(self.search_seeds) & set(self.final_seeds))}"
+                "search, selection and final seeds must be disjoint (selection and judgement "
+                "on the same seeds is the winner's curse); "
+                f"{sorted(shared or set(stages[0]) & set(stages[1]))} appear twice"
             )
         if self.budget < 1 or self.population < 2 or self.batch < 1 or self.top < 1:
             raise ValueError("budget, batch and top must be >= 1, population >= 2")
@@ -91,6 +96,7 @@ class SearchSettings:
             "batch": self.batch,
             "epochs": self.epochs,
             "search_seeds": list(self.search_seeds),
+            "select_seeds": list(self.select_seeds),
             "final_epochs": self.final_epochs,
             "final_seeds": list(self.final_seeds),
             "top": self.top,
@@ -215,7 +221,7 @@ class Search:
         learnable: bool | None = None,
     ) -> list[RunSpec]:
         """The runs that score ``formula`` at a stage: ``search`` (validation part, search
-        seeds, ``epochs``), ``select`` (validation part, search seeds, ``final_epochs``: the
+        seeds, ``epochs``), ``select`` (validation part, select seeds, ``final_epochs``: the
         finalists are chosen at the verdict's training length) or ``final`` (test part,
         final seeds, ``final_epochs``)."""
         s = self.settings
@@ -224,7 +230,7 @@ class Search:
         epochs = s.epochs if stage == "search" else s.final_epochs
         train = replace(s.train, epochs=epochs)
         split = s.test_split() if stage == "final" else s.search_split()
-        seeds = s.final_seeds if stage == "final" else s.search_seeds
+        seeds = {"search": s.search_seeds, "select": s.select_seeds, "final": s.final_seeds}[stage]
         return [RunSpec(data or self.data, model, seed, train, split) for seed in seeds]
 
     # ------------------------------------------------------------------ the loop

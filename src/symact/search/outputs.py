@@ -210,5 +210,16 @@ def _report(
             ReportFigure("Search progress", progress),
             ReportFigure("Finalists beside ReLU and SiLU", activations),
         ],
-        notes=[doc["split"]],
+        notes=[doc["split"], *_conclusions(doc, table)],
     )
+
+
+def _conclusions(doc: dict[str, Any], table: pd.DataFrame) -> list[str]:
+    from symact.search.verdict import conclusion
+
+    rows = table.to_dict("records")
+    n_classes = {e["dataset"]: e["n_classes"] for e in doc["entries"]}
+    return [
+        conclusion(rows, label, "AUC" if n_classes[label] <= 2 else "accuracy")
+        for label in dict.fromkeys(table["dataset"])
+    ]

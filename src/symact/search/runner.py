@@ -105,9 +105,8 @@ def run_search(
         progress=progress,
     )
     state = search.run()
-    say(
-        f"selection: the {settings.rerank} best trained again for {settings.final_epochs} epochs on validation"
-    )
+    rerank, epochs = settings.rerank, settings.final_epochs
+    say(f"selection: the {rerank} best shapes again, {epochs} epochs, fresh seeds, validation")
     chosen = select(search, state.candidates)
     n_final = len(settings.final_seeds)
     say(f"verdict: {len(chosen)} finalist(s) against the baselines, {n_final} seeds")

@@ -78,7 +78,7 @@ def ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
 def validation_scores(
     search: Search, formulas: Sequence[tuple[Formula, bool]], data: DataSpec, stage: str
 ) -> list[float]:
-    """Mean validation score over the search seeds of each (formula, learnable), all
+    """Mean validation score over the stage's seeds of each (formula, learnable), all
     trained in one grid (what is stored is not trained again)."""
     groups = [search.run_specs(f, stage=stage, data=data, learnable=lc) for f, lc in formulas]
     search.train([spec for g in groups for spec in g])
@@ -92,10 +92,11 @@ def validation_scores(
 
 
 def select(search: Search, candidates: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
-    """The finalists: the ``rerank`` best by search fitness are trained again on the
-    validation part for ``final_epochs`` (a search's short trainings favour activations
-    that learn fast, not those that end best), and the ``top`` best of them by that score
-    go to the verdict, with it."""
+    """The finalists: the ``rerank`` best distinct shapes by search fitness are trained
+    again on the validation part for ``final_epochs`` with fresh seeds (a search's short
+    trainings favour activations that learn fast, not those that end best, and its seeds
+    carry the luck it selected on), and the ``top`` best of them by that score go to the
+    verdict, with it."""
     s = search.settings
     pool = diverse(ranked(candidates), s.rerank)
     lc = s.learnable_constants
@@ -244,3 +245,32 @@ def _mean(v: list) -> float:
 
 def _std(v: list) -> float:
     return float(np.std(v)) if v else math.nan
+
+
+def conclusion(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> str:
+    """The verdict on one dataset in one sentence: which finalists are better, worse or
+    not decidable against the best baseline by validation, at Holm's 0.05."""
+    mine = [r for r in rows if r["dataset"] == dataset]
+    finals = [r for r in mine if r["activation"].startswith("candidate")]
+    if not finals:
+        return f"{dataset}: no candidate reached the verdict."
+    best = finals[0]["best_baseline"]
+    parts = []
+    for r in finals:
+        d, lo, hi, p = (r[k] for k in ("diff_vs_best_baseline", "ci_low", "ci_high", "p_holm"))
+        if any(isinstance(v, float) and math.isnan(v) for v in (d, lo, hi, p)):
+            verdict = "not decidable (no spread or too few seeds)"
+        elif p < 0.05 and lo > 0:
+            verdict = "better"
+        elif p < 0.05 and hi < 0:
+            verdict = "worse"
+        else:
+            verdict = "not decidable with these seeds"
+        parts.append(
+            f"{r['activation']} ({r['formula']}) {verdict}: {d:+.4f} {metric} "
+            f"[{lo:+.4f}, {hi:+.4f}], Holm p = {p:.2g}"
+        )
+    return (
+        f"{dataset}, against the best baseline by validation ({best}), on test with "
+        f"{finals[0]['n_seeds']} fresh seeds: " + "; ".join(parts) + "."
+    )
