@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -212,8 +213,16 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line, like every other error here (the usage it
+    would print first is in ``--help``); subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symact",
         description="Discover activation functions as formulas and benchmark them.",
     )
@@ -549,6 +558,8 @@ def _fork_discovery(args: argparse.Namespace):
 
 def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
     args.plan = _benchmark_plan(args)
+    if not args.out.strip():  # Path("") is the current folder
+        raise UsageError("--out is empty; name a folder, e.g. --out results")
     out = Path(args.out)
     check_out(out)
     if args.executor == "ray":
@@ -607,11 +618,12 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path) -> 
                 )
             save_suite(outcome, store)
             table = write_outputs(store, out)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             kept = store.count() - before
+            what = "Terminated" if isinstance(exc, _Terminated) else "Interrupted"
             say(
                 console,
-                f"\nInterrupted. {kept} run(s) finished in this session are kept in "
+                f"\n{what}. {kept} run(s) finished in this session are kept in "
                 f"{store_path} ({store.count()} stored in all). Run the same command again to "
                 "continue where it stopped.",
                 "yellow",
