@@ -42,8 +42,11 @@ class UsageError(ValueError):
 def seed_list(text: str, flag: str = "--seeds") -> tuple[int, ...]:
     """``42,43,44``, ``42-51`` or both (``1-3,7``): distinct seeds in [0, 2**32)."""
     seeds: list[int] = []
-    for token in (t.strip() for t in text.split(",")):
+    tokens = [t.strip() for t in text.split(",")]
+    for token in tokens:
         if not token:
+            if any(tokens):
+                raise UsageError(f"{flag}: an empty seed in {text!r}; remove the extra comma")
             continue
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", token)
         if m is None:
@@ -284,8 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _gp_seed(args: argparse.Namespace) -> int:
-    (seed,) = seed_list(str(args.gp_seed), "--gp-seed")
-    return seed
+    seeds = seed_list(str(args.gp_seed), "--gp-seed")
+    if len(seeds) > 1:
+        raise UsageError(
+            f"--gp-seed takes one seed, got {args.gp_seed!r}; for several discoveries use "
+            "--discovery-seeds N (seeds from --gp-seed on)"
+        )
+    return seeds[0]
 
 
 def _gplearn_settings(args: argparse.Namespace):
@@ -434,8 +442,10 @@ def _benchmark_plan(args: argparse.Namespace):
                     )
     light = width_list(args.widths, "--widths")
     heavy = width_list(args.heavy_widths, "--heavy-widths", allow_none=True)
-    if not (args.lr > 0) or args.weight_decay < 0:
-        raise UsageError("--lr must be > 0 and --weight-decay >= 0")
+    if not 0 < args.lr < float("inf"):  # NaN fails too
+        raise UsageError(f"--lr must be a finite number > 0, got {args.lr}")
+    if not 0 <= args.weight_decay < float("inf"):
+        raise UsageError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
     settings = _gplearn_settings(args)
     gp_seeds = tuple(range(settings.seed, settings.seed + args.discovery_seeds))
     train = TrainConfig(
