@@ -174,3 +174,22 @@ def test_a_header_only_csv_has_no_data_rows(symact, tmp_path):
     assert r.status == 2
     assert r.error.startswith(f"error: {empty} has no data rows (only column names: id, y, make")
     assert not out.exists()
+
+
+def test_when_every_run_fails_the_tables_are_still_written_and_say_why(symact, tmp_path):
+    """A learning rate of 1e30 turns every loss into NaN in the second epoch: the runs are
+    stored as failed, the outputs are written (n/a), and the first failure is printed."""
+    out = tmp_path / "out"
+    r = symact(
+        "benchmark", "--datasets", "breast_cancer", "--activations", "relu", *FAST,
+        "--epochs", "3", "--lr", "1e30", "--out", str(out),
+    )  # fmt: skip
+    assert r.status == 0, r.err
+    assert "2 runs: 2 trained, 0 already stored, 2 failed" in r.out
+    assert "first failure: loss became nan at epoch 2" in r.out
+    rows = csv_rows(out / "final_efficiency_results.csv")
+    assert [(x["Architecture"], x["Acc"], x["AUC"]) for x in rows] == [
+        ("Heavy", "n/a", "n/a"),
+        ("Light", "n/a", "n/a"),
+    ]
+    assert (out / "report.html").is_file() and not (out / "accuracy_vs_params.png").exists()
