@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -41,8 +42,11 @@ class UsageError(ValueError):
 def seed_list(text: str, flag: str = "--seeds") -> tuple[int, ...]:
     """``42,43,44``, ``42-51`` or both (``1-3,7``): distinct seeds in [0, 2**32)."""
     seeds: list[int] = []
-    for token in (t.strip() for t in text.split(",")):
+    tokens = [t.strip() for t in text.split(",")]
+    for token in tokens:
         if not token:
+            if any(tokens):
+                raise UsageError(f"{flag}: an empty seed in {text!r}; remove the extra comma")
             continue
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", token)
         if m is None:
@@ -212,8 +216,16 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one line, like every other error here (the usage it
+    would print first is in ``--help``); subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symact",
         description="Discover activation functions as formulas and benchmark them.",
     )
@@ -279,8 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _gp_seed(args: argparse.Namespace) -> int:
-    (seed,) = seed_list(str(args.gp_seed), "--gp-seed")
-    return seed
+    seeds = seed_list(str(args.gp_seed), "--gp-seed")
+    if len(seeds) > 1:
+        raise UsageError(
+            f"--gp-seed takes one seed, got {args.gp_seed!r}; for several discoveries use "
+            "--discovery-seeds N (seeds from --gp-seed on)"
+        )
+    return seeds[0]
 
 
 def _gplearn_settings(args: argparse.Namespace):
@@ -429,8 +446,10 @@ def _benchmark_plan(args: argparse.Namespace):
                     )
     light = width_list(args.widths, "--widths")
     heavy = width_list(args.heavy_widths, "--heavy-widths", allow_none=True)
-    if not (args.lr > 0) or args.weight_decay < 0:
-        raise UsageError("--lr must be > 0 and --weight-decay >= 0")
+    if not 0 < args.lr < float("inf"):  # NaN fails too
+        raise UsageError(f"--lr must be a finite number > 0, got {args.lr}")
+    if not 0 <= args.weight_decay < float("inf"):
+        raise UsageError(f"--weight-decay must be a finite number >= 0, got {args.weight_decay}")
     settings = _gplearn_settings(args)
     gp_seeds = tuple(range(settings.seed, settings.seed + args.discovery_seeds))
     train = TrainConfig(
@@ -553,6 +572,8 @@ def _fork_discovery(args: argparse.Namespace):
 
 def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
     args.plan = _benchmark_plan(args)
+    if not args.out.strip():  # Path("") is the current folder
+        raise UsageError("--out is empty; name a folder, e.g. --out results")
     out = Path(args.out)
     check_out(out)
     if args.executor == "ray":
@@ -611,11 +632,12 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path) -> 
                 )
             save_suite(outcome, store)
             table = write_outputs(store, out)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             kept = store.count() - before
+            what = "Terminated" if isinstance(exc, _Terminated) else "Interrupted"
             say(
                 console,
-                f"\nInterrupted. {kept} run(s) finished in this session are kept in "
+                f"\n{what}. {kept} run(s) finished in this session are kept in "
                 f"{store_path} ({store.count()} stored in all). Run the same command again to "
                 "continue where it stopped.",
                 "yellow",

@@ -34,6 +34,14 @@ import numpy as np
 from symact.discovery import Discovery, GplearnSettings, discover_gplearn
 
 
+class DiscoveryProcessDied(ChildProcessError, RuntimeError):
+    """The discovery child ended before it sent its results (killed, out of memory).
+
+    An OSError, so that the CLI reports it as one line like any other failure it cannot fix
+    itself; a RuntimeError, as it was first raised.
+    """
+
+
 @dataclass(frozen=True)
 class DiscoveryJob:
     """One dataset to discover on: its key in the store, data and display name."""
@@ -151,10 +159,17 @@ class DiscoveryProcess:
         except EOFError:
             left = "its plan" if self._planned is None else f"{len(self._waiting)} discovery(ies)"
             self.close()
-            raise RuntimeError(
-                f"the discovery process ended (exit code {self._process.exitcode}) before "
-                f"sending {left}; run again, or pass background_discovery=False to discover "
-                "in this process"
+            code = self._process.exitcode
+            how = f"exit code {code}"
+            if code is not None and code < 0:
+                how = f"killed by {signal.Signals(-code).name}"
+                if -code == signal.SIGKILL:
+                    how += ", e.g. by the out-of-memory killer"
+            raise DiscoveryProcessDied(
+                f"the discovery process ended (pid {self._process.pid}, {how}) before sending "
+                f"{left}; the runs finished so far are stored: run the same command again to "
+                "continue (from Python, run_suite(..., background_discovery=False) discovers "
+                "in the calling process)"
             ) from None
 
     def plan(self) -> frozenset[str]:

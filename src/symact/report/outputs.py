@@ -206,7 +206,7 @@ def _figures(doc: dict[str, Any], runs: list[RunRecord], out: Path) -> list[tupl
         path = out / "activation_combined.png"
         jobs.append(partial(plot_activations_combined, combined, path))
         drawn.append(("Discovered activations", path))
-    if runs:
+    if any(not r.failed for r in runs):
         path = out / "accuracy_vs_params.png"
         jobs.append(partial(plot_accuracy_vs_params, runs, path))
         drawn.append(("Accuracy against parameters", path))
