@@ -389,6 +389,14 @@ def check_out(out: Path) -> None:
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a folder (it is created if missing)")
+    if out.is_dir() and not (out / "symact.sqlite").exists():
+        others = sorted(p.name for p in out.iterdir() if not p.name.startswith(".symact"))
+        if others:
+            raise UsageError(
+                f"--out {out} holds other files ({', '.join(others[:3])}"
+                f"{', ...' if len(others) > 3 else ''}) and no symact results store; symact "
+                "would overwrite its outputs there: choose a new or empty folder"
+            )
     check_results_folder(out)
 
 
@@ -457,7 +465,7 @@ def _benchmark_plan(args: argparse.Namespace):
     )
     options = dict(
         datasets=tuple(names),
-        rows=args.rows if args.rows is not None else 100_000,
+        rows=args.rows,  # None: the registry's default (100,000 for HIGGS, covertype), files whole
         seeds=seeds,
         train=train,
         discovery=settings,
@@ -662,6 +670,12 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path) -> 
     )
     if s.first_failure:
         say(console, f"first failure: {s.first_failure}", "yellow")
+    if s.failed_stored > s.failed:
+        say(
+            console,
+            f"{s.failed_stored} of the {s.total} stored runs failed (see runs.csv)",
+            "yellow",
+        )
     return 0
 
 

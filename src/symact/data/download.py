@@ -332,10 +332,18 @@ def _progress_bar(
 
 @contextlib.contextmanager
 def _failure_cleanup(info: DatasetInfo, folder: Path, url: str) -> Iterator[_Attempt]:
-    """Delete every temp file on exit; turn any failure into one helpful DataError."""
+    """Delete every temp file on exit (and the data folders this download created, if it
+    failed: a failed run leaves nothing behind); turn any failure into one DataError."""
     attempt = _Attempt(url=url)
+    missing = []  # the folders that do not exist yet, innermost first
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    ok = False
     try:
         yield attempt
+        ok = True
     except (
         DataError,
         _Truncated,
@@ -350,6 +358,10 @@ def _failure_cleanup(info: DatasetInfo, folder: Path, url: str) -> Iterator[_Att
     finally:
         for tmp in attempt.temps:
             tmp.unlink(missing_ok=True)
+        if not ok:
+            for created in missing:  # innermost first; only if still empty
+                with contextlib.suppress(OSError):
+                    created.rmdir()
 
 
 def _failure_message(

@@ -60,7 +60,7 @@ def _holder_text(fd: int) -> str:
 def in_use_message(store: Path, holder: str) -> str:
     return (
         f"the results store {store} is in use by another symact run ({holder}); wait for it "
-        "to finish, or choose another --out folder (ResultsStore(..., wait=True) waits)"
+        "to finish, or choose another --out folder"
     )
 
 

@@ -59,6 +59,7 @@ class GridSummary:
     failed: int
     seconds: float
     first_failure: str | None = None
+    failed_stored: int = 0  # failed among all the grid's stored runs, earlier sessions' too
 
 
 STACK_WORK = 2e10
@@ -253,6 +254,7 @@ class _Grid:
                 self.first_failure = self.first_failure or record.get("failure_reason")
 
     def summary(self, seconds: float) -> GridSummary:
+        stored = self.store.stored_runs(self.seen)
         return GridSummary(
             total=self.total,
             skipped=self.total - self.trained,
@@ -260,4 +262,5 @@ class _Grid:
             failed=self.failed,
             seconds=seconds,
             first_failure=self.first_failure,
+            failed_stored=sum(bool(r.get("failed")) for r in stored.values()),
         )

@@ -120,7 +120,7 @@ def make_suite(
     name: str,
     *,
     datasets: tuple[str, ...] | None = None,
-    rows: int | None = 100_000,
+    rows: int | None = None,
     seeds: tuple[int, ...] = (42, 43, 44),
     train: TrainConfig | None = None,
     discovery: GplearnSettings | None = None,
@@ -187,9 +187,13 @@ def _transfer_sources(transfer: str | Sequence[str], chosen: Sequence[str]) -> t
 
 
 def _rows_for(name: str, rows: int | None) -> int | None:
-    """``rows`` caps a dataset; a cap at or above a dataset's full size means all its rows."""
+    """``rows`` caps a dataset; a cap at or above a dataset's full size means all its rows.
+    No cap: the registry's default (the paper's 100,000 for HIGGS and covertype), or all the
+    rows of a file."""
     info = REGISTRY.get(name)
-    if rows is None or (info is not None and info.full_rows is not None and rows >= info.full_rows):
+    if rows is None:
+        return None if info is None else info.default_rows
+    if info is not None and info.full_rows is not None and rows >= info.full_rows:
         return None
     return rows
 

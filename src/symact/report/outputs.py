@@ -254,6 +254,8 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
 def staging(out: Path):
     """A folder in ``out`` whose files are moved into ``out`` (each atomically) on success,
     and which is removed either way."""
+    for stale in out.glob(".symact-outputs-*"):  # left by a killed run (the store's lock
+        shutil.rmtree(stale, ignore_errors=True)  # makes this process the only writer)
     stage = Path(tempfile.mkdtemp(prefix=".symact-outputs-", dir=out))
     try:
         yield stage

@@ -335,9 +335,13 @@ def _outcome(stack, j, task, history, failure, cache, *, stack_seconds, export_m
         if key not in cache:
             cache[key] = _as_tensor(task.X_eval, torch.float32, "X_eval").to(stack.device)
         probs = predict_proba(stack, j, cache[key])
-        y_eval = np.asarray(task.y_eval).ravel()
-        acc, auc = accuracy(y_eval, probs), roc_auc(y_eval, probs)
-        eff = efficiency(auc, params)
+        if not np.all(np.isfinite(probs)):  # the last step left the weights non-finite
+            failure = (f"predictions became non-finite after epoch {epochs_run}", epochs_run)
+            acc = auc = eff = math.nan
+        else:
+            y_eval = np.asarray(task.y_eval).ravel()
+            acc, auc = accuracy(y_eval, probs), roc_auc(y_eval, probs)
+            eff = efficiency(auc, params)
     return TrainOutcome(
         label=task.label,
         accuracy=acc,
