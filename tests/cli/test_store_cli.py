@@ -147,10 +147,24 @@ def test_a_damaged_store_is_one_line_and_stays_as_it_was(symact, tmp_path):
 
 def _spambase_command(data_dir: Path, out: Path, epochs: int, seeds: str) -> list[str]:
     return [
-        "benchmark", "--datasets", "spambase", "--data-dir", str(data_dir), "--out", str(out),
-        "--discovery", "none", "--activations", "relu", "--epochs", str(epochs),
-        "--seeds", seeds, "--device", "cpu",
-    ]  # fmt: skip
+        "benchmark",
+        "--datasets",
+        "spambase",
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(out),
+        "--discovery",
+        "none",
+        "--activations",
+        "relu",
+        "--epochs",
+        str(epochs),
+        "--seeds",
+        seeds,
+        "--device",
+        "cpu",
+    ]
 
 
 def _wait_for_lock(store: Path, proc: subprocess.Popen, timeout: float = 60) -> str:
@@ -224,3 +238,44 @@ def test_two_runs_started_together_train_each_run_once(tmp_path, canonical_data_
             assert in_use or "is busy: another program is writing it" in line, line
     assert trained == 4  # Heavy ReLU and Light ReLU, two seeds: each trained once
     assert len(_runs(out / "symact.sqlite")) == 4
+
+
+def test_an_out_folder_with_other_files_and_no_store_is_refused(tmp_path, capsys):
+    from symact.cli import main
+
+    out = tmp_path / "papers"
+    out.mkdir()
+    (out / "report.html").write_text("someone else's report")
+    argv = ["benchmark", "--suite", "builtin", "--out", str(out), "--discovery", "none"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "holds other files (report.html)" in err
+    assert (out / "report.html").read_text() == "someone else's report"
+    assert not (out / "symact.sqlite").exists()
+
+
+def test_a_killed_runs_staging_folder_is_cleared_by_the_next(tmp_path):
+    from symact.cli import main
+
+    out = tmp_path / "out"
+    argv = [
+        "benchmark",
+        "--suite",
+        "builtin",
+        "--datasets",
+        "breast_cancer",
+        "--out",
+        str(out),
+        "--discovery",
+        "none",
+        "--epochs",
+        "1",
+        "--seeds",
+        "1",
+    ]
+    assert main(argv) == 0
+    stale = out / ".symact-outputs-killed"
+    stale.mkdir()
+    (stale / "report.html").write_text("half")
+    assert main(argv) == 0
+    assert not stale.exists() and not list(out.glob(".symact-outputs-*"))

@@ -256,3 +256,18 @@ def test_progress_bar_on_does_not_change_the_result(mirror_env, tmp_path, canoni
     assert spam.provenance.sha256 == _sha(canonical_data_dir / "spambase.data")
     assert higgs.n_rows == 100
     assert _names(data) == ["HIGGS.first100.csv.gz", "spambase.data"]
+
+
+def test_a_failed_download_leaves_no_data_folder_behind(mirror_env, tmp_path):
+    """The folders a download created for its file are removed when it fails: a failed run
+    leaves nothing behind (an existing folder is kept)."""
+    mirror_env.remove("spambase/spambase.data")
+    data = tmp_path / "new" / "nested" / "data"
+    with pytest.raises(DataError):
+        load_dataset("spambase", data_dir=data)
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(DataError):
+        load_dataset("spambase", data_dir=kept)
+    assert kept.is_dir() and list(kept.iterdir()) == []

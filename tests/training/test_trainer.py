@@ -124,3 +124,13 @@ def test_config_validation():
         TrainConfig(optimizer="sgd")
     with pytest.raises(ValueError, match="weight_decay"):
         TrainConfig(weight_decay=-1.0)
+
+
+def test_a_model_whose_last_step_leaves_it_non_finite_is_failed(spam_split):
+    """A learning rate that throws the weights to ~1e30 in the last (here: only) step gives a
+    finite loss during training but non-finite predictions: the run is failed, with why."""
+    X_tr, y_tr, X_te, y_te = spam_split
+    task = TrainTask(X_tr[:1000], y_tr[:1000], X_te, y_te, LIGHT, seed=1)
+    (outcome,) = train_stack([task], TrainConfig(epochs=1, batch_size=1000, lr=1e30))
+    assert outcome.failed and "predictions became non-finite" in outcome.failure_reason
+    assert np.isnan(outcome.auc) and np.isnan(outcome.accuracy)
