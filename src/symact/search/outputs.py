@@ -47,9 +47,9 @@ RESULT_COLUMNS = (
     "best_baseline",
     "learned_formula",
 )
-#: Candidates whose formula is simplified with sympy in search.json (it costs ~20-100 ms
-#: each): the best by fitness; the others keep their formula as proposed.
-SIMPLIFIED = 50
+#: Candidates whose formula is simplified with sympy in search.json (it costs ~20-150 ms
+#: each, so not all of a thousand): the best by fitness; the others have it null.
+SIMPLIFIED = 25
 
 SPLIT_NOTE = (
     "Selection on validation, judgement on test. One test part ({test:.0%} of the rows, drawn "
@@ -61,13 +61,19 @@ SPLIT_NOTE = (
 )
 
 
-def search_document(outcome: SearchOutcome) -> dict[str, Any]:
+def search_document(
+    outcome: SearchOutcome, simplified: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The search's record; ``simplified`` holds forms simplified before (a rerun's)."""
     s, st = outcome.settings, outcome.state
+    known = dict(simplified or {})
     trained = sorted((c for c in st.candidates if c.status == "trained"), key=lambda c: -c.fitness)
     simplify = {c.index for c in trained[:SIMPLIFIED]}
     candidates = []
     for c in st.candidates:
-        d = c.to_dict(simplify=c.index in simplify)
+        d = c.to_dict()
+        if c.index in simplify:
+            d["simplified"] = known.get(d["formula"]) or str(c.formula.simplify())
         candidates.append(d)
     return {
         "dataset": outcome.label,
@@ -86,7 +92,9 @@ def search_document(outcome: SearchOutcome) -> dict[str, Any]:
 
 
 def save_search(outcome: SearchOutcome, store: ResultsStore) -> None:
-    store.put_document(SEARCH_DOCUMENT, search_document(outcome))
+    before = store.get_document(SEARCH_DOCUMENT) or {"candidates": []}
+    simplified = {c["formula"]: c["simplified"] for c in before["candidates"] if c["simplified"]}
+    store.put_document(SEARCH_DOCUMENT, search_document(outcome, simplified))
 
 
 def write_search_outputs(store: ResultsStore, out: str | Path) -> pd.DataFrame:
