@@ -270,7 +270,15 @@ def conclusion(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> str
             f"{r['activation']} ({r['formula']}) {verdict}: {d:+.4f} {metric} "
             f"[{lo:+.4f}, {hi:+.4f}], Holm p = {p:.2g}"
         )
+    best_val = next((r["val_score"] for r in mine if r["activation"] == best), math.nan)
+    top_val = max(r["val_score"] for r in finals)
+    selection = (
+        f" Already on validation, at the verdict's training length, no finalist reached "
+        f"{best} ({top_val:.4f} against {best_val:.4f})."
+        if top_val < best_val
+        else ""
+    )
     return (
         f"{dataset}, against the best baseline by validation ({best}), on test with "
-        f"{finals[0]['n_seeds']} fresh seeds: " + "; ".join(parts) + "."
+        f"{finals[0]['n_seeds']} fresh seeds: " + "; ".join(parts) + "." + selection
     )
