@@ -592,7 +592,8 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path) -> 
             say(console, f"note {ds.display_name}: {ds.label_summary()}", "yellow")
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    with ResultsStore(store_path) as store, _executor(args, device) as executor:
+    # Ray first: a --ray-address that cannot be joined fails before a results folder exists
+    with _executor(args, device) as executor, ResultsStore(store_path) as store:
         before = store.count()
         try:
             with _progress(console) as progress:
