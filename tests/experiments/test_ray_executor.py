@@ -110,6 +110,17 @@ def running_stacks(folder: str, raylet: int | None = None) -> list[int]:
     return busy
 
 
+def _kill_first_stack(folder: str, killed: list[int], timeout: float = 60.0) -> None:
+    """SIGKILL the first worker seen running a stack; its pid goes to ``killed``."""
+    deadline = time.time() + timeout
+    while not killed and time.time() < deadline:
+        busy = running_stacks(folder)
+        if busy:
+            os.kill(busy[0], signal.SIGKILL)
+            killed.append(busy[0])
+        time.sleep(0.02)
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -268,17 +279,7 @@ class TestTwoNodes:
         c, _ = cluster
         specs = grid_specs(range(1, 4), epochs=6, heavy=False)
         killed: list[int] = []
-
-        def kill_first_stack() -> None:
-            deadline = time.time() + 60
-            while not killed and time.time() < deadline:
-                busy = running_stacks(ray_env)
-                if busy:
-                    os.kill(busy[0], signal.SIGKILL)
-                    killed.append(busy[0])
-                time.sleep(0.02)
-
-        watcher = threading.Thread(target=kill_first_stack)
+        watcher = threading.Thread(target=_kill_first_stack, args=(ray_env, killed))
         with (
             ResultsStore(tmp_path / "ray.sqlite") as store,
             RayExecutor.connect(c.address) as executor,
@@ -291,6 +292,7 @@ class TestTwoNodes:
             stored = _stored(tmp_path / "ray.sqlite")
             assert len(stored) == len(specs)
             assert killed[0] not in {r["worker_pid"] for r in stored.values()}
+            assert len({r["worker_pid"] for r in stored.values()}) >= 2
             (verdict,) = store._conn.execute("PRAGMA integrity_check").fetchone()
             assert verdict == "ok"
             on_ray = _metrics(store, specs)
@@ -300,6 +302,55 @@ class TestTwoNodes:
         with ResultsStore(tmp_path / "local.sqlite") as store:
             run_grid(specs, store, data, stack_work=1e7)
             _assert_same_metrics(on_ray, _metrics(store, specs))
+
+    def test_a_stack_whose_worker_dies_on_every_attempt_is_stored_failed_with_why(
+        self, cluster, data, tmp_path, ray_env
+    ):
+        """With no retries left, the killed stack's runs are stored failed, saying the task
+        was lost and how; every other stack trains."""
+        c, _ = cluster
+        specs = grid_specs(range(1, 3), epochs=6, heavy=False)
+        killed: list[int] = []
+        watcher = threading.Thread(target=_kill_first_stack, args=(ray_env, killed))
+        with (
+            ResultsStore(tmp_path / "ray.sqlite") as store,
+            RayExecutor.connect(c.address, max_retries=0) as executor,
+        ):
+            watcher.start()
+            summary = run_grid(specs, store, data, executor=executor, stack_work=1e7)
+            watcher.join()
+            assert killed, "no stack was seen running"
+            failed = [r for r in _stored(tmp_path / "ray.sqlite").values() if r["failed"]]
+        assert summary.trained == len(specs) and summary.failed == len(failed) >= 1
+        for r in failed:
+            assert r["failure_reason"].startswith("StackLost: the Ray task was lost on 1 attempt (")
+            assert "Error" in r["failure_reason"] and r["accuracy"] is None
+
+    def test_an_error_in_the_training_is_stored_as_locally_and_the_grid_goes_on(
+        self, cluster, data, tmp_path
+    ):
+        """1,282 rows leave 1,025 training rows: a last batch of one row, which BatchNorm
+        refuses (a ValueError raised in the task). Its run is stored failed with the line
+        the local executor stores, at once (no retry); the other stack trains."""
+        c, _ = cluster
+        config = TrainConfig(epochs=2)
+        bad = RunSpec(DataSpec("spambase", rows=1282), LIGHT, 1, config)
+        good = RunSpec(SPAMBASE, LIGHT, 1, config)
+        reasons = {}
+        for where in ("ray", "local"):
+            with ResultsStore(tmp_path / f"{where}.sqlite") as store:
+                if where == "ray":
+                    with RayExecutor.connect(c.address) as executor:
+                        summary = run_grid([bad, good], store, data, executor=executor)
+                else:
+                    summary = run_grid([bad, good], store, data)
+                assert (summary.trained, summary.failed) == (2, 1)
+                failed = store.get_run(bad.key())
+                assert failed["failed"] and failed["params"] == 6017
+                assert not store.get_run(good.key())["failed"]
+                reasons[where] = failed["failure_reason"]
+        assert reasons["ray"] == reasons["local"]
+        assert reasons["ray"].startswith("ValueError: 1025 training rows leave a last batch")
 
     @pytest.mark.slow
     def test_a_node_lost_mid_grid_loses_no_committed_run_and_the_grid_completes(

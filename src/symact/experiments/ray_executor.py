@@ -32,7 +32,15 @@ from typing import Any
 
 from symact.data import Dataset
 from symact.experiments.datacache import DataCache
-from symact.experiments.executors import EpochsFn, Executor, Finished, StackJob, train_job
+from symact.experiments.executors import (
+    EpochsFn,
+    Executor,
+    Finished,
+    StackJob,
+    describe_failure,
+    failed_record,
+    train_job,
+)
 from symact.experiments.specs import DataSpec
 
 #: the oldest Ray this executor is written for (pyproject's extra says the same)
@@ -108,7 +116,10 @@ def stack_task(
 
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS; torch may still see all cores
     data = DataCache.of(dict(zip(specs, datasets, strict=True)))
-    records = train_job(job, data, device, threads)
+    try:
+        records = train_job(job, data, device, threads)
+    except Exception as exc:  # stored as the local executor stores it; never retried
+        records = failed_records(job, data, device, exc)
     node = ray.get_runtime_context().get_node_id()
     for record in records:
         record["ray_node"] = node
@@ -116,13 +127,26 @@ def stack_task(
     return records
 
 
+def failed_records(
+    job: StackJob, data: DataCache, device: str, exc: BaseException
+) -> list[dict[str, Any]]:
+    """The job's runs as failed with ``exc``'s reason, told here, where its traceback is
+    (the driver would get a copy without one): the line the local executor stores."""
+    reason = describe_failure(exc)
+    return [
+        failed_record(reason, device, s.model.param_count(data.dataset(s.data).n_features))
+        for s in job.specs
+    ]
+
+
 @cache
 def _remote_task():
     """:func:`stack_task` as a Ray remote function (made once, after Ray is imported).
 
     ``max_calls=0`` keeps a worker for the next task, GPU or not (Ray would otherwise start a
-    fresh process per GPU task: ~1.5 s of torch import each); ``retry_exceptions=False``:
-    an error in the training itself is recorded, not retried.
+    fresh process per GPU task: ~1.5 s of torch import each). ``retry_exceptions=False``:
+    an error that escapes the task (not the training's, which it stores itself) would only
+    fail again.
     """
     import ray
 
@@ -260,12 +284,12 @@ class StackLost(RuntimeError):
 
 
 def task_failure(exc: BaseException, max_retries: int) -> BaseException:
-    """The exception stored for a failed task: the training's own error, or a lost worker.
+    """The exception stored for a task that returned nothing: lost, or failed outside the
+    training (whose own errors the task stores itself, see :func:`failed_records`).
 
-    An error raised by the training comes back wrapped (``RayTaskError``) with a traceback
-    text of the remote process; its cause is the error itself, stored as the local
-    executor would store it. Any other Ray error means the task never returned, after Ray
-    retried it ``max_retries`` times.
+    An error raised in the task comes back wrapped (``RayTaskError``); its cause is the
+    error itself. Any other Ray error means the task's worker or node died on each of
+    ``max_retries + 1`` attempts.
     """
     import ray.exceptions
 
@@ -274,8 +298,9 @@ def task_failure(exc: BaseException, max_retries: int) -> BaseException:
         return cause if cause is not None else RuntimeError(str(exc).splitlines()[-1])
     if isinstance(exc, ray.exceptions.RayError):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        attempts = max_retries + 1
         return StackLost(
-            f"the Ray task was lost on each of {max_retries + 1} attempts "
+            f"the Ray task was lost on {attempts} attempt{'s' * (attempts > 1)} "
             f"({type(exc).__name__}: {first})"
         )
     return exc
