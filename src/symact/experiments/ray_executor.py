@@ -23,8 +23,8 @@ import contextlib
 import importlib.util
 import logging
 import os
-import signal
 import socket
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from functools import cache
@@ -175,11 +175,13 @@ class RayExecutor(Executor):
         threads: int = 1,
         max_retries: int = MAX_RETRIES,
         max_in_flight: int = MAX_IN_FLIGHT,
+        connection: RayConnection | None = None,
     ) -> None:
         self.device = device
         self.threads = max(1, threads)
         self.max_retries = max_retries
         self.max_in_flight = max(1, max_in_flight)
+        self.connection = connection
         self._slots = 1
         self._data: DataCache | None = None
         self._refs: dict[DataSpec, Any] = {}  # dataset -> ObjectRef, put once per DataCache
@@ -196,26 +198,40 @@ class RayExecutor(Executor):
         down (all its processes) when the block ends; ``"auto"`` or ``host:port`` joins a
         running cluster, which is left running (this driver only disconnects). Where this
         process is already connected to Ray (a notebook, a test), that connection is used
-        and left open. ``options`` go to :class:`RayExecutor`.
+        and left open. Ray starts in the background (:class:`RayConnection`): the block
+        runs at once, and :meth:`ready` (called by the first grid) waits for Ray and raises
+        what went wrong, e.g. :class:`RayConnectError`. ``device``: ``auto``, ``cpu`` or
+        ``cuda``, resolved on this machine when a grid starts, as the runner resolves it.
+        ``options`` go to :class:`RayExecutor`.
         """
-        import ray
-
-        owned = not ray.is_initialized()
-        if owned:
-            _init(address)
-        try:
+        ray = sys.modules.get("ray")  # not imported yet: certainly not connected
+        if ray is not None and ray.is_initialized():
             yield cls(device, **options)
+            return
+        connection = RayConnection(address)
+        executor = cls(device, connection=connection, **options)
+        try:
+            yield executor
         finally:
-            if owned:
-                ray.shutdown()
+            executor._refs.clear()  # the datasets leave the object store before Ray goes
+            connection.close()
+
+    def ready(self) -> None:
+        """Wait until Ray is up; raise the error that stopped it (a bad ``--ray-address``)."""
+        if self.connection is not None:
+            self.connection.wait()
 
     @property
     def slots(self) -> int:
         return self._slots
 
     def start(self, data: DataCache, jobs: Sequence[StackJob], on_epochs: EpochsFn) -> None:
+        self.ready()
         import ray
 
+        from symact.training import resolve_device
+
+        self.device = str(resolve_device(self.device))
         if data is not self._data:  # another cache may hold other rows under one DataSpec
             self._data, self._refs = data, {}
         resources = ray.cluster_resources()
@@ -306,18 +322,58 @@ def task_failure(exc: BaseException, max_retries: int) -> BaseException:
     return exc
 
 
+class RayConnection:
+    """Ray started (or joined) on a thread of its own, which lives until Ray is shut down.
+
+    ``ray.init`` takes ~5 s to start a local instance (its server processes, two agents,
+    the first workers), mostly waiting; on its own thread that wait overlaps the command's
+    imports and data loading. The thread stays alive until :meth:`close`: Ray's server
+    processes are tied to the thread that started them (Linux's parent-death signal follows
+    the creating thread), and it is also the thread that shuts them down. Started off the
+    main thread, Ray leaves this process's signal handlers alone (on the main thread it
+    replaces SIGTERM's, which symact treats as Ctrl-C).
+    """
+
+    def __init__(self, address: str | None) -> None:
+        self.address = address
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="symact-ray", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            _init(self.address)
+        except BaseException as exc:  # handed to the thread that waits for Ray
+            self._error = exc
+        finally:
+            self._ready.set()
+        if self._error is None:
+            self._stop.wait()
+        ray = sys.modules.get("ray")
+        if ray is not None and ray.is_initialized():  # a failed start may have begun
+            ray.shutdown()
+
+    def wait(self) -> None:
+        """Block until Ray is up; raise what stopped it."""
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        """Shut down a local instance, or disconnect from a cluster; return when done."""
+        self._stop.set()
+        self._thread.join()
+
+
 def _init(address: str | None) -> None:
     """Start a local Ray instance (``address`` None) or join the cluster at ``address``."""
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
-    # ray.init replaces SIGTERM's handler with a bare exit; symact's (SIGTERM as Ctrl-C:
-    # finished runs kept, the command says so) is put back once Ray is up
-    with _keep_sigterm_handler():
-        _init_ray(address, quiet)
-
-
-def _init_ray(address: str | None, quiet: dict[str, Any]) -> None:
     import ray
 
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
+    # off the main thread Ray warns that it set no SIGTERM handler: that is the point
+    logging.getLogger("ray._private.worker").addFilter(_no_sigterm_note)
     if address is None:
         # a Ray of its own for this command: nothing to report to Ray's usage statistics
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -339,6 +395,10 @@ def _init_ray(address: str | None, quiet: dict[str, Any]) -> None:
         ) from None
 
 
+def _no_sigterm_note(record: logging.LogRecord) -> bool:
+    return "SIGTERM handler is not set" not in record.getMessage()
+
+
 def _check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
     """Raise ConnectionError unless the cluster's head answers a TCP connection.
 
@@ -356,14 +416,3 @@ def _check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
         raise ConnectionError(f"nothing answers at {host}:{port}: {exc}") from None
-
-
-@contextlib.contextmanager
-def _keep_sigterm_handler() -> Iterator[None]:
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGTERM) if main else None
-    try:
-        yield
-    finally:
-        if main and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
