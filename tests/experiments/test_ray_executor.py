@@ -152,6 +152,20 @@ def grid_specs(seeds: range, epochs: int, heavy: bool = True) -> list[RunSpec]:
     return [RunSpec(SPAMBASE, m, s, config) for s in seeds for m in models]
 
 
+def _assert_same_table(got: list[dict[str, str]], want: list[dict[str, str]]) -> None:
+    """Same rows and labels; numbers equal to float32 rounding."""
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a.keys() == b.keys()
+        for column, value in b.items():
+            try:
+                number = float(value)
+            except ValueError:
+                assert a[column] == value, column
+            else:
+                assert float(a[column]) == pytest.approx(number, rel=1e-5, abs=1e-6), column
+
+
 def _metrics(store: ResultsStore, specs: list[RunSpec]) -> dict[str, tuple]:
     out = {}
     for s in specs:
@@ -235,19 +249,13 @@ def test_builtin_suite_on_ray_resumes_after_ctrl_c_and_equals_local(
     assert all(r["ray_node"] for r in final.values())
 
     assert main([*common, "--out", str(local_out)]) == 0
-    for name in ("final_efficiency_results.csv", "summary.csv"):
-        assert _table(ray_out / name) == _table(local_out / name), name
-    ray_runs, local_runs = _table(ray_out / "runs.csv"), _table(local_out / "runs.csv")
-    assert len(ray_runs) == len(local_runs) == 24
-    for a, b in zip(ray_runs, local_runs, strict=True):
-        assert (a["dataset"], a["model"], a["seed"], a["failed"]) == (
-            b["dataset"],
-            b["model"],
-            b["seed"],
-            b["failed"],
-        )
-        for metric in ("accuracy", "auc"):
-            assert float(a[metric]) == pytest.approx(float(b[metric]), rel=1e-5, abs=1e-6)
+    # the formatted table is identical; the raw numbers equal to float32 rounding
+    assert _table(ray_out / "final_efficiency_results.csv") == _table(
+        local_out / "final_efficiency_results.csv"
+    )
+    for name in ("summary.csv", "runs.csv"):
+        _assert_same_table(_table(ray_out / name), _table(local_out / name))
+    assert len(_table(ray_out / "runs.csv")) == 24
 
 
 class TestTwoNodes:
@@ -303,6 +311,7 @@ class TestTwoNodes:
             run_grid(specs, store, data, stack_work=1e7)
             _assert_same_metrics(on_ray, _metrics(store, specs))
 
+    @pytest.mark.slow
     def test_a_stack_whose_worker_dies_on_every_attempt_is_stored_failed_with_why(
         self, cluster, data, tmp_path, ray_env
     ):
@@ -326,6 +335,7 @@ class TestTwoNodes:
             assert r["failure_reason"].startswith("StackLost: the Ray task was lost on 1 attempt (")
             assert "Error" in r["failure_reason"] and r["accuracy"] is None
 
+    @pytest.mark.slow
     def test_an_error_in_the_training_is_stored_as_locally_and_the_grid_goes_on(
         self, cluster, data, tmp_path
     ):
