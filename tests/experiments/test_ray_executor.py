@@ -374,12 +374,13 @@ class TestTwoNodes:
     ):
         """A third node joins, trains, and is killed (every process, no grace) while it runs
         a stack: runs committed before stay as they were; its stack is retried elsewhere
-        (or stored failed, saying why) and the grid completes."""
+        (or stored failed, saying why) and the grid completes. The third node takes two
+        stacks at a time, so one is still running when its first has been committed."""
         c, second = cluster
-        third = c.add_node(num_cpus=1)
+        third = c.add_node(num_cpus=2)
         c.wait_for_nodes()
         raylet = third.all_processes["raylet"][0].process.pid
-        specs = grid_specs(range(1, 5), epochs=3)
+        specs = grid_specs(range(1, 6), epochs=3)
         db = tmp_path / "ray.sqlite"
         snapshot: dict[str, dict] = {}
 
