@@ -555,6 +555,11 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
         from symact.experiments.ray_executor import check_ray_installed
 
         check_ray_installed()
+    elif args.ray_address is not None:
+        raise UsageError(
+            "--ray-address names a Ray cluster for --executor ray; add --executor ray, or "
+            "leave out --ray-address"
+        )
     # numpy's and scipy's OpenBLAS start a thread per core that spins after each call; torch
     # (MKL) does the heavy arithmetic here, so they only take CPU from the training threads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -208,6 +208,35 @@ def test_without_ray_the_flag_says_how_to_install(tmp_path):
     assert not out.exists()
 
 
+def test_ray_address_without_the_ray_executor_is_a_usage_error(tmp_path, capsys):
+    out = tmp_path / "results"
+    argv = ["benchmark", "--suite", "builtin", "--out", str(out), "--ray-address", "auto"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--ray-address" in err[0] and "--executor ray" in err[0]
+    assert not out.exists()
+
+
+def test_a_head_that_does_not_answer_is_one_line_before_any_output(tmp_path, capsys, ray_env):
+    """A port nothing listens on: ray.init would retry for ~10 minutes; symact says which
+    flag is wrong at once, exit 2, and creates no results folder."""
+    import socket
+
+    with socket.socket() as s:  # a free port, closed again
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "results"
+    argv = ["benchmark", "--suite", "builtin", "--out", str(out), "--discovery", "none"]
+    argv += ["--executor", "ray", "--ray-address", f"127.0.0.1:{port}"]
+    started = time.time()
+    assert main(argv) == 2
+    assert time.time() - started < 30
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --ray-address 127.0.0.1:{port}:")
+    assert "ray start --head" in err[0]
+    assert not out.exists() and not ray.is_initialized()
+
+
 @pytest.mark.slow
 def test_builtin_suite_on_ray_resumes_after_ctrl_c_and_equals_local(
     tmp_path, canonical_data_dir, capsys, no_ray_left, ray_env
