@@ -588,6 +588,11 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
         from symact.experiments.ray_executor import check_ray_installed
 
         check_ray_installed()
+    elif args.ray_address is not None:
+        raise UsageError(
+            "--ray-address names a Ray cluster for --executor ray; add --executor ray, or "
+            "leave out --ray-address"
+        )
     # numpy's and scipy's OpenBLAS start a thread per core that spins after each call; torch
     # (MKL) does the heavy arithmetic here, so they only take CPU from the training threads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -596,7 +601,8 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
     gc.disable()
     early = _fork_discovery(args)
     try:
-        return _benchmark(args, console, early, out)
+        with _executor(args) as executor:  # Ray starts while this process imports
+            return _benchmark(args, console, early, out, executor)
     finally:
         if early is not None:  # run_suite stops the child; this covers errors before it
             process, conn = early
@@ -606,7 +612,7 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
             conn.close()
 
 
-def _benchmark(args: argparse.Namespace, console: Console, early, out: Path) -> int:
+def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, executor) -> int:
     if args.device != "cuda" and (os.cpu_count() or 1) > 1:
         threading.Thread(target=_build_kernels, daemon=True).start()
     from symact.experiments import DataCache, ResultsStore, run_suite
@@ -625,7 +631,9 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path) -> 
             say(console, f"note {ds.display_name}: {ds.label_summary()}", "yellow")
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    with ResultsStore(store_path) as store, _executor(args, device) as executor:
+    if executor is not None:  # a --ray-address that cannot be joined fails before --out exists
+        executor.ready()
+    with ResultsStore(store_path) as store:
         before = store.count()
         try:
             with _progress(console) as progress:
@@ -680,14 +688,15 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path) -> 
 
 
 @contextlib.contextmanager
-def _executor(args: argparse.Namespace, device: str):
-    """The executor ``--executor`` names (None: the runner's local threads)."""
+def _executor(args: argparse.Namespace):
+    """The executor ``--executor`` names (None: the runner's local threads). Ray starts in
+    the background; ``--device`` is resolved when the grid starts, as the runner does."""
     if args.executor != "ray":
         yield None
         return
     from symact.experiments.ray_executor import RayExecutor
 
-    with RayExecutor.connect(args.ray_address, device=device) as executor:
+    with RayExecutor.connect(args.ray_address, device=args.device) as executor:
         yield executor
 
 
