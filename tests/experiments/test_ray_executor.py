@@ -472,3 +472,41 @@ def test_ray_address_auto_joins_a_running_head_and_leaves_it_running(
         stop = subprocess.run([ray_cli, "stop"], capture_output=True, text=True, timeout=120)
     assert stop.returncode == 0, stop.stdout + stop.stderr
     assert not _wait_gone(ray_env), "ray stop left processes"
+
+
+@pytest.mark.slow
+def test_a_search_through_ray_is_the_local_search(no_ray_left, tmp_path):
+    """The search uses the same executor seam: through a local Ray instance it proposes,
+    trains and judges exactly what it does on local threads."""
+    from symact.cli import main
+
+    argv = [
+        "search",
+        "--dataset",
+        "breast_cancer",
+        "--budget",
+        "24",
+        "--population",
+        "8",
+        "--tournament",
+        "4",
+        "--epochs",
+        "2",
+        "--final-seeds",
+        "3",
+        "--final-epochs",
+        "2",
+        "--rerank",
+        "3",
+        "--top",
+        "2",
+        "--no-specialist-baseline",
+    ]
+    assert main([*argv, "--out", str(tmp_path / "ray"), "--executor", "ray"]) == 0
+    assert main([*argv, "--out", str(tmp_path / "local")]) == 0
+    docs = [json.loads((tmp_path / d / "search.json").read_text()) for d in ("ray", "local")]
+    assert [c["fitness"] for c in docs[0]["candidates"]] == [
+        c["fitness"] for c in docs[1]["candidates"]
+    ]
+    rows = [(tmp_path / d / "search_results.csv").read_text() for d in ("ray", "local")]
+    assert rows[0] == rows[1]

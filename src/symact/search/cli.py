@@ -180,7 +180,7 @@ def _bar(console: Console) -> Progress:
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
-    from symact.cli import EXIT_INTERRUPTED, _executor, check_out, say
+    from symact.cli import UsageError, _executor, check_out
 
     data, others, settings, gp = search_plan(args)
     out = Path(args.out)
@@ -189,7 +189,18 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         from symact.experiments.ray_executor import check_ray_installed
 
         check_ray_installed()
+    elif args.ray_address is not None:
+        raise UsageError(
+            "--ray-address names a Ray cluster for --executor ray; add --executor ray, or "
+            "leave out --ray-address"
+        )
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    with _executor(args) as executor:  # Ray starts while this process imports and loads data
+        return _search(args, console, data, others, settings, gp, out, executor)
+
+
+def _search(args, console, data, others, settings, gp, out, executor) -> int:
+    from symact.cli import EXIT_INTERRUPTED, say
     from symact.experiments import DataCache, ResultsStore
     from symact.search.outputs import save_search, write_search_outputs
     from symact.search.runner import run_search
@@ -205,7 +216,9 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
         kernels.prebuild()
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    with ResultsStore(store_path) as store, _executor(args, device) as executor:
+    if executor is not None:  # a --ray-address that cannot be joined fails before --out exists
+        executor.ready()
+    with ResultsStore(store_path) as store:
         before = store.count()
         try:
             with _bar(console) as bar:
