@@ -26,8 +26,9 @@ Each stack is timed end to end as a user pays it: ModelSpecs from formula text, 
   inside the timing (both stacks need it: ReLU runs in the same library);
 * a warm one: the library already built (a user's every later run).
 
-Repeats alternate which stack goes first; the table gives medians, the ratio is formulas
-over ReLU of the medians, and every repeat's ratio is printed beside it.
+Each repeat times every combination (thread counts interleaved), alternating which stack
+goes first; the table gives medians, the ratio is formulas over ReLU of the medians, and
+every repeat's ratio (of two neighbouring timings) is printed beside it.
 
     python benchmarks/bench_formulas.py [--data-dir DIR] [--repeats 3] [--formula-seed N]
 """
@@ -213,11 +214,11 @@ def main() -> None:
         times: dict[tuple[int, str, str], list[float]] = {}
         failed: dict[str, int] = {}
         backends = set()
-        for threads in [int(t) for t in args.threads.split(",")]:
-            for r in range(args.repeats):
-                order = [("ReLU", relu), ("formulas", texts)]
-                if r % 2:
-                    order.reverse()
+        for r in range(args.repeats):  # thread counts interleaved: the same machine for all
+            order = [("ReLU", relu), ("formulas", texts)]
+            if r % 2:
+                order.reverse()
+            for threads in [int(t) for t in args.threads.split(",")]:
                 for cache in ("cold", "warm"):
                     for name, acts in order:
                         kdir = next(fresh) if cache == "cold" else warm_dir
@@ -266,11 +267,17 @@ def main() -> None:
         strict = statistics.median(times[(threads, "cold", "formulas")]) / statistics.median(
             times[(threads, "warm", "ReLU")]
         )
-        verdicts.append((threads, "formulas cold / ReLU warm", strict))
+        verdicts.append((threads, "strict", strict))
     print()
     for threads, what, ratio in verdicts:
+        if what == "strict":
+            print(
+                f"threads {threads}, formulas cold / ReLU warm (the build charged to the formulas "
+                f"alone; for information): {ratio:.2f}x"
+            )
+            continue
         ok = "meets" if ratio <= 2.0 else "MISSES"
-        print(f"threads {threads}, {what}: {ratio:.2f}x -> {ok} the target (<= 2x ReLU)")
+        print(f"threads {threads}, {what} cache: {ratio:.2f}x -> {ok} the target (<= 2x ReLU)")
     print(OLD_DESIGN)
     print(
         f"load average (1 min) at start / end: {load_start[0]:.2f} / {load_end[0]:.2f}; "
