@@ -14,8 +14,8 @@ Two questions, on the real copies in ../shared/data:
      loop (``ModelSpec.to_module``, DataLoader over a TensorDataset, Adam,
      BCEWithLogitsLoss, one model at a time): each of covertype's 6 configurations (Heavy
      ReLU; Light ReLU, GELU, SiLU, covertype's own formula and HIGGS's as this suite
-     discovered them) timed once with seed 42, x3 for the grid's 3 seeds; timed twice,
-     between the suites' rounds, and averaged.
+     discovered them) timed once with seed 42, x3 for the grid's 3 seeds; timed twice
+     (before the first and the middle warm round; once with --rounds 1) and averaged.
 
 Also: the same command again into a filled results folder (all runs stored), and the peak
 memory of each version's whole suite (separate, untimed runs: reading /proc slows the
@@ -32,6 +32,7 @@ import importlib.metadata
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -119,18 +120,20 @@ def run_suite(
     epochs: int,
     kernel_dir: Path,
     sample_memory: bool = False,
-) -> tuple[float, float, float]:
-    """Wall seconds of one ``symact benchmark --suite paper`` run by ``python`` (a fresh
-    process), and with ``sample_memory`` the peak RSS of its largest process and the peak
-    PSS of its process tree (main process plus the discovery child), in MB, sampled every
-    50 ms (reading /proc/<pid>/smaps_rollup takes the process's memory lock, which slows
-    it: sample only runs that are not timed)."""
+) -> tuple[float, float, float, float]:
+    """Wall seconds and CPU seconds (user + system of the process and everything it waited
+    for: the discovery child, the compiler) of one ``symact benchmark --suite paper`` run by
+    ``python`` (a fresh process), and with ``sample_memory`` the peak RSS of its largest
+    process and the peak PSS of its process tree (main process plus the discovery child), in
+    MB, sampled every 50 ms (reading /proc/<pid>/smaps_rollup takes the process's memory
+    lock, which slows it: sample only runs that are not timed)."""
     cmd = [str(python), "-m", "symact", "benchmark", "--suite", "paper"]
     cmd += ["--data-dir", str(data_dir), "--out", str(out), "--device", "cpu"]
     cmd += ["--epochs", str(epochs)]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SYMACT_KERNELS")}
     env["SYMACT_KERNEL_DIR"] = str(kernel_dir)
     peak_tree = peak_rss = 0.0
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
@@ -145,7 +148,12 @@ def run_suite(
         if proc.returncode != 0:
             log.seek(0)
             sys.exit(f"{' '.join(cmd)} failed:\n{log.read()}")
-    return wall, peak_rss, peak_tree
+    return wall, _children_cpu() - cpu0, peak_rss, peak_tree
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def backends(out: Path) -> set[str]:
@@ -206,7 +214,8 @@ def main() -> None:
     if not args.skip_reference:
         X, y = load_covertype(args.data_dir, 100_000)
         split = protocol_split(X, y, 42)
-    times: dict[tuple[str, str], list[float]] = {}  # (version, what) -> seconds
+    times: dict[tuple[str, str], list[float]] = {}  # (version, what) -> wall seconds
+    cpu: dict[tuple[str, str], list[float]] = {}  # the same runs' CPU seconds
     order: list[str] = []
     memory: dict[str, tuple[float, float]] = {}
     paths: dict[str, set[str]] = {}  # version -> training backends its runs recorded
@@ -220,16 +229,17 @@ def main() -> None:
         outs = iter(tmp / f"results{i}" for i in range(1000))
         last_out: dict[str, Path] = {}
 
-        def suite(version: str, what: str, kernels: str = "warm") -> None:
+        def suite(version: str, what: str) -> None:
             out = last_out[version] if what == "again" else next(outs)
-            seconds, _, _ = run_suite(
+            seconds, cpu_s, _, _ = run_suite(
                 pythons[version], data_dir, out, args.epochs, tmp / f"kernels-{version}"
             )
+            cpu.setdefault((version, what), []).append(cpu_s)
             last_out[version] = out
             paths.setdefault(version, set()).update(backends(out))
             times.setdefault((version, what), []).append(seconds)
             order.append(f"{version} {what}")
-            print(f"  {version:<3} {what:<5} {seconds:6.1f} s", flush=True)
+            print(f"  {version:<3} {what:<5} {seconds:6.1f} s (CPU {cpu_s:5.1f} s)", flush=True)
 
         versions = [v for v in ("old", "new") if v in pythons]
         for v in versions:  # empty kernel caches: the kernels are compiled inside the timing
@@ -237,10 +247,10 @@ def main() -> None:
         found = json.loads((last_out["new"] / "results.json").read_text())["discoveries"]
         formulas.update({name: d["activation"] for name, d in found.items()})
         for r in range(args.rounds):
-            if r < 2:
-                # the reference twice, between the rounds: this machine's speed drifts by tens
-                # of percent within minutes, and the ratio should not depend on which side of
-                # a drift each part fell
+            if r == 0 or r == args.rounds // 2:
+                # the reference twice, before the first and the middle round: this machine's
+                # speed drifts by tens of percent within minutes, and the ratio should not
+                # depend on which side of a drift each part fell
                 reference()
             for v in versions if r % 2 == 0 else versions[::-1]:
                 suite(v, "warm")
@@ -248,7 +258,7 @@ def main() -> None:
             suite(v, "again")  # into a filled results folder: every run stored
         if not args.skip_memory:
             for v in versions:
-                _, rss, pss = run_suite(
+                _, _, rss, pss = run_suite(
                     pythons[v],
                     data_dir,
                     next(outs),
@@ -310,6 +320,13 @@ def main() -> None:
         each = ", ".join(f"{s:.1f}" for s in got)
         best = f"; fastest {min(got):.1f} s" if got else ""
         print(f"{version} suite, kernels cached, each run: {each} s{best}")
+    for what in ("cold", "warm", "again"):
+        if cpu.get(("old", what)) and cpu.get(("new", what)):
+            old, new = statistics.mean(cpu[("old", what)]), statistics.mean(cpu[("new", what)])
+            print(
+                f"CPU seconds (all the suite's processes), {what}: old {old:.1f}, new {new:.1f} "
+                f"-> new/old {new / old:.2f}x"
+            )
     if times.get(("old", "warm")) and times.get(("new", "warm")):
         best = min(times[("new", "warm")]) / min(times[("old", "warm")])
         print(f"fastest new / fastest old, kernels cached: {best:.2f}x (interference only adds)")
