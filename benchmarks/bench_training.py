@@ -5,18 +5,21 @@ per seed 42/43/44 an 80/20 split + StandardScaler, and 6 configurations (Light w
 SiLU, x*cos(x), x*cos(x)+x; Heavy with ReLU), 15 epochs each: 18 trainings. All rows of the
 printed table are measured in the same run:
 
-(a) reference-style: ``nn.Sequential`` + ``DataLoader(TensorDataset)`` (batch 1024, shuffle)
-    + Adam + BCELoss, one model at a time. Only one Light and one Heavy run are timed; the
+(a) reference-style: the network as a plain module (``ModelSpec.to_module``, logits out)
+    + ``DataLoader(TensorDataset)`` (batch 1024, shuffle) + Adam + ``BCEWithLogitsLoss``,
+    one model at a time. Only one Light and one Heavy run are timed; the
     grid's time is extrapolated as 15 x Light + 3 x Heavy (marked "extrapolated").
 (b) symact one model at a time: every task as its own stack (K = 1).
-(c) symact batched: the grid as planned by ``plan_stacks`` (mixed activations per stack),
-    and (c') the same with one activation per stack, to choose between the two;
+(c) symact batched: the grid as planned by ``plan_stacks`` (mixed activations per stack:
+    the kernels interpret each model's formula), and (c') the same with one activation per
+    stack, to show that mixing costs nothing;
 (d) as (c) on the torch path (``SYMACT_KERNELS=torch``: element-wise work as torch ops and
     formula derivatives by autograd) instead of the fused C kernels, to show what they buy.
 In (b)-(d) stacks run one after another, each on all cores (torch's threads; the kernels
 split a stack's models over them); (e) trains the grid as the suite's runner does: stacks
-sized by one model's work (Heavy alone, Light by three), costliest first, side by side with
-one torch thread each.
+sized by one model's work (``runner.max_stack_size`` of ``ModelSpec.cost``: Heavy alone,
+Light by up to three, cut by seed), costliest first, side by side with one torch thread each
+(set once, as ``LocalExecutor`` does).
 
 The floor is a 4096^3 float32 matmul measured in the same run; "GFLOP/s" counts the matmul
 arithmetic of training (forward, weight gradients, input gradients past the first layer).
@@ -43,9 +46,8 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from symact.experiments.runner import max_stack_size, model_cost
-from symact.formula import make_activation
-from symact.models import HEAVY, LIGHT, MLP
+from symact.experiments.runner import max_stack_size
+from symact.models import HEAVY, LIGHT, ModelSpec
 from symact.training import TrainConfig, TrainTask, plan_stacks, train_stack
 from symact.training.kernels import prebuild as prebuild_kernels
 
@@ -53,13 +55,13 @@ SEEDS = (42, 43, 44)
 ROWS = 100_000
 
 
-CONFIGS = [
-    ("Light ReLU", LIGHT.widths, "relu"),
-    ("Light GELU", LIGHT.widths, "gelu"),
-    ("Light SiLU", LIGHT.widths, "silu"),
-    ("Light x*cos(x)", LIGHT.widths, "mul(x, cos(x))"),
-    ("Light x*cos(x)+x", LIGHT.widths, "add(mul(x, cos(x)), x)"),
-    ("Heavy ReLU", HEAVY.widths, "relu"),
+CONFIGS: list[tuple[str, ModelSpec]] = [
+    ("Light ReLU", LIGHT),
+    ("Light GELU", LIGHT.with_activation("gelu")),
+    ("Light SiLU", LIGHT.with_activation("silu")),
+    ("Light x*cos(x)", LIGHT.with_activation("mul(x, cos(x))")),
+    ("Light x*cos(x)+x", LIGHT.with_activation("add(mul(x, cos(x)), x)")),
+    ("Heavy ReLU", HEAVY),
 ]
 
 
@@ -105,13 +107,14 @@ def matmul_floor() -> float:
     return 2 * 4096**3 / best / 1e9
 
 
-def reference_run(split, widths, activation, seed: int, config: TrainConfig) -> tuple[float, float]:
-    """The reference's loop: per-sample DataLoader over a TensorDataset, one model."""
+def reference_run(split, spec: ModelSpec, seed: int, config: TrainConfig) -> tuple[float, float]:
+    """The reference's loop: per-sample DataLoader over a TensorDataset, one model
+    (``spec.to_module``, which returns logits: binary cross-entropy on them)."""
     X_tr, y_tr, _, _ = split
     torch.manual_seed(seed)
-    model = MLP(X_tr.shape[1], widths, activation, config.dropout)
+    model = spec.to_module(X_tr.shape[1])
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    loss_fn = nn.BCELoss()
+    loss_fn = nn.BCEWithLogitsLoss()
     data = TensorDataset(torch.as_tensor(X_tr), torch.as_tensor(y_tr, dtype=torch.float32))
     loader = DataLoader(data, batch_size=config.batch_size, shuffle=True)
 
@@ -120,7 +123,7 @@ def reference_run(split, widths, activation, seed: int, config: TrainConfig) -> 
         for _ in range(config.epochs):
             for xb, yb in loader:
                 opt.zero_grad()
-                loss = loss_fn(model(xb).squeeze(1), yb)
+                loss = loss_fn(model(xb)[:, 0], yb)
                 loss.backward()
                 opt.step()
 
@@ -158,33 +161,35 @@ def main() -> None:
     X, y = load_covertype(args.data_dir, ROWS)
     splits = {seed: protocol_split(X, y, seed) for seed in SEEDS}
     tasks = [
-        TrainTask(*splits[seed], widths, make_activation(act), seed, label=f"{name} seed {seed}")
-        for name, widths, act in CONFIGS
+        TrainTask(*splits[seed], spec, seed, label=f"{name} seed {seed}")
+        for name, spec in CONFIGS
         for seed in SEEDS
     ]
     n_train, d = splits[42][0].shape
-    flops = sum(train_flops(d, t.widths, n_train, epochs) for t in tasks)
+    flops = sum(train_flops(d, t.model.hidden, n_train, epochs) for t in tasks)
     floor = matmul_floor()
 
     rows = []
-    light, busy_l = reference_run(splits[42], LIGHT.widths, nn.ReLU(), 42, config)
-    heavy, busy_h = reference_run(splits[42], HEAVY.widths, nn.ReLU(), 42, config)
+    light, busy_l = reference_run(splits[42], LIGHT, 42, config)
+    heavy, busy_h = reference_run(splits[42], HEAVY, 42, config)
     ref_seconds = 15 * light + 3 * heavy
     ref_busy = (15 * light * busy_l + 3 * heavy * busy_h) / ref_seconds
     rows.append(
         ("(a) reference loop, one at a time (2 timed, extrapolated)", ref_seconds, ref_busy)
     )
 
-    prebuild_kernels(t.activation for t in tasks)  # compile outside the timings (~1 s)
+    prebuild_kernels()  # compile the one kernel library outside the timings (~2 s)
     if not args.quick:
         seconds, busy, _ = timed(lambda: [train_stack([t], config) for t in tasks])
         rows.append(("(b) symact, one model at a time (K=1)", seconds, busy))
 
+    by_activation = []  # plan_stacks' stacks, each cut into runs of one activation
+    for s in plan_stacks(tasks):
+        for act in dict.fromkeys(tasks[i].model.activation for i in s):
+            by_activation.append([i for i in s if tasks[i].model.activation == act])
     plans = {
         "(c) symact batched, mixed activations": plan_stacks(tasks),
-        "(c') symact batched, one activation per stack": plan_stacks(
-            tasks, group_by_activation=True
-        ),
+        "(c') symact batched, one activation per stack": by_activation,
     }
     plans["(d) symact batched, mixed, torch path (SYMACT_KERNELS=torch)"] = plan_stacks(tasks)
     outcomes = None
@@ -200,26 +205,35 @@ def main() -> None:
             i: o for s, r in zip(plan, results, strict=True) for i, o in zip(s, r, strict=True)
         }
 
-    # (e) as the suite's runner trains a grid on a CPU: stacks sized by one model's work
-    # (max_stack_size: Heavy one by one, Light by three), the costliest first, side by side
-    # with one torch thread each
+    # (e) as the suite's runner trains a grid on a CPU (runner.plan_jobs): stacks sized by
+    # one model's work (max_stack_size of ModelSpec.cost: Heavy one by one, Light by up to
+    # three), cut by seed when cut, the costliest first, side by side with one torch thread
+    # each, set once for the process (as LocalExecutor does)
     os.environ["SYMACT_KERNELS"] = "auto"
+
+    def cost(i: int) -> float:
+        return tasks[i].model.cost(d, n_train, epochs)
+
     plan = []
-    for widths in {t.widths for t in tasks}:
-        members = [i for i, t in enumerate(tasks) if t.widths == widths]
-        cap = max_stack_size(model_cost(tasks[members[0]], config), "cpu")
-        plan += [
-            [members[j] for j in s] for s in plan_stacks([tasks[i] for i in members], max_stack=cap)
-        ]
-    plan.sort(key=lambda s: -len(s) * model_cost(tasks[s[0]], config))
+    for hidden in dict.fromkeys(t.model.hidden for t in tasks):
+        members = [i for i, t in enumerate(tasks) if t.model.hidden == hidden]
+        cap = max_stack_size(cost(members[0]), "cpu")
+        sub = plan_stacks(
+            [tasks[i] for i in members], max_stack=cap, group_by_seed=cap < len(members)
+        )
+        plan += [[members[j] for j in s] for s in sub]
+    plan.sort(key=lambda s: -len(s) * cost(s[0]))
     workers = os.cpu_count() or 1
 
     def side_by_side():
-        with ThreadPoolExecutor(workers) as pool:
-            jobs = [
-                pool.submit(train_stack, [tasks[i] for i in s], config, threads=1) for s in plan
-            ]
-            return [j.result() for j in jobs]
+        old = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                jobs = [pool.submit(train_stack, [tasks[i] for i in s], config) for s in plan]
+                return [j.result() for j in jobs]
+        finally:
+            torch.set_num_threads(old)
 
     seconds, busy, _ = timed(side_by_side)
     sizes = "+".join(str(len(s)) for s in plan)
@@ -250,7 +264,7 @@ def main() -> None:
     print(f"reference timings: Light ReLU {light:.1f} s, Heavy ReLU {heavy:.1f} s per run")
     print("cores = CPU seconds / wall seconds of this process (2.00 = both cores busy)")
     print("\nbatched results, mean over seeds:")
-    for c, (name, _, _) in enumerate(CONFIGS):
+    for c, (name, _) in enumerate(CONFIGS):
         got = [outcomes[c * len(SEEDS) + s] for s in range(len(SEEDS))]
         acc = np.mean([o.accuracy for o in got])
         auc = np.mean([o.auc for o in got])
