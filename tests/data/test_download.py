@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
 import socket
 import zipfile
 from pathlib import Path
@@ -44,6 +45,9 @@ def test_spambase_downloads_verifies_and_caches(mirror_env, tmp_path, canonical_
     assert _names(data) == ["spambase.data"]
     served = _sha(canonical_data_dir / "spambase.data")
     assert _sha(data / "spambase.data") == served
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (data / "spambase.data").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     assert ds.provenance.sha256 == served and ds.provenance.full_copy is False
     assert (ds.n_rows, ds.n_features, int(ds.y.sum())) == (4000, 57, 1584)
     assert any(mirror_env.mirror in note for note in ds.provenance.notes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import time
 from html.parser import HTMLParser
@@ -120,6 +121,9 @@ def test_write_report_is_atomic(tmp_path, report_data):
     path = write_report(report_data, tmp_path / "out" / "report.html")
     assert path.read_text(encoding="utf-8") == render_report(report_data)
     assert [p.name for p in path.parent.iterdir()] == ["report.html"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as the umask says, not 0600
     broken = ReportData("broken", figures=[ReportFigure("not a png", b"GIF89a....")])
     with pytest.raises(ValueError, match="is not a PNG"):
         write_report(broken, path)

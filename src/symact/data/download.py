@@ -21,7 +21,7 @@ import gzip
 import hashlib
 import http.client
 import os
-import tempfile
+import secrets
 import urllib.error
 import urllib.request
 import zipfile
@@ -161,9 +161,10 @@ def _make_folder(folder: Path) -> None:
 
 
 def _new_temp(folder: Path, name: str, temps: list[Path]) -> Path:
-    fd, raw = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    os.close(fd)
-    path = Path(raw)
+    # Not mkstemp: its files are 0600, which would make a shared data folder unreadable to
+    # others once the file is moved into place; this one gets the umask's mode.
+    path = folder / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
     temps.append(path)
     return path
 
