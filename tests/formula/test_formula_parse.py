@@ -222,3 +222,13 @@ def test_limits_are_enforced_by_formula_error_not_recursion_error() -> None:
     assert parse_formula(str(ok)) == ok
     assert ok.to_numpy()(0.5).shape == ()
     assert ok.to_latex().count(r"\sin") == MAX_DEPTH - 1
+
+
+def test_aliases_from_the_operator_table_parse_to_the_row_and_print_its_name():
+    f = parse_formula("x * sigmoid(1.5 * x) + swish(x)")
+    assert f == parse_formula("add(mul(x, sig(mul(1.5, x))), silu(x))")
+    assert str(f) == "add(mul(x, sig(mul(1.5, x))), silu(x))"
+    with pytest.raises(FormulaError, match=r"operator 'sigmoid' must be called with arguments"):
+        parse_formula("sigmoid + x")
+    with pytest.raises(FormulaError, match=r"unknown function 'sigmoidd'.*sigmoid"):
+        parse_formula("sigmoidd(x)")

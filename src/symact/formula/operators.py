@@ -74,6 +74,7 @@ class Operator:
     c: str = ""
     c_grad: tuple[str, ...] = ()
     c_clamp: tuple[str, str] | None = None
+    aliases: tuple[str, ...] = ()  # other spellings the parser accepts (``sigmoid``)
 
     @property
     def torch(self) -> Callable[..., Any]:
@@ -408,6 +409,7 @@ _ROWS = (
         90,
         c="1.0f / (1.0f + expf(-a))",
         c_grad=("g * (1.0f - v) * v",),
+        aliases=("sigmoid",),
     ),
     # activation primitives
     Operator(
@@ -491,11 +493,17 @@ _ROWS = (
         90,
         c="a / (1.0f + expf(-a))",
         c_grad=("g * (1.0f / (1.0f + expf(-a))) * (1.0f + a * (1.0f - 1.0f / (1.0f + expf(-a))))",),
+        aliases=("swish",),
     ),
 )
 
 #: name -> row; the single source of truth for operators.
 OPERATORS: dict[str, Operator] = {row.name: row for row in _ROWS}
+
+#: every spelling the parser accepts -> the row's name (a formula always prints the name).
+SPELLINGS: dict[str, str] = {
+    spelling: row.name for row in _ROWS for spelling in (row.name, *row.aliases)
+}
 
 #: gplearn's own function set (``gplearn.functions._function_map`` plus ``sig``).
 GPLEARN_FUNCTIONS = tuple(

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from symact.formula.operators import OPERATORS
+from symact.formula.operators import OPERATORS, SPELLINGS
 from symact.formula.tree import _VARIABLE, MAX_DEPTH, Formula, FormulaError
 
 #: Longest accepted text (characters); longer input is refused before it is scanned.
@@ -171,13 +171,13 @@ class _Parser:
         raise self.error(f"unexpected {tok.text!r}: expected a number, name or '('", tok.pos)
 
     def name(self, tok: _Token, depth: int) -> Formula:
-        name = tok.text
+        name = SPELLINGS.get(tok.text, tok.text)  # sigmoid(x) is sig(x)
         row = OPERATORS.get(name)
         after = self.peek()
         if after.kind == "op" and after.text == "(":
             if row is None:
                 raise self.error(
-                    f"unknown function {name!r}; known: {', '.join(OPERATORS)}", tok.pos
+                    f"unknown function {tok.text!r}; known: {', '.join(SPELLINGS)}", tok.pos
                 )
             self.next()
             args = [self.expression(0, depth + 1)]
@@ -194,7 +194,7 @@ class _Parser:
             return self.node(name, tuple(args), tok.pos)
         if row is not None:
             raise self.error(
-                f"operator {name!r} must be called with arguments: {name}(...)", tok.pos
+                f"operator {tok.text!r} must be called with arguments: {tok.text}(...)", tok.pos
             )
         if _VARIABLE.fullmatch(name):
             return Formula.var(name)
