@@ -60,7 +60,8 @@ class Operator:
     where ``b`` is a folded constant and the torch column calls ``torch.clamp``
     (``max``/``min``: the gradient passes at the bound).
     C helpers available: ``SYMACT_T`` (protection threshold), ``SYMACT_EXP_MAX``,
-    ``SYMACT_SIGN(a)`` and the libm functions of ``ccode.LIBM_FUNCTIONS``.
+    ``SYMACT_SIGN(a)``, ``symact_pick(c, x, y)`` (a choice with both sides computed: a libm call
+    inside ``?:`` would keep the loop scalar) and the libm functions of ``ccode.LIBM_FUNCTIONS``.
     """
 
     name: str
@@ -299,8 +300,11 @@ _ROWS = (
         r"\log\left|$0\right|",
         90,
         "log of |x|, 0 where |x| <= 0.001 (gplearn)",
-        c="__builtin_fabsf(a) > SYMACT_T ? logf(__builtin_fabsf(a)) : 0.0f",
-        c_grad=("__builtin_fabsf(a) > SYMACT_T ? g / a : 0.0f",),
+        # the argument kept positive on the branch that is thrown away, so that logf runs
+        # unconditionally (see symact_pick) and stays vectorized
+        c="symact_pick(__builtin_fabsf(a) > SYMACT_T, "
+        "logf(__builtin_fabsf(a) > SYMACT_T ? __builtin_fabsf(a) : 1.0f), 0.0f)",
+        c_grad=("symact_pick(__builtin_fabsf(a) > SYMACT_T, g / a, 0.0f)",),
     ),
     Operator(
         "abs",
@@ -455,8 +459,12 @@ _ROWS = (
         r"\log\left(1 + e^{$0}\right)",
         90,
         # F.softplus with beta 1 and threshold 20
-        c="a > 20.0f ? a : log1pf(expf(a))",
-        c_grad=("a > 20.0f ? g : g * expf(a) / (expf(a) + 1.0f)",),
+        # both branches computed (symact_pick), the thrown-away one on a clamped argument
+        c="symact_pick(a > 20.0f, a, log1pf(expf(a > 20.0f ? 20.0f : a)))",
+        c_grad=(
+            "symact_pick(a > 20.0f, g, g * expf(a > 20.0f ? 20.0f : a)"
+            " / (expf(a > 20.0f ? 20.0f : a) + 1.0f))",
+        ),
     ),
     Operator(
         "erf",
