@@ -578,8 +578,9 @@ def _fork_discovery(args: argparse.Namespace):
     return process, conn
 
 
-def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
-    args.plan = _benchmark_plan(args)
+def checked_out_and_executor(args: argparse.Namespace) -> Path:
+    """``--out`` and the executor flags of ``benchmark`` and ``search``, checked before any
+    heavy import and before anything is created. Returns the ``--out`` folder."""
     if not args.out.strip():  # Path("") is the current folder
         raise UsageError("--out is empty; name a folder, e.g. --out results")
     out = Path(args.out)
@@ -593,6 +594,21 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
             "--ray-address names a Ray cluster for --executor ray; add --executor ray, or "
             "leave out --ray-address"
         )
+    return out
+
+
+def note_file_datasets(console: Console, cache, datasets) -> None:
+    """Load every dataset (its problems surface before any work) and say, for each file
+    dataset, which column is the label and how many rows each class has."""
+    for d in datasets:
+        ds = cache.dataset(d)
+        if ds.domain == "user":
+            say(console, f"note {ds.display_name}: {ds.label_summary()}", "yellow")
+
+
+def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
+    args.plan = _benchmark_plan(args)
+    out = checked_out_and_executor(args)
     # numpy's and scipy's OpenBLAS start a thread per core that spins after each call; torch
     # (MKL) does the heavy arithmetic here, so they only take CPU from the training threads.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -625,10 +641,7 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
     device = str(resolve_device(args.device))
     suite = _make_suite(args)
     data = DataCache(args.data_dir)
-    for d in suite.datasets:  # data problems before any work; the label of every file
-        ds = data.dataset(d)
-        if ds.domain == "user":
-            say(console, f"note {ds.display_name}: {ds.label_summary()}", "yellow")
+    note_file_datasets(console, data, suite.datasets)
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
     if executor is not None:  # a --ray-address that cannot be joined fails before --out exists

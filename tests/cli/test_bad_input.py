@@ -167,9 +167,13 @@ def test_argparse_errors_are_one_line_too(capsys, tmp_path, monkeypatch, argv, e
     assert listing(tmp_path) == []
 
 
-def test_an_empty_out_is_refused_not_the_current_folder(symact, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "command",
+    [("benchmark", "--datasets", "breast_cancer", *FAST), ("search", "--dataset", "breast_cancer")],
+)
+def test_an_empty_out_is_refused_not_the_current_folder(symact, tmp_path, monkeypatch, command):
     monkeypatch.chdir(tmp_path)
-    r = symact("benchmark", "--datasets", "breast_cancer", *FAST, "--out", "")
+    r = symact(*command, "--out", "")
     assert r.status == 2
     assert r.error == "error: --out is empty; name a folder, e.g. --out results"
     assert listing(tmp_path) == []  # no outputs and no store in the current folder

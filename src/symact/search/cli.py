@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import time
-from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -180,27 +179,17 @@ def _bar(console: Console) -> Progress:
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
-    from symact.cli import UsageError, _executor, check_out
+    from symact.cli import _executor, checked_out_and_executor
 
     data, others, settings, gp = search_plan(args)
-    out = Path(args.out)
-    check_out(out)
-    if args.executor == "ray":
-        from symact.experiments.ray_executor import check_ray_installed
-
-        check_ray_installed()
-    elif args.ray_address is not None:
-        raise UsageError(
-            "--ray-address names a Ray cluster for --executor ray; add --executor ray, or "
-            "leave out --ray-address"
-        )
+    out = checked_out_and_executor(args)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     with _executor(args) as executor:  # Ray starts while this process imports and loads data
         return _search(args, console, data, others, settings, gp, out, executor)
 
 
 def _search(args, console, data, others, settings, gp, out, executor) -> int:
-    from symact.cli import EXIT_INTERRUPTED, say
+    from symact.cli import EXIT_INTERRUPTED, note_file_datasets, say
     from symact.experiments import DataCache, ResultsStore
     from symact.search.outputs import save_search, write_search_outputs
     from symact.search.runner import run_search
@@ -208,10 +197,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
 
     device = str(resolve_device(args.device))
     cache = DataCache(args.data_dir)
-    for d in (data, *others):  # data problems before any work
-        ds = cache.dataset(d)
-        if ds.domain == "user":
-            say(console, f"note {ds.display_name}: {ds.label_summary()}", "yellow")
+    note_file_datasets(console, cache, (data, *others))
     with contextlib.suppress(Exception):
         kernels.prebuild()
     store_path = out / "symact.sqlite"
