@@ -349,10 +349,14 @@ def _file_options(args: argparse.Namespace) -> dict:
     return opts
 
 
-def check_datasets(names: Sequence[str], args: argparse.Namespace) -> None:
-    """Registry names and files that exist; file options only where a file is named."""
+def check_datasets(
+    names: Sequence[str], args: argparse.Namespace, flags: Sequence[str] | None = None
+) -> None:
+    """Registry names and files that exist; file options only where a file is named.
+    ``flags``: the flag that named each name (default ``--datasets`` for all)."""
     from symact.data.registry import REGISTRY, resolve_name
 
+    flag_of = dict(zip(names, flags or ["--datasets"] * len(names), strict=True))
     files = [n for n in names if resolve_name(n) is None]
     for n in files:
         path = Path(n)
@@ -360,11 +364,11 @@ def check_datasets(names: Sequence[str], args: argparse.Namespace) -> None:
             looks_like_file = any(sep in n for sep in "/\\") or "." in path.name
             what = "file not found" if looks_like_file else "not a registry dataset or a file"
             raise UsageError(
-                f"--datasets: {n!r}: {what}; known datasets: {', '.join(REGISTRY)} "
+                f"{flag_of[n]}: {n!r}: {what}; known datasets: {', '.join(REGISTRY)} "
                 "(see `symact datasets`), or the path of a CSV or Parquet file"
             )
         if path.is_dir():
-            raise UsageError(f"--datasets: {n!r} is a folder; name a CSV or Parquet file")
+            raise UsageError(f"{flag_of[n]}: {n!r} is a folder; name a CSV or Parquet file")
     used = [
         flag
         for flag, value in (

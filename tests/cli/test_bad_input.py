@@ -191,7 +191,7 @@ NO_IMPORT = textwrap.dedent(
         err = io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             status = main(argv)
-        heavy = [m for m in ("torch", "matplotlib") if m in sys.modules]
+        heavy = [m for m in ("torch", "matplotlib", "sklearn") if m in sys.modules]
         print(json.dumps({"argv": argv, "status": status, "heavy": heavy, "err": err.getvalue()}))
     """
 )

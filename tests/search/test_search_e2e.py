@@ -238,7 +238,17 @@ def test_bad_search_options_are_one_line_before_any_work(tmp_path, capsys):
             "--operators: unknown operator 'mish'",
         ),
         (["--dataset", "breast_cancer", "--evaluate-on", "breast_cancer"], "--evaluate-on"),
-        (["--dataset", "nope.csv"], "nope.csv"),
+        (["--dataset", "nope.csv"], "error: --dataset: 'nope.csv': file not found"),
+        (
+            ["--dataset", "breast_cancer", "--evaluate-on", "digits,gone.csv"],
+            "error: --evaluate-on: 'gone.csv': file not found",
+        ),
+        (["--dataset", "breast_cancer", "--max-size", "1"], "--max-size must be at least 2"),
+        (
+            ["--dataset", "breast_cancer", "--rerank", "2", "--top", "3"],
+            "--rerank (2) must be at least --top (3)",
+        ),
+        (["--dataset", "breast_cancer", "--final-seeds", "1"], "--final-seeds must be at least 3"),
         (["--dataset", "breast_cancer", "--seed", "-3"], "--seed"),
         (["--dataset", "breast_cancer", "--specialist", "--labels", "all"], "--specialist"),
     ]

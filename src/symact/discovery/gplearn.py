@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.preprocessing import StandardScaler
 
 from symact.data import Dataset
 from symact.formula import Formula, parse_formula
@@ -117,6 +116,8 @@ def discovery_sample(
         raise ValueError(f"X has {n} rows but y has {len(y)} labels; pass one label per row")
     k = max(2, int(n * settings.subsample))
     idx = np.random.RandomState(settings.seed).choice(n, k, replace=False)
+    from sklearn.preprocessing import StandardScaler  # here: option checks run without sklearn
+
     Xs = StandardScaler().fit_transform(np.asarray(X[idx], dtype=np.float64))
     ys = np.asarray(y[idx])
     if len(np.unique(ys)) < 2:

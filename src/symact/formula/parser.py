@@ -177,7 +177,7 @@ class _Parser:
         if after.kind == "op" and after.text == "(":
             if row is None:
                 raise self.error(
-                    f"unknown function {tok.text!r}; known: {', '.join(SPELLINGS)}", tok.pos
+                    f"unknown function {tok.text!r} (known: {', '.join(SPELLINGS)})", tok.pos
                 )
             self.next()
             args = [self.expression(0, depth + 1)]

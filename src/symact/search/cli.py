@@ -116,7 +116,7 @@ def search_plan(args: argparse.Namespace):
     names = [args.dataset] + (
         list(name_list(args.evaluate_on, "--evaluate-on")) if args.evaluate_on else []
     )
-    check_datasets(names, args)
+    check_datasets(names, args, ["--dataset"] + ["--evaluate-on"] * (len(names) - 1))
     canonical = [resolve_name(n) or n for n in names]
     if len(set(canonical)) != len(canonical):
         raise UsageError("--evaluate-on names the --dataset (or one dataset twice); list others")
@@ -132,14 +132,32 @@ def search_plan(args: argparse.Namespace):
     operators = DEFAULT_OPERATORS
     if args.operators is not None:
         operators = name_list(args.operators, "--operators")
+    if args.max_size < 2:
+        raise UsageError(
+            f"--max-size must be at least 2, got {args.max_size}: a one-node formula is x or a "
+            "constant, both rejected as degenerate"
+        )
+    if args.rerank < args.top:
+        raise UsageError(
+            f"--rerank ({args.rerank}) must be at least --top ({args.top}): the finalists are "
+            "chosen among the reranked candidates"
+        )
+    if args.final_seeds < 3:
+        raise UsageError(
+            f"--final-seeds must be at least 3, got {args.final_seeds}: the verdict's paired "
+            "tests need three seeds (10 is the default)"
+        )
     try:
-        space = SearchSpace(operators=tuple(operators), max_size=max(args.max_size, 2))
+        space = SearchSpace(operators=tuple(operators), max_size=args.max_size)
     except (FormulaError, ValueError) as exc:
         raise UsageError(f"--operators: {exc}") from None
     if args.tournament > args.population:
         raise UsageError("--tournament cannot exceed --population")
     if args.specialist and args.labels == "all":
-        raise UsageError("--specialist: gplearn's discovery is binary; drop it with --labels all")
+        raise UsageError(
+            "--specialist: gplearn's discovery is binary, so --labels all has no Specialist; "
+            "leave out --specialist"
+        )
     from symact.training import TrainConfig
 
     settings = SearchSettings(
@@ -152,7 +170,7 @@ def search_plan(args: argparse.Namespace):
         final_epochs=args.final_epochs,
         final_seeds=tuple(range(1001, 1001 + args.final_seeds)),
         top=args.top,
-        rerank=max(args.rerank, args.top),
+        rerank=args.rerank,
         learnable_constants=args.learnable_constants,
         specialist=args.specialist,
         space=space,
