@@ -339,3 +339,28 @@ def test_messages_name_the_option_for_python_and_for_the_cli(tmp_path, cover):
     with pytest.raises(DataError) as err:
         load_dataset(path, target="cover type")
     assert "Pass --target <column name or 0-based position>" in err.value.render("cli")
+
+
+def test_a_stray_text_in_a_numeric_column_is_named_with_its_row(tmp_path, spam):
+    frame = spam[["word_freq_make", "capital_run_length_total", "spam"]].astype(object)
+    frame.loc[frame.index[6], "capital_run_length_total"] = "abc"
+    path = tmp_path / "stray.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as err:
+        load_dataset(path)
+    msg = err.value.render("cli")
+    assert "'capital_run_length_total'" in msg and str(path) in msg
+    assert "except 1 value(s) such as 'abc' in data row 7" in msg
+    assert msg.endswith("--drop capital_run_length_total")
+
+
+def test_a_continuous_label_with_every_class_is_one_short_line(tmp_path, spam):
+    frame = spam[["word_freq_make", "capital_run_length_total"]]  # a count as the label
+    path = tmp_path / "counts.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError) as err:
+        load_dataset(path, target="capital_run_length_total", labels="all")
+    msg = err.value.render("cli")
+    assert len(msg) < 800 and "\n" not in msg, msg
+    assert "too few rows of some classes" in msg and "405 of the 876 classes, in 4000 rows" in msg
+    assert "876 distinct values" in msg and msg.endswith("--target <column>")

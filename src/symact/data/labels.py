@@ -187,12 +187,22 @@ def check_enough_rows(
     small = [(c, int(n)) for c, n in zip(classes, counts, strict=True) if n < MIN_PER_CLASS]
     if not small:
         return
-    detail = ", ".join(f"{c!r}: {n}" for c, n in small)
+    detail = ", ".join(f"{c!r}: {n}" for c, n in small[:_SHOWN_CLASSES])
+    if len(small) > _SHOWN_CLASSES:  # a continuous column read as labels: keep it one line
+        detail += f", ...: {len(small)} of the {len(classes)} classes, in {len(y)} rows"
+    else:
+        detail += f" of {len(y)} rows"
     parts: list[str | Option] = [
         f"{source} has too few rows of {'a class' if len(small) == 1 else 'some classes'} "
-        f"({detail} of {len(y)} rows); at least {MIN_PER_CLASS} of each class are needed to "
+        f"({detail}); at least {MIN_PER_CLASS} of each class are needed to "
         "train and test. Load more rows"
     ]
     if len(classes) > 2:
         parts += [", or make the task binary with ", binary_hint]
+    if len(classes) > 20 and 20 * len(classes) > len(y):  # under 20 rows a class on average
+        parts += [
+            f". The label has {len(classes)} distinct values in {len(y)} rows: if it is a "
+            "measurement, not a class, name the class column with ",
+            Option("target", placeholder="<column>"),
+        ]
     raise DataError(*parts)

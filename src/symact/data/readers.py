@@ -387,6 +387,16 @@ def _column_values(
         return values, [col], None
     levels = sorted(set(series.astype(str)))
     if len(levels) > MAX_ONEHOT_LEVELS:
+        numeric = pd.to_numeric(series, errors="coerce")
+        odd = (numeric.isna() & series.notna()).to_numpy()
+        if odd.any() and odd.mean() < 0.5:  # numbers with a few stray texts: name one
+            i = int(np.flatnonzero(odd)[0])
+            raise DataError(
+                f"feature column {col!r} of {path} holds numbers except {int(odd.sum())} "
+                f"value(s) such as {series.iloc[i]!r} in data row {i + 1}; correct them, or "
+                "leave the column out with ",
+                Option("drop", value=[col]),
+            )
         example = ", ".join(repr(v) for v in levels[:3])
         raise DataError(
             f"feature column {col!r} of {path} is not numeric and has {len(levels)} distinct "
