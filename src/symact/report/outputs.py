@@ -239,7 +239,7 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
         write_review(
             review,
             stage,
-            title=f"symact benchmark: {doc['suite']} suite",
+            title=_title(doc),
             run_settings=doc["protocol"],
             provenance=provenance,
             versions=environment(),
@@ -248,6 +248,12 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
         text = json.dumps(_results_json(doc, store), indent=2)
         (stage / "results.json").write_text(text, encoding="utf-8")
     return to_markdown(table)
+
+
+def _title(doc: dict[str, Any]) -> str:
+    if doc["suite"] == "custom":
+        return f"symact benchmark: {', '.join(doc['labels'].values())}"
+    return f"symact benchmark: {doc['suite']} suite"
 
 
 @contextlib.contextmanager
