@@ -723,6 +723,11 @@ def _executor(args: argparse.Namespace):
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
     folder = Path(args.folder)
     store_path = folder / "symact.sqlite"
+    written_by = "name a folder written by symact benchmark --out or symact search --out"
+    if not folder.exists():
+        raise UsageError(f"{folder} does not exist; {written_by}")
+    if not folder.is_dir():
+        raise UsageError(f"{folder} is a file, not a results folder; {written_by}")
     if not store_path.is_file():
         raise UsageError(
             f"{folder} holds no results store (symact.sqlite); name a folder written by "

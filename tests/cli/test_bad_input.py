@@ -308,14 +308,18 @@ def test_error_lines_with_brackets_print_literally(symact, tmp_path, mail_csv):
 def test_report_on_a_folder_without_a_store_is_one_line(symact, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    for folder in (empty, tmp_path / "missing"):
+    a_file = tmp_path / "my.csv"
+    a_file.write_text("a,b\n1,2\n")
+    written_by = "name a folder written by symact benchmark --out or symact search --out"
+    for folder, what in (
+        (empty, "holds no results store (symact.sqlite)"),
+        (tmp_path / "missing", "does not exist"),
+        (a_file, "is a file, not a results folder"),
+    ):
         r = symact("report", str(folder))
         assert r.status == 2
-        assert r.error == (
-            f"error: {folder} holds no results store (symact.sqlite); name a folder written by "
-            "symact benchmark --out or symact search --out"
-        )
-    assert listing(tmp_path) == ["empty"]
+        assert r.error == f"error: {folder} {what}; {written_by}"
+    assert listing(tmp_path) == ["empty", "my.csv"]
 
 
 def test_report_on_a_store_without_a_finished_benchmark_is_one_line(symact, tmp_path):
