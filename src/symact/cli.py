@@ -505,7 +505,7 @@ def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description:<24}", markup=False),
         BarColumn(),
-        TextColumn("{task.completed:>6.0f}/{task.total:<6.0f}", markup=False),
+        TextColumn("{task.completed:>6.0f}/{task.total:<6.0f} model-epochs", markup=False),
         TimeElapsedColumn(),
         TextColumn("ETA", markup=False),
         TimeRemainingColumn(),
@@ -602,12 +602,15 @@ def checked_out_and_executor(args: argparse.Namespace) -> Path:
 
 
 def note_file_datasets(console: Console, cache, datasets) -> None:
-    """Load every dataset (its problems surface before any work) and say, for each file
-    dataset, which column is the label and how many rows each class has."""
+    """Load every dataset (its problems surface before any work) and say, before the work,
+    which column of each file dataset is the label and how many rows each class has, and
+    what loading noted (columns one-hot encoded or dropped, a subset read)."""
     for d in datasets:
         ds = cache.dataset(d)
         if ds.domain == "user":
             say(console, f"note {ds.display_name}: {ds.label_summary()}", "yellow")
+        for note in ds.provenance.notes:
+            say(console, f"note {ds.display_name}: {note}", "yellow")
 
 
 def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
@@ -677,9 +680,6 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
             )
             return EXIT_INTERRUPTED
     seconds = time.perf_counter() - start
-    for name, provenance in outcome.data_provenance.items():
-        for note in provenance["notes"]:
-            say(console, f"note {outcome.labels[name]}: {note}", "yellow")
     for (name, seed), disc in sorted(outcome.discoveries.items()):
         tag = f" (discovery seed {seed})" if len(suite.gp_seeds) > 1 else ""
         say(
