@@ -82,7 +82,7 @@ def main() -> None:
         "--rerank",
         "1",
         "--final-seeds",
-        "1",
+        "3",  # the fewest a verdict takes
         "--final-epochs",
         "1",
         "--no-specialist-baseline",

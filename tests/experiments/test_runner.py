@@ -97,3 +97,22 @@ def test_long_trainings_are_cut_into_stacks_per_dataset(tmp_path, data, canonica
     # cut stacks hold one seed each (one batch gather per step): relu + gelu of a seed
     assert [size[s.key()] for s in light] == [2] * 6
     assert [size[s.key()] for s in heavy] == [1, 1]  # one by one
+
+
+def test_a_grid_that_fits_one_stack_is_cut_to_keep_every_core_busy():
+    """A search round (32 candidates x 2 seeds of a short training) fits one stack by work;
+    with two cores it becomes one stack per seed, and never more stacks than models."""
+    from symact.experiments.runner import plan_jobs
+
+    formulas = [f"mul(x, {c}.5)" for c in range(1, 33)]
+    specs = [_spec(f, seed) for seed in (1, 2) for f in formulas]
+    shape = lambda spec: (57, 3_000)  # noqa: E731  (spambase-like, short)
+    (whole,) = plan_jobs(specs, shape)  # min_jobs=1: everything in one stack
+    assert len(whole.specs) == 64
+    halves = plan_jobs(specs, shape, min_jobs=2)
+    assert [len(j.specs) for j in halves] == [32, 32]
+    assert [{s.seed for s in j.specs} for j in halves] in ([{1}, {2}], [{2}, {1}])
+    assert sum(j.cost for j in halves) == pytest.approx(whole.cost)
+    four = plan_jobs(specs, shape, min_jobs=4)  # one seed per stack, then halves of a seed
+    assert sorted(len(j.specs) for j in four) == [16, 16, 16, 16]
+    assert len(plan_jobs(specs[:1], shape, min_jobs=8)) == 1  # one model stays one stack

@@ -9,6 +9,7 @@ transaction per run, from this thread only.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -91,6 +92,7 @@ def plan_jobs(
     shape: Callable[[RunSpec], Shape],
     device: str = "cpu",
     stack_work: float = STACK_WORK,
+    min_jobs: int = 1,
 ) -> list[StackJob]:
     """The stacks that train ``specs``, costliest first: a pure function of the specs and
     their data's shapes.
@@ -99,6 +101,9 @@ def plan_jobs(
     such group gets a stack size from one model's work (:func:`max_stack_size`), and groups
     cut into several stacks are cut by seed (models of one seed share their data order, so
     such a stack gathers each batch once). Within a stack, equal activations sit together.
+    While there are fewer stacks than ``min_jobs`` (the cores), the costliest stack of two or
+    more models is halved, by seed where it holds several: a search round of 32 candidates x
+    2 seeds fits one stack by work, and as one stack it would leave a core idle.
     """
     groups: dict[tuple, list[RunSpec]] = {}
     for spec in specs:
@@ -121,7 +126,30 @@ def plan_jobs(
             order = {a: i for i, a in enumerate(dict.fromkeys(s.model.activation for s in chunk))}
             chunk = sorted(chunk, key=lambda s: order[s.model.activation])  # stable
             jobs.append(StackJob(tuple(chunk), cost * len(chunk)))
+    while len(jobs) < min_jobs:
+        splittable = [j for j in jobs if len(j.specs) > 1]
+        if not splittable:
+            break
+        big = max(splittable, key=lambda j: j.cost)
+        jobs.remove(big)
+        jobs += _halves(big)
     return sorted(jobs, key=lambda j: -j.cost)
+
+
+def _halves(job: StackJob) -> list[StackJob]:
+    """A stack cut in two: whole seeds to each half where it holds several seeds."""
+    seeds = list(dict.fromkeys(s.seed for s in job.specs))
+    if len(seeds) > 1:
+        first = set(seeds[: len(seeds) // 2])
+        parts = [
+            [s for s in job.specs if s.seed in first],
+            [s for s in job.specs if s.seed not in first],
+        ]
+    else:
+        half = len(job.specs) // 2
+        parts = [list(job.specs[:half]), list(job.specs[half:])]
+    per_model = job.cost / len(job.specs)
+    return [StackJob(tuple(p), per_model * len(p)) for p in parts]
 
 
 def _even_chunks(items: list, cap: int) -> list[list]:
@@ -218,7 +246,8 @@ class _Grid:
         self.seen.update(fresh)
         self.total += len(fresh)
         missing = [fresh[k] for k in self.store.missing_runs(fresh)]
-        jobs = plan_jobs(missing, self.shape, self.device, self.stack_work)
+        cores = (os.cpu_count() or 1) if self.device == "cpu" else 1
+        jobs = plan_jobs(missing, self.shape, self.device, self.stack_work, min_jobs=cores)
         with self._lock:
             self.epochs += sum(j.epochs for j in jobs)
         self._report()
