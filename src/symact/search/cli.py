@@ -48,9 +48,9 @@ def add_search_parser(sub) -> None:
     s.add_argument(
         "--rerank",
         type=positive_int,
-        default=10,
+        default=30,
         help="the best candidates scored again on validation at --final-epochs, "
-        "from which the finalists are chosen (10)",
+        "from which the finalists are chosen (30)",
     )
     s.add_argument(
         "--final-epochs", type=positive_int, default=15, help="epochs of the verdict (15)"
