@@ -601,6 +601,16 @@ def checked_out_and_executor(args: argparse.Namespace) -> Path:
     return out
 
 
+def open_results_store(out: Path, executor):
+    """``out``'s results store, opened once the executor is ready: a ``--ray-address``
+    that cannot be joined fails before ``--out`` exists."""
+    from symact.experiments import ResultsStore
+
+    if executor is not None:
+        executor.ready()
+    return ResultsStore(out / "symact.sqlite")
+
+
 def note_file_datasets(console: Console, cache, datasets) -> None:
     """Load every dataset (its problems surface before any work) and say, before the work,
     which column of each file dataset is the label and how many rows each class has, and
@@ -638,7 +648,7 @@ def cmd_benchmark(args: argparse.Namespace, console: Console) -> int:
 def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, executor) -> int:
     if args.device != "cuda" and (os.cpu_count() or 1) > 1:
         threading.Thread(target=_build_kernels, daemon=True).start()
-    from symact.experiments import DataCache, ResultsStore, run_suite
+    from symact.experiments import DataCache, run_suite
     from symact.experiments.background import DiscoveryProcess
     from symact.report.outputs import save_suite, write_outputs
     from symact.training import resolve_device
@@ -651,9 +661,7 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
     note_file_datasets(console, data, suite.datasets)
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    if executor is not None:  # a --ray-address that cannot be joined fails before --out exists
-        executor.ready()
-    with ResultsStore(store_path) as store:
+    with open_results_store(out, executor) as store:
         before = store.count()
         try:
             with _progress(console) as progress:

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
+from search_args import SMALL
 from sklearn.model_selection import train_test_split
 
-from conftest import SMALL
 from symact.cli import main
 
 

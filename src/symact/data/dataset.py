@@ -22,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,15 @@ class DataProvenance:
     notes: tuple[str, ...] = ()
     full_copy: bool | None = None
     label_column: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able values, as results record them (notes as a list)."""
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return {
+            k: (str(v) if not isinstance(v, (int, float, str, list, type(None))) else v)
+            for k, v in d.items()
+        }
 
 
 @dataclass(frozen=True, eq=False)

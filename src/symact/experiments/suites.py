@@ -11,7 +11,7 @@ Light with each source's formula) and trains what the store does not hold yet.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -359,7 +359,7 @@ def _run_suite(suite, store, data, device, progress, background_discovery, head_
         ds = data.dataset(d)
         labels[d.name] = ds.display_name
         n_classes[d.name] = data.n_classes(d)
-        provenance[d.name] = _provenance(ds)
+        provenance[d.name] = ds.provenance.to_dict()
     for dspec in discovery_specs(suite):
         stored = store.get_discovery(dspec.key())
         if stored is not None:
@@ -440,13 +440,3 @@ class _FormulaRuns:
 
     def close(self) -> None:
         self.process.close()
-
-
-def _provenance(ds) -> dict:
-    """The dataset's provenance as JSON-able values (notes included)."""
-    p = asdict(ds.provenance)
-    p["notes"] = list(p.get("notes") or ())
-    return {
-        k: (str(v) if not isinstance(v, (int, float, str, list, type(None))) else v)
-        for k, v in p.items()
-    }

@@ -207,8 +207,8 @@ def cmd_search(args: argparse.Namespace, console: Console) -> int:
 
 
 def _search(args, console, data, others, settings, gp, out, executor) -> int:
-    from symact.cli import EXIT_INTERRUPTED, note_file_datasets, say
-    from symact.experiments import DataCache, ResultsStore
+    from symact.cli import EXIT_INTERRUPTED, note_file_datasets, open_results_store, say
+    from symact.experiments import DataCache
     from symact.search.outputs import save_search, write_search_outputs
     from symact.search.runner import run_search
     from symact.training import kernels, resolve_device
@@ -220,9 +220,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
         kernels.prebuild()
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    if executor is not None:  # a --ray-address that cannot be joined fails before --out exists
-        executor.ready()
-    with ResultsStore(store_path) as store:
+    with open_results_store(out, executor) as store:
         before = store.count()
         try:
             with _bar(console) as bar:

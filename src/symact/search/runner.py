@@ -113,14 +113,14 @@ def run_search(
     entries = plan_verdict(
         search, chosen, data, ds.display_name, specialists.get(ds.display_name), searched_here=True
     )
-    provenance = {ds.display_name: _provenance(ds)}
+    provenance = {ds.display_name: ds.provenance.to_dict()}
     for other in evaluate_on:
         ods = cache.dataset(other)
         if gplearn is not None and ods.n_classes == 2:
             specialists[ods.display_name] = specialist_on_training_part(
                 other, settings, gplearn, cache, store
             ).activation
-        provenance[ods.display_name] = _provenance(ods)
+        provenance[ods.display_name] = ods.provenance.to_dict()
         sub = Search(other, settings, store, cache, train, n_classes=ods.n_classes)
         entries += plan_verdict(
             sub, chosen, other, ods.display_name, specialists.get(ods.display_name)
@@ -147,9 +147,3 @@ def verdict_rows(entries: Sequence[dict[str, Any]], store: ResultsStore) -> list
     for label in dict.fromkeys(e["dataset"] for e in entries):
         rows += judge([e for e in entries if e["dataset"] == label], results)
     return rows
-
-
-def _provenance(ds) -> dict:
-    from symact.experiments.suites import _provenance as suite_provenance
-
-    return suite_provenance(ds)

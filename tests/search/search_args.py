@@ -1,4 +1,5 @@
-"""A small search on real data, shared by the search tests: spambase's fixture slice."""
+"""A small search on real data, shared by the search tests (imported by name: a module called
+conftest would be whichever conftest pytest imported first under that name)."""
 
 from __future__ import annotations
 
