@@ -266,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--optimizer", choices=["adam", "adamw"], default="adam")
     b.add_argument("--lr", type=float, default=1e-3)
     b.add_argument("--weight-decay", type=float, default=0.0)
+    b.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="train every stored failed run again (runs that failed for a transient reason, "
+        "such as a lost worker or memory, are retried anyway)",
+    )
     _add_data_options(b)
     _add_executor_options(b)
     _add_gplearn_options(b)
@@ -673,6 +679,7 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
                     progress=_on_progress(progress),
                     head_start=None if early is None else DiscoveryProcess.adopt(*early),
                     executor=executor,
+                    retry_failed=args.retry_failed,
                 )
             save_suite(outcome, store)
             table = write_outputs(store, out)
@@ -706,7 +713,8 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
     if s.failed_stored > s.failed:
         say(
             console,
-            f"{s.failed_stored} of the {s.total} stored runs failed (see runs.csv)",
+            f"{s.failed_stored} of the {s.total} stored runs failed (see runs.csv); "
+            "--retry-failed trains them again",
             "yellow",
         )
     return 0
@@ -743,7 +751,7 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
         )
     from symact.experiments import ResultsStore
 
-    with ResultsStore(store_path) as store:
+    with ResultsStore(store_path, protocol=False) as store:  # a report reads any protocol
         written = []
         if store.get_document("suite") is not None:
             from symact.report.outputs import write_outputs

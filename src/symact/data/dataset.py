@@ -71,6 +71,8 @@ class DataProvenance:
     prefix shorter than the dataset), None when it was not or could not be checked (user
     files, sklearn's bundled sets, a prefix read from a longer file). ``label_column`` is
     the label's column name in a user file (None for registry datasets: see the rule).
+    ``fingerprint`` names the rows as loaded (see :func:`data_fingerprint`); a Dataset
+    fills it in.
     """
 
     source: str
@@ -82,6 +84,7 @@ class DataProvenance:
     notes: tuple[str, ...] = ()
     full_copy: bool | None = None
     label_column: str | None = None
+    fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able values, as results record them (notes as a list)."""
@@ -113,6 +116,18 @@ class Dataset:
     provenance: DataProvenance
     label_rule: str = ""
     classes: tuple[str, ...] = ("0", "1")
+
+    def __post_init__(self) -> None:
+        # computed from the arrays themselves, whatever loaded them (a file, the registry,
+        # sklearn, a caller's own arrays), and again by any replace() that builds a new one
+        found = data_fingerprint(self.X, self.y, self.feature_names)
+        object.__setattr__(self, "provenance", replace(self.provenance, fingerprint=found))
+
+    @property
+    def fingerprint(self) -> str:
+        """The hash of the rows a run trains on: see :func:`data_fingerprint`."""
+        assert self.provenance.fingerprint is not None
+        return self.provenance.fingerprint
 
     @property
     def n_rows(self) -> int:
@@ -457,6 +472,19 @@ def _finish(info: DatasetInfo, found: _Rows, provenance: DataProvenance) -> Data
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def data_fingerprint(X: np.ndarray, y: np.ndarray, feature_names: Sequence[str]) -> str:
+    """A short hash of a dataset as loaded: features (dtype, shape, bytes), labels and
+    feature names, i.e. the rows and columns actually used after every row and column
+    option. Run keys carry it, so a rerun never reuses runs trained on other data. Costs
+    one pass over the arrays (about 2 ms for covertype's 20,000 x 54)."""
+    digest = hashlib.sha256()
+    for array in (np.asarray(X), np.asarray(y)):
+        digest.update(f"{array.dtype.str}{array.shape};".encode())
+        digest.update(np.ascontiguousarray(array).data)
+    digest.update("\0".join(feature_names).encode())
+    return digest.hexdigest()[:24]
 
 
 def _looks_like_path(value: object) -> bool:

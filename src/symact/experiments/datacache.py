@@ -9,7 +9,7 @@ splits are made by the same code wherever a run trains.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,7 +19,11 @@ from symact.experiments.specs import DataSpec, SplitSpec
 
 @dataclass
 class DataCache:
-    """Loads each dataset once and makes each split once."""
+    """Loads each dataset once and makes each split once.
+
+    Datasets are cached by what to read (``DataSpec.options()``); :meth:`identify` adds
+    what was read, the data's fingerprint, to a spec, as every run key needs it.
+    """
 
     data_dir: str | None = None
     _datasets: dict[DataSpec, Dataset] = field(default_factory=dict)
@@ -29,10 +33,16 @@ class DataCache:
     def of(cls, datasets: Mapping[DataSpec, Dataset]) -> DataCache:
         """A cache that already holds these datasets (and loads nothing else)."""
         cache = cls()
-        cache._datasets.update(datasets)
+        cache._datasets.update((spec.options(), ds) for spec, ds in datasets.items())
         return cache
 
+    def identify(self, spec: DataSpec) -> DataSpec:
+        """``spec`` with the fingerprint of the data it loads (loading it if needed): the
+        DataSpec every run and discovery on it is keyed by."""
+        return replace(spec, fingerprint=self.dataset(spec).fingerprint)
+
     def dataset(self, spec: DataSpec) -> Dataset:
+        spec = spec.options()
         if spec not in self._datasets:
             options = {}
             if spec.drop:
@@ -53,7 +63,7 @@ class DataCache:
     def split(self, data: DataSpec, split: SplitSpec) -> Split:
         """The rows a run trains on and is scored on (``Split.X_test`` holds the scored
         rows: the test part, or the validation part of a search; see SplitSpec)."""
-        key = (data, split)
+        key = (data.options(), split)
         if key not in self._splits:
             self._splits[key] = make_split(self.dataset(data), split)
         return self._splits[key]

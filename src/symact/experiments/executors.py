@@ -80,6 +80,8 @@ def result_record(outcome: Any, device: str, host: str | None = None) -> dict[st
     }
     result["loss_history"] = [_finite_or_none(v) for v in result.get("loss_history") or ()]
     result["learned_formulas"] = list(result.get("learned_formulas") or ())
+    if result.get("failed"):  # the training's own verdict: a non-finite loss, every time
+        result["failure_kind"] = DETERMINISTIC
     result["device"] = device
     result["host"] = host or os.uname().nodename
     result["environment"] = environment()
@@ -87,22 +89,65 @@ def result_record(outcome: Any, device: str, host: str | None = None) -> dict[st
     return result
 
 
-def failed_record(reason: str, device: str, params: int) -> dict[str, Any]:
-    """The stored result of a run whose stack could not train (an error, a lost worker)."""
-    return {
-        "accuracy": None,
-        "auc": None,
-        "params": params,
-        "efficiency": None,
-        "failed": True,
-        "failure_reason": reason,
-        "epochs_run": 0,
-        "loss_history": [],
-        "learned_formulas": [],
-        "device": device,
-        "environment": environment(),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
+#: how a failed run is stored (``failure_kind``): a transient failure (a lost worker, a
+#: killed process, memory ran out, an interrupt) is trained again by the next run of the
+#: command; a deterministic one (a non-finite loss, a formula that fails on this data)
+#: would only fail again, so it stays failed until ``--retry-failed``
+TRANSIENT, DETERMINISTIC = "transient", "deterministic"
+
+
+class TransientFailure(RuntimeError):
+    """A stack that did not train for a reason of the moment, not of its runs (a Ray task
+    whose worker or node died on every attempt): its runs are retried by a rerun."""
+
+
+#: words of an out-of-memory error from an allocator that raises RuntimeError (torch's CPU
+#: allocator says "DefaultCPUAllocator: not enough memory" or "can't allocate memory")
+_OUT_OF_MEMORY = ("out of memory", "not enough memory", "can't allocate memory")
+
+
+def failure_kind(exc: BaseException) -> str:
+    """:data:`TRANSIENT` or :data:`DETERMINISTIC`: whether a rerun may succeed.
+
+    Transient: a :class:`TransientFailure`, an interrupt, MemoryError, torch's and Ray's
+    ``OutOfMemoryError``, an allocator's out-of-memory RuntimeError. Anything else raised
+    by a run's own training (a formula that fails on these rows, a batch BatchNorm
+    refuses) would fail the same way again.
+    """
+    if isinstance(exc, (TransientFailure, KeyboardInterrupt, MemoryError)):
+        return TRANSIENT
+    if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, Ray's
+        return TRANSIENT
+    if isinstance(exc, RuntimeError) and any(w in str(exc).lower() for w in _OUT_OF_MEMORY):
+        return TRANSIENT
+    return DETERMINISTIC
+
+
+def failed_records(
+    job: StackJob, exc: BaseException, device: str, n_features: Callable[[RunSpec], int]
+) -> list[dict[str, Any]]:
+    """The stored results of a stack that could not train: each run failed, with the
+    exception's line and kind. The one way failed-stack records are made, whether the
+    training raised (:func:`train_job`) or the executor lost the stack (the runner)."""
+    reason, kind = describe_failure(exc), failure_kind(exc)
+    return [
+        {
+            "accuracy": None,
+            "auc": None,
+            "params": spec.model.param_count(n_features(spec)),
+            "efficiency": None,
+            "failed": True,
+            "failure_reason": reason,
+            "failure_kind": kind,
+            "epochs_run": 0,
+            "loss_history": [],
+            "learned_formulas": [],
+            "device": device,
+            "environment": environment(),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        for spec in job.specs
+    ]
 
 
 def train_job(
@@ -112,7 +157,19 @@ def train_job(
     threads: int | None = None,
     on_epochs: EpochsFn | None = None,
 ) -> list[dict[str, Any]]:
-    """Train one stack and return each run's result record, in the job's order."""
+    """Train one stack and return each run's result record, in the job's order.
+
+    An exception of the training becomes failed records here, where its traceback is (a
+    Ray driver would get a copy without one), the same on every executor; an interrupt
+    propagates.
+    """
+    try:
+        return _train_job(job, data, device, threads, on_epochs)
+    except Exception as exc:
+        return failed_records(job, exc, device, lambda s: data.dataset(s.data).n_features)
+
+
+def _train_job(job, data, device, threads, on_epochs) -> list[dict[str, Any]]:
     from symact.formula import make_activation  # noqa: F401  (warms the formula stage)
     from symact.training import TrainTask, train_stack
 

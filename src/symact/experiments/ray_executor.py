@@ -9,8 +9,9 @@ once), so a run trained here equals the same run trained locally.
 
 Faults follow Ray's task model: a worker or node lost mid-task is retried by Ray
 (``max_retries``) and, if it keeps failing, the stack's runs are stored as failed with the
-reason; an exception raised by the training itself is stored at once, not retried (it would
-only fail again). Ctrl-C cancels the tasks in flight; every committed run stays in the
+reason, as transient failures that the next run of the command trains again; an exception
+raised by the training itself is stored at once, not retried (it would only fail again).
+Ctrl-C cancels the tasks in flight; every committed run stays in the
 store and the same command resumes.
 
 Ray is an optional dependency (``pip install "symact[ray]"``): this module imports it only
@@ -37,8 +38,7 @@ from symact.experiments.executors import (
     Executor,
     Finished,
     StackJob,
-    describe_failure,
-    failed_record,
+    TransientFailure,
     train_job,
 )
 from symact.experiments.specs import DataSpec
@@ -116,27 +116,12 @@ def stack_task(
 
     torch.set_num_threads(threads)  # Ray sets OMP_NUM_THREADS; torch may still see all cores
     data = DataCache.of(dict(zip(specs, datasets, strict=True)))
-    try:
-        records = train_job(job, data, device, threads)
-    except Exception as exc:  # stored as the local executor stores it; never retried
-        records = failed_records(job, data, device, exc)
+    records = train_job(job, data, device, threads)  # the training's errors as failed runs
     node = ray.get_runtime_context().get_node_id()
     for record in records:
         record["ray_node"] = node
         record["worker_pid"] = os.getpid()
     return records
-
-
-def failed_records(
-    job: StackJob, data: DataCache, device: str, exc: BaseException
-) -> list[dict[str, Any]]:
-    """The job's runs as failed with ``exc``'s reason, told here, where its traceback is
-    (the driver would get a copy without one): the line the local executor stores."""
-    reason = describe_failure(exc)
-    return [
-        failed_record(reason, device, s.model.param_count(data.dataset(s.data).n_features))
-        for s in job.specs
-    ]
 
 
 @cache
@@ -145,7 +130,7 @@ def _remote_task():
 
     ``max_calls=0`` keeps a worker for the next task, GPU or not (Ray would otherwise start a
     fresh process per GPU task: ~1.5 s of torch import each). ``retry_exceptions=False``:
-    an error that escapes the task (not the training's, which it stores itself) would only
+    an error that escapes the task (not the training's, which ``train_job`` records) would only
     fail again.
     """
     import ray
@@ -295,13 +280,14 @@ class RayExecutor(Executor):
         self._tasks.clear()
 
 
-class StackLost(RuntimeError):
-    """A stack's task whose worker (or node) died on every attempt."""
+class StackLost(TransientFailure):
+    """A stack's task whose worker (or node) died on every attempt: its runs are stored as
+    transient failures, trained again by the next run of the command."""
 
 
 def task_failure(exc: BaseException, max_retries: int) -> BaseException:
     """The exception stored for a task that returned nothing: lost, or failed outside the
-    training (whose own errors the task stores itself, see :func:`failed_records`).
+    training (whose own errors ``train_job`` records as failed runs).
 
     An error raised in the task comes back wrapped (``RayTaskError``); its cause is the
     error itself. Any other Ray error means the task's worker or node died on each of

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,11 +22,10 @@ from symact.experiments.executors import (
     Executor,
     LocalExecutor,
     StackJob,
-    describe_failure,
     environment,
-    failed_record,
+    failed_records,
 )
-from symact.experiments.specs import DiscoverySpec, RunSpec
+from symact.experiments.specs import PROTOCOL_VERSION, DataSpec, DiscoverySpec, RunSpec
 from symact.experiments.store import ResultsStore
 
 ProgressFn = Callable[[str, int, int], None]
@@ -35,6 +34,7 @@ ProgressFn = Callable[[str, int, int], None]
 
 def discover(spec: DiscoverySpec, data: DataCache, store: ResultsStore) -> Discovery:
     """The stored discovery for ``spec``, or a new one, committed before it is returned."""
+    check_identified([spec.data], data)
     stored = store.get_discovery(spec.key())
     if stored is not None:
         return Discovery.from_dict(stored)
@@ -47,7 +47,22 @@ def discover(spec: DiscoverySpec, data: DataCache, store: ResultsStore) -> Disco
 def store_discovery(spec: DiscoverySpec, found: Discovery, store: ResultsStore) -> None:
     """Commit a discovery under its spec's key, with the versions that produced it."""
     record = found.to_dict() | {"environment": environment()}
-    store.put_discovery(spec.key(), {"data": spec.data.to_dict(), "method": spec.method}, record)
+    described = {"data": spec.data.to_dict(), "method": spec.method, "protocol": PROTOCOL_VERSION}
+    store.put_discovery(spec.key(), described, record)
+
+
+def check_identified(specs: Iterable[DataSpec], data: DataCache) -> None:
+    """Refuse a spec whose key would not name the data it trains on: its DataSpec must
+    carry the fingerprint of the rows ``data`` loads for it (``DataCache.identify``), or a
+    rerun on an edited file would find the old runs under the same key."""
+    for spec in dict.fromkeys(specs):
+        found = data.dataset(spec).fingerprint
+        if spec.fingerprint != found:
+            said = "no fingerprint" if spec.fingerprint is None else spec.fingerprint
+            raise ValueError(
+                f"the DataSpec of {spec.name!r} carries {said}, but its rows have fingerprint "
+                f"{found}: build run specs from DataCache.identify(spec)"
+            )
 
 
 @dataclass(frozen=True)
@@ -182,8 +197,13 @@ def run_grid(
     executor: Executor | None = None,
     later: LaterSpecs | None = None,
     stack_work: float = STACK_WORK,
+    retry_failed: bool = False,
 ) -> GridSummary:
     """Train every spec not yet in the store, in stacks, committing each run as it finishes.
+
+    A stored run that failed for a transient reason (``executors.failure_kind``) counts as
+    not in the store; with ``retry_failed`` every failed one does. Every spec's DataSpec
+    must carry its data's fingerprint (``DataCache.identify``).
 
     Stacks are planned by :func:`plan_jobs` and trained by ``executor`` (default: a
     :class:`LocalExecutor` on ``device``), the costliest first; only this thread writes to
@@ -197,7 +217,7 @@ def run_grid(
     start = time.perf_counter()
     device = str(resolve_device(device))
     executor = executor or LocalExecutor(device)
-    grid = _Grid(store, data, device, progress, stack_work, executor.reports_epochs)
+    grid = _Grid(store, data, device, progress, stack_work, executor.reports_epochs, retry_failed)
     first = grid.add(specs)
     executor.start(data, first, grid.on_epochs)
     more = later is not None and later.pending()
@@ -227,7 +247,7 @@ def run_grid(
 class _Grid:
     """The runner's bookkeeping: what is planned, what is stored, the progress counters."""
 
-    def __init__(self, store, data, device, progress, stack_work, reports_epochs) -> None:
+    def __init__(self, store, data, device, progress, stack_work, reports_epochs, retry) -> None:
         self.store, self.data, self.device = store, data, device
         self.reports_epochs = reports_epochs
         self.progress, self.stack_work = progress, stack_work
@@ -235,6 +255,7 @@ class _Grid:
         self.total = self.trained = self.failed = 0
         self.epochs = self.done = 0
         self.first_failure: str | None = None
+        self.retry_failed = retry
         self._lock = threading.Lock()
 
     def shape(self, spec: RunSpec) -> Shape:
@@ -242,10 +263,11 @@ class _Grid:
         return int(split.X_train.shape[1]), int(split.X_train.shape[0])
 
     def add(self, specs: Sequence[RunSpec]) -> list[StackJob]:
+        check_identified((s.data for s in specs), self.data)
         fresh = {s.key(): s for s in specs if s.key() not in self.seen}
         self.seen.update(fresh)
         self.total += len(fresh)
-        missing = [fresh[k] for k in self.store.missing_runs(fresh)]
+        missing = [fresh[k] for k in self.store.missing_runs(fresh, retry_failed=self.retry_failed)]
         cores = (os.cpu_count() or 1) if self.device == "cpu" else 1
         jobs = plan_jobs(missing, self.shape, self.device, self.stack_work, min_jobs=cores)
         with self._lock:
@@ -263,12 +285,8 @@ class _Grid:
             self.progress("training", self.done, self.epochs)
 
     def commit(self, job: StackJob, result) -> None:
-        if isinstance(result, BaseException):
-            reason = describe_failure(result)
-            records = [
-                failed_record(reason, self.device, s.model.param_count(self.shape(s)[0]))
-                for s in job.specs
-            ]
+        if isinstance(result, BaseException):  # the executor lost the stack (Ray)
+            records = failed_records(job, result, self.device, lambda s: self.shape(s)[0])
         else:
             records = result
         if isinstance(result, BaseException) or not self.reports_epochs:

@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from symact.discovery import GplearnSettings
+from symact.identity import PROTOCOL_VERSION, identity_dict
 from symact.models import ModelSpec
 from symact.training.config import TrainConfig
-
-# Bumped whenever a change in the code would change the result of an unchanged spec.
-# 2: a run's network is a ModelSpec (dropout and BatchNorm moved there from TrainConfig),
-#    its split a SplitSpec; dropout's scale applied to the activations.
-PROTOCOL_VERSION = 2
 
 LABELS = ("binary", "all")
 
@@ -37,7 +33,13 @@ def content_key(payload: dict[str, Any]) -> str:
 class DataSpec:
     """Which rows of which dataset: a registry name or a file path, how rows are chosen and
     which column is the label (files), with which classes (``labels``: ``binary`` as the
-    registry or ``positive`` says, or ``all`` classes)."""
+    registry or ``positive`` says, or ``all`` classes).
+
+    ``fingerprint`` names the rows themselves: the hash of the loaded features, labels and
+    feature names (``Dataset.fingerprint``), filled in by ``DataCache.identify`` once the
+    data is loaded. The options say what to read; the fingerprint says what was read, so
+    an edited file, or another copy under another ``--data-dir``, gives other run keys.
+    """
 
     name: str
     rows: int | None = None
@@ -46,16 +48,19 @@ class DataSpec:
     positive: str | None = None
     drop: tuple[str, ...] = ()
     labels: str = "binary"
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "drop", tuple(self.drop))
         if self.labels not in LABELS:
             raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
 
+    def options(self) -> DataSpec:
+        """What to read, without what was read: the same spec before ``identify``."""
+        return replace(self, fingerprint=None) if self.fingerprint is not None else self
+
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["drop"] = list(self.drop)
-        return d
+        return identity_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DataSpec:
@@ -87,6 +92,9 @@ class SplitSpec:
     def scored_on(self) -> str:
         return "validation" if self.validation else "test"
 
+    def to_dict(self) -> dict[str, Any]:
+        return identity_dict(self)
+
 
 @dataclass(frozen=True)
 class DiscoverySpec:
@@ -107,11 +115,11 @@ class DiscoverySpec:
             "kind": "discovery",
             "method": self.method,
             "data": self.data.to_dict(),
-            "settings": self.settings.identity(),
+            "settings": identity_dict(self.settings, exclude=("n_jobs",)),
             "protocol": PROTOCOL_VERSION,
         }
         if self.part is not None:
-            payload["training_part_of"] = asdict(self.part)
+            payload["training_part_of"] = self.part.to_dict()
         return content_key(payload)
 
 
@@ -135,8 +143,8 @@ class RunSpec:
             "data": self.data.to_dict(),
             "model": self.model.to_dict(),
             "seed": self.seed,
-            "train": asdict(self.train),
-            "split": asdict(self.split),
+            "train": self.train.identity(),
+            "split": self.split.to_dict(),
             "protocol": PROTOCOL_VERSION,
         }
 
@@ -149,7 +157,9 @@ class RunSpec:
             data=DataSpec.from_dict(d["data"]),
             model=ModelSpec.from_dict(d["model"]),
             seed=int(d["seed"]),
-            train=TrainConfig(**{**d["train"], "betas": tuple(d["train"]["betas"])}),
+            train=TrainConfig(
+                **{k: tuple(v) if k == "betas" else v for k, v in d["train"].items()}
+            ),
             split=SplitSpec(**d["split"]),
         )
 

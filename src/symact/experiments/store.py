@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from symact.experiments.lock import ResultsInUse, ResultsLock, in_use_message, lock_holder
+from symact.identity import PROTOCOL_VERSION
 
 #: The store's file name inside a results folder (``--out``).
 STORE_NAME = "symact.sqlite"
@@ -61,16 +62,17 @@ def check_results_folder(folder: str | Path, name: str = STORE_NAME) -> None:
     check_store_path(Path(folder) / name)
 
 
-def check_store_path(path: str | Path, *, held_ok: bool = False) -> None:
+def check_store_path(path: str | Path, *, held_ok: bool = False, protocol: bool = True) -> None:
     """:func:`check_results_folder` for the store file ``path`` itself.
 
-    ``held_ok`` skips the lock check (for an opener that will wait for the lock).
+    ``held_ok`` skips the lock check (for an opener that will wait for the lock);
+    ``protocol`` False accepts a store of another protocol (to read it, not to resume it).
     """
     path = Path(path)
     _check_folder(path.parent, path)
     if not (path.exists() or path.is_symlink()):
         return
-    _check_existing_store(path)
+    _check_existing_store(path, protocol)
     holder = None if held_ok else lock_holder(path)
     if holder is not None:
         raise ResultsInUse(in_use_message(path, holder))
@@ -95,7 +97,7 @@ def _check_folder(folder: Path, store: Path) -> None:
         )
 
 
-def _check_existing_store(path: Path) -> None:
+def _check_existing_store(path: Path, protocol: bool = True) -> None:
     if not path.is_file():
         raise StoreError(f"{path} is not a file, so not a symact results store; {_WHAT_TO_DO}")
     if not os.access(path, os.R_OK):
@@ -110,15 +112,16 @@ def _check_existing_store(path: Path) -> None:
     except sqlite3.Error as exc:
         raise _store_error(path, exc) from None
     try:
-        _check_contents(conn, path)
+        _check_contents(conn, path, protocol)
     except sqlite3.Error as exc:
         raise _store_error(path, exc) from None
     finally:
         conn.close()
 
 
-def _check_contents(conn: sqlite3.Connection, path: Path) -> None:
-    """An intact file whose tables, where present, are symact's."""
+def _check_contents(conn: sqlite3.Connection, path: Path, protocol: bool = True) -> None:
+    """An intact file whose tables, where present, are symact's, and (``protocol``) whose
+    runs and discoveries this version's keys can find."""
     (verdict,) = conn.execute("PRAGMA quick_check(1)").fetchone()
     if verdict != "ok":
         raise StoreError(_damaged(path, verdict))
@@ -129,6 +132,36 @@ def _check_contents(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path} is not a symact results store (its table {table} has columns "
                 f"{', '.join(columns)}); move it away or {_WHAT_TO_DO}"
             )
+    if protocol:
+        _check_protocol(conn, path)
+
+
+def stored_protocols(conn: sqlite3.Connection) -> set[int | None]:
+    """The protocol versions of the stored runs' and discoveries' specs (None: a discovery
+    stored before version 3, whose spec did not say)."""
+    found: set[int | None] = set()
+    for table in ("runs", "discoveries"):
+        if conn.execute(f"PRAGMA table_info({table})").fetchone() is None:
+            continue
+        query = f"SELECT DISTINCT json_extract(spec, '$.protocol') FROM {table}"
+        found |= {v for (v,) in conn.execute(query)}
+    return found
+
+
+def _check_protocol(conn: sqlite3.Connection, path: Path) -> None:
+    """A store of another protocol holds runs under keys this version never computes (a
+    rerun would train everything again beside them): say so, before any work."""
+    others = stored_protocols(conn) - {PROTOCOL_VERSION}
+    if not others:
+        return
+    version = "an older" if all(v is None or v < PROTOCOL_VERSION for v in others) else "another"
+    folder = path.parent
+    raise StoreError(
+        f"{folder} holds results of {version} symact (run protocol "
+        f"{', '.join(sorted(str(v or '< 3') for v in others))}; this symact writes "
+        f"{PROTOCOL_VERSION}), which it cannot resume: choose a new --out, or move {folder} "
+        "away and run the same command again to start it anew"
+    )
 
 
 def _damaged(path: Path, detail: str) -> str:
@@ -171,18 +204,23 @@ class ResultsStore:
     Holds the store's lock from open to :meth:`close`: a second process opening the same
     store gets :class:`~symact.experiments.lock.ResultsInUse` at once, or with ``wait``
     (True, or a number of seconds) waits for the first to finish. Every other problem with
-    the file or its folder is a :class:`StoreError` raised here, before any work.
+    the file or its folder is a :class:`StoreError` raised here, before any work, as is a
+    store written by another run protocol (its keys are not this version's), unless
+    ``protocol`` is False: a reader (``symact report``) may open it.
     """
 
-    def __init__(self, path: str | Path, *, wait: bool | float = False) -> None:
+    def __init__(
+        self, path: str | Path, *, wait: bool | float = False, protocol: bool = True
+    ) -> None:
         self.path = Path(path)
-        check_store_path(self.path, held_ok=True)  # the lock is taken (or waited for) below
+        # the lock is taken (or waited for) below
+        check_store_path(self.path, held_ok=True, protocol=protocol)
         existed = self.path.exists()
         created = _make_folders(self.path.parent)
         self._lock: ResultsLock | None = None
         try:
             self._lock = _acquire(self.path, wait)
-            self._conn = _open_verified(self.path)
+            self._conn = _open_verified(self.path, protocol)
         except BaseException:
             if self._lock is not None:
                 self._lock.release()
@@ -245,9 +283,15 @@ class ResultsStore:
             out.update((k, json.loads(r)) for k, r in self._conn.execute(query, chunk))
         return out
 
-    def missing_runs(self, keys: Iterable[str]) -> list[str]:
-        """The keys among ``keys`` with no stored result, in the given order."""
-        have = {k for (k,) in self._conn.execute("SELECT key FROM runs")}
+    def missing_runs(self, keys: Iterable[str], *, retry_failed: bool = False) -> list[str]:
+        """The keys among ``keys`` to train, in the given order: those with no stored
+        result, those stored as failed for a transient reason (``failure_kind``, see
+        ``executors.failure_kind``), and with ``retry_failed`` every failed one."""
+        query = (
+            "SELECT key FROM runs WHERE NOT coalesce(json_extract(result, '$.failed'), 0) "
+            "OR (json_extract(result, '$.failure_kind') IS NOT 'transient' AND NOT ?)"
+        )
+        have = {k for (k,) in self._conn.execute(query, (retry_failed,))}
         return [k for k in keys if k not in have]
 
     def count(self, table: str = "runs") -> int:
@@ -304,7 +348,7 @@ def _acquire(path: Path, wait: bool | float) -> ResultsLock:
         ) from None
 
 
-def _open_verified(path: Path) -> sqlite3.Connection:
+def _open_verified(path: Path, protocol: bool = True) -> sqlite3.Connection:
     """Connect, then prove the store intact and writable in one write transaction."""
     try:
         conn = sqlite3.connect(path)
@@ -312,7 +356,7 @@ def _open_verified(path: Path) -> sqlite3.Connection:
         raise _store_error(path, exc) from None
     try:
         conn.execute("BEGIN IMMEDIATE")  # takes the write lock: fails if it cannot write
-        _check_contents(conn, path)
+        _check_contents(conn, path, protocol)
         for statement in SCHEMA:
             conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # a real write, journal too

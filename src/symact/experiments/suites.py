@@ -208,12 +208,18 @@ def discovery_specs(suite: Suite) -> list[DiscoverySpec]:
     ]
 
 
+def identified(suite: Suite, data: DataCache) -> Suite:
+    """The suite with each dataset's fingerprint in its DataSpec (``DataCache.identify``),
+    so that every key made from it names the rows it reads."""
+    return replace(suite, datasets=tuple(data.identify(d) for d in suite.datasets))
+
+
 def discovery_jobs(
     suite: Suite, data: DataCache, stored: Collection[str] = ()
 ) -> list[DiscoveryJob]:
     """The suite's discoveries whose keys are not in ``stored``, as background jobs."""
     jobs = []
-    for dspec in discovery_specs(suite):
+    for dspec in discovery_specs(identified(suite, data)):
         if dspec.key() in stored:
             continue
         ds = data.dataset(dspec.data)
@@ -326,6 +332,7 @@ def run_suite(
     background_discovery: bool = True,
     head_start: DiscoveryProcess | None = None,
     executor: Executor | None = None,
+    retry_failed: bool = False,
 ) -> SuiteOutcome:
     """Discover, then train every missing run of the suite; everything lands in ``store``.
 
@@ -334,11 +341,20 @@ def run_suite(
     formula runs join the grid once every discovery is in. The results are the same.
     ``head_start``: a discovery child started earlier (see background.py); it is used if it
     plans exactly the discoveries the store lacks, else stopped and replaced. This function
-    always stops it before returning.
+    always stops it before returning. ``retry_failed``: train every failed run again (see
+    :func:`~symact.experiments.runner.run_grid`).
     """
     try:
         return _run_suite(
-            suite, store, data, device, progress, background_discovery, head_start, executor
+            suite,
+            store,
+            data,
+            device,
+            progress,
+            background_discovery,
+            head_start,
+            executor,
+            retry_failed,
         )
     except BaseException:
         if head_start is not None:
@@ -346,7 +362,9 @@ def run_suite(
         raise
 
 
-def _run_suite(suite, store, data, device, progress, background_discovery, head_start, executor):
+def _run_suite(
+    suite, store, data, device, progress, background_discovery, head_start, executor, retry_failed
+):
     from symact.experiments.runner import discover, run_grid
 
     labels: dict[str, str] = {}
@@ -355,6 +373,7 @@ def _run_suite(suite, store, data, device, progress, background_discovery, head_
     provenance: dict[str, dict] = {}
     todo: list[DiscoverySpec] = []
     discovered: set[str] = set()
+    suite = identified(suite, data)
     for d in suite.datasets:
         ds = data.dataset(d)
         labels[d.name] = ds.display_name
@@ -373,7 +392,7 @@ def _run_suite(suite, store, data, device, progress, background_discovery, head_
     ):
         head_start.close()
         head_start = None
-    common = dict(device=device, progress=progress, executor=executor)
+    common = dict(device=device, progress=progress, executor=executor, retry_failed=retry_failed)
     if background:
         if head_start is None:
             head_start = DiscoveryProcess(discovery_jobs(suite, data, stored=discovered))

@@ -18,12 +18,13 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from symact.formula.named import named_activation
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula, FormulaError
+from symact.identity import identity_dict
 
 if TYPE_CHECKING:
     from symact.models.network import Network
@@ -203,9 +204,9 @@ class ModelSpec:
     # ------------------------------------------------------------------ identity
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
+        """The fields that differ from their defaults (``symact.identity``): a field added
+        later, at its default, leaves every run key unchanged."""
+        return identity_dict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelSpec:

@@ -86,6 +86,12 @@ def add_search_parser(sub) -> None:
         help="other datasets on which the finalists get the same verdict",
     )
     s.add_argument("--widths", default="64,32", help="the searched network's widths (64,32)")
+    s.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="train every stored failed run again (runs that failed for a transient reason, "
+        "such as a lost worker or memory, are retried anyway)",
+    )
     _add_data_options(s)
     _add_executor_options(s)
     _add_gplearn_options(s)
@@ -242,6 +248,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
                     executor=executor,
                     progress=progress,
                     phase=lambda text: say(console, text),
+                    retry_failed=args.retry_failed,
                 )
             save_search(outcome, store)
             table = write_search_outputs(store, out)

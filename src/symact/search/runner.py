@@ -73,9 +73,11 @@ def run_search(
     executor: Executor | None = None,
     progress: ProgressFn | None = None,
     phase: Callable[[str], None] | None = None,
+    retry_failed: bool = False,
 ) -> SearchOutcome:
     """Search, then judge (see the module docstring). ``gplearn`` None skips the Specialist
-    (multi-class data never has one: gplearn's discovery is binary)."""
+    (multi-class data never has one: gplearn's discovery is binary). ``retry_failed``:
+    train every stored failed run again (transient failures always are)."""
 
     def train(specs: Sequence[RunSpec]) -> None:
         # one worker per core and single-threaded stacks: a model's result then does not
@@ -83,9 +85,11 @@ def run_search(
         ex = executor or LocalExecutor(
             device, workers=(os.cpu_count() or 1) if device == "cpu" else 1
         )
-        run_grid(specs, store, cache, device=device, executor=ex)
+        run_grid(specs, store, cache, device=device, executor=ex, retry_failed=retry_failed)
 
     say = phase or (lambda text: None)
+    # every key of the search names the rows it reads (an edited file is a new search)
+    data, evaluate_on = cache.identify(data), [cache.identify(d) for d in evaluate_on]
     ds = cache.dataset(data)
     n_classes = ds.n_classes
     specialists: dict[str, Formula] = {}

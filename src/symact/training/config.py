@@ -8,6 +8,9 @@ own settings (dropout, BatchNorm) belong to :class:`symact.models.ModelSpec`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from symact.identity import identity_dict
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,8 @@ class TrainConfig:
                 f"eps must be > 0 and weight_decay >= 0, got {self.eps}, {self.weight_decay}"
             )
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that differ from the defaults (``symact.identity``): a setting
+        added later, at its default, leaves every run key unchanged."""
+        return identity_dict(self)
