@@ -18,9 +18,9 @@ DATA = DataSpec("spambase", rows=None)
 FAST = TrainConfig(epochs=2)
 
 
-def _spec(activation: str, seed: int, architecture: str = "light") -> RunSpec:
+def _spec(data: DataSpec, activation: str, seed: int, architecture: str = "light") -> RunSpec:
     model = (LIGHT if architecture == "light" else HEAVY).with_activation(activation)
-    return RunSpec(DATA, model, seed, FAST)
+    return RunSpec(data, model, seed, FAST)
 
 
 @pytest.fixture()
@@ -28,13 +28,19 @@ def data(canonical_data_dir) -> DataCache:
     return DataCache(str(canonical_data_dir))
 
 
-def test_runs_every_spec_once_and_a_rerun_trains_nothing(tmp_path, data):
+@pytest.fixture()
+def spam(data) -> DataSpec:
+    """The spambase slice's DataSpec, with its rows' fingerprint (as run keys need)."""
+    return data.identify(DATA)
+
+
+def test_runs_every_spec_once_and_a_rerun_trains_nothing(tmp_path, data, spam):
     specs = [
-        _spec("relu", 1),
-        _spec("mul(cos(x), x)", 1),
-        _spec("relu", 2),
-        _spec("relu", 1, "heavy"),
-        _spec("relu", 1),
+        _spec(spam, "relu", 1),
+        _spec(spam, "mul(cos(x), x)", 1),
+        _spec(spam, "relu", 2),
+        _spec(spam, "relu", 1, "heavy"),
+        _spec(spam, "relu", 1),
     ]  # the last is a duplicate
     events = []
     with ResultsStore(tmp_path / "s.sqlite") as store:
@@ -42,20 +48,20 @@ def test_runs_every_spec_once_and_a_rerun_trains_nothing(tmp_path, data):
         assert (first.total, first.trained, first.skipped, first.failed) == (4, 4, 0, 0)
         assert store.count() == 4
         assert events[-1][1] == events[-1][2] == 4 * FAST.epochs  # the bar reached its total
-        r = store.get_run(_spec("relu", 1).key())
+        r = store.get_run(_spec(spam, "relu", 1).key())
         assert 0.65 < r["accuracy"] <= 1.0 and r["params"] == 6017  # majority class: ~0.6
         assert r["environment"]["torch"] and len(r["loss_history"]) == 2
-        assert store.get_run(_spec("relu", 1, "heavy").key())["params"] == 32401
+        assert store.get_run(_spec(spam, "relu", 1, "heavy").key())["params"] == 32401
         stamps = {s.key(): store.finished_at(s.key()) for s in specs}
 
-        again = run_grid([*specs, _spec("gelu", 1)], store, data)
+        again = run_grid([*specs, _spec(spam, "gelu", 1)], store, data)
         assert (again.trained, again.skipped) == (1, 4)
         assert {s.key(): store.finished_at(s.key()) for s in specs} == stamps
 
 
-def test_a_diverging_run_is_stored_as_failed_and_the_grid_goes_on(tmp_path, data):
-    boom = _spec("mul(exp(exp(x)), 1e30)", 1)
-    fine = _spec("relu", 1)
+def test_a_diverging_run_is_stored_as_failed_and_the_grid_goes_on(tmp_path, data, spam):
+    boom = _spec(spam, "mul(exp(exp(x)), 1e30)", 1)
+    fine = _spec(spam, "relu", 1)
     with ResultsStore(tmp_path / "s.sqlite") as store:
         summary = run_grid([boom, fine], store, data)
         assert summary.failed == 1 and summary.trained == 2
@@ -78,14 +84,14 @@ def test_stack_size_follows_the_work_of_one_model():
     assert max_stack_size(heavy, "cuda") == max_stack_size(light, "cuda") == 64
 
 
-def test_long_trainings_are_cut_into_stacks_per_dataset(tmp_path, data, canonical_data_dir):
+def test_long_trainings_are_cut_into_stacks_per_dataset(tmp_path, data, spam):
     """Each (dataset, architecture) gets its own stack size: a grid whose first runs are short
     must not put a long dataset's models into one stack (the covertype Heavy stack once was
     the paper suite's critical path)."""
-    small = DataSpec("spambase", rows=1000)
+    small = data.identify(DataSpec("spambase", rows=1000))
     specs = [RunSpec(small, LIGHT, s, FAST) for s in (1, 2, 3, 4)]
-    light = [_spec(a, s) for a in ("relu", "gelu") for s in (1, 2, 3)]
-    heavy = [_spec("relu", s, "heavy") for s in (1, 2)]
+    light = [_spec(spam, a, s) for a in ("relu", "gelu") for s in (1, 2, 3)]
+    heavy = [_spec(spam, "relu", s, "heavy") for s in (1, 2)]
     specs += light + heavy
     # per model: spambase light 3680 rows x 2 epochs x 5728 weights = 4.2e7; heavy 2.4e8;
     # the 1000-row subset (800 training rows) 9.2e6
@@ -105,7 +111,7 @@ def test_a_grid_that_fits_one_stack_is_cut_to_keep_every_core_busy():
     from symact.experiments.runner import plan_jobs
 
     formulas = [f"mul(x, {c}.5)" for c in range(1, 33)]
-    specs = [_spec(f, seed) for seed in (1, 2) for f in formulas]
+    specs = [_spec(DATA, f, seed) for seed in (1, 2) for f in formulas]
     shape = lambda spec: (57, 3_000)  # noqa: E731  (spambase-like, short)
     (whole,) = plan_jobs(specs, shape)  # min_jobs=1: everything in one stack
     assert len(whole.specs) == 64
