@@ -149,13 +149,14 @@ def _stored(db: Path) -> dict[str, dict]:
         return {}
 
 
-def grid_specs(seeds: range, epochs: int, heavy: bool = True) -> list[RunSpec]:
+def grid_specs(data: DataCache, seeds: range, epochs: int, heavy: bool = True) -> list[RunSpec]:
     """Runs on the 4,000-row spambase slice: three Light activations and Heavy ReLU."""
     config = TrainConfig(epochs=epochs)
     models = [LIGHT.with_activation(a) for a in ("relu", "gelu", "mul(cos(x), x)")]
     if heavy:
         models.append(HEAVY)
-    return [RunSpec(SPAMBASE, m, s, config) for s in seeds for m in models]
+    spambase = data.identify(SPAMBASE)
+    return [RunSpec(spambase, m, s, config) for s in seeds for m in models]
 
 
 def _assert_same_table(got: list[dict[str, str]], want: list[dict[str, str]]) -> None:
@@ -320,7 +321,7 @@ class TestTwoNodes:
         that stack on another worker; every run is stored once, none failed, none from the
         killed process, with the metrics the local executor gives."""
         c, _ = cluster
-        specs = grid_specs(range(1, 4), epochs=6, heavy=False)
+        specs = grid_specs(data, range(1, 4), epochs=6, heavy=False)
         killed: list[int] = []
         watcher = threading.Thread(target=_kill_first_stack, args=(ray_env, killed))
         with (
@@ -347,13 +348,14 @@ class TestTwoNodes:
             _assert_same_metrics(on_ray, _metrics(store, specs))
 
     @pytest.mark.slow
-    def test_a_stack_whose_worker_dies_on_every_attempt_is_stored_failed_with_why(
+    def test_a_stack_whose_worker_dies_on_every_attempt_is_stored_failed_and_retrained(
         self, cluster, data, tmp_path, ray_env
     ):
         """With no retries left, the killed stack's runs are stored failed, saying the task
-        was lost and how; every other stack trains."""
+        was lost and how, as transient failures; every other stack trains. The rerun of the
+        same grid trains exactly the killed worker's runs again, and they succeed."""
         c, _ = cluster
-        specs = grid_specs(range(1, 3), epochs=6, heavy=False)
+        specs = grid_specs(data, range(1, 3), epochs=6, heavy=False)
         killed: list[int] = []
         watcher = threading.Thread(target=_kill_first_stack, args=(ray_env, killed))
         with (
@@ -369,6 +371,15 @@ class TestTwoNodes:
         for r in failed:
             assert r["failure_reason"].startswith("StackLost: the Ray task was lost on 1 attempt (")
             assert "Error" in r["failure_reason"] and r["accuracy"] is None
+            assert r["failure_kind"] == "transient"
+        with (
+            ResultsStore(tmp_path / "ray.sqlite") as store,
+            RayExecutor.connect(c.address, max_retries=0) as executor,
+        ):
+            rerun = run_grid(specs, store, data, executor=executor, stack_work=1e7)
+        assert (rerun.trained, rerun.skipped) == (len(failed), len(specs) - len(failed))
+        assert rerun.failed == rerun.failed_stored == 0
+        assert not any(r["failed"] for r in _stored(tmp_path / "ray.sqlite").values())
 
     @pytest.mark.slow
     def test_an_error_in_the_training_is_stored_as_locally_and_the_grid_goes_on(
@@ -379,8 +390,8 @@ class TestTwoNodes:
         the local executor stores, at once (no retry); the other stack trains."""
         c, _ = cluster
         config = TrainConfig(epochs=2)
-        bad = RunSpec(DataSpec("spambase", rows=1282), LIGHT, 1, config)
-        good = RunSpec(SPAMBASE, LIGHT, 1, config)
+        bad = RunSpec(data.identify(DataSpec("spambase", rows=1282)), LIGHT, 1, config)
+        good = RunSpec(data.identify(SPAMBASE), LIGHT, 1, config)
         reasons = {}
         for where in ("ray", "local"):
             with ResultsStore(tmp_path / f"{where}.sqlite") as store:
@@ -409,7 +420,7 @@ class TestTwoNodes:
         third = c.add_node(num_cpus=2)
         c.wait_for_nodes()
         raylet = third.all_processes["raylet"][0].process.pid
-        specs = grid_specs(range(1, 6), epochs=3)
+        specs = grid_specs(data, range(1, 6), epochs=3)
         db = tmp_path / "ray.sqlite"
         snapshot: dict[str, dict] = {}
 

@@ -256,12 +256,14 @@ GRID = textwrap.dedent(
     from symact.experiments import DataCache, DataSpec, ResultsStore, RunSpec, run_grid
     from symact.models import LIGHT
     from symact.training import TrainConfig
-    specs = [RunSpec(DataSpec("breast_cancer"), LIGHT.with_activation(a), 1, TrainConfig(epochs=1))
+    data = DataCache()
+    cancer = data.identify(DataSpec("breast_cancer"))
+    specs = [RunSpec(cancer, LIGHT.with_activation(a), 1, TrainConfig(epochs=1))
              for a in ("relu", "gelu", "silu")]
     print("ready", flush=True)
     sys.stdin.readline()  # start together
     with ResultsStore(sys.argv[1], wait=True) as store:
-        print(run_grid(specs, store, DataCache(), device="cpu").trained, flush=True)
+        print(run_grid(specs, store, data, device="cpu").trained, flush=True)
     """
 )
 
