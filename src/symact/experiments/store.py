@@ -138,13 +138,13 @@ def _check_contents(conn: sqlite3.Connection, path: Path, protocol: bool = True)
 
 def stored_protocols(conn: sqlite3.Connection) -> set[int | None]:
     """The protocol versions of the stored runs' and discoveries' specs (None: a discovery
-    stored before version 3, whose spec did not say)."""
+    stored before version 3, whose spec did not say; every run's spec says)."""
     found: set[int | None] = set()
     for table in ("runs", "discoveries"):
         if conn.execute(f"PRAGMA table_info({table})").fetchone() is None:
             continue
         query = f"SELECT DISTINCT json_extract(spec, '$.protocol') FROM {table}"
-        found |= {v for (v,) in conn.execute(query)}
+        found |= {v for (v,) in conn.execute(query) if v is not None or table == "discoveries"}
     return found
 
 
