@@ -45,7 +45,7 @@ from symact.data.errors import DataError
 
 DEFAULT_SERVER = "https://www.openml.org/api/v1/xml"
 PREFIX = "openml:"
-_ID = re.compile(r"[1-9][0-9]{0,9}")
+_ID = re.compile(r"[0-9]{1,10}")
 _UNKNOWN_DATASET = 111  # OpenML's error code for a dataset id it does not have
 _INSTALL = "pip install 'symact[openml]' (or pip install openml)"
 
@@ -59,7 +59,7 @@ def parse_openml_source(text: str) -> str:
     """The canonical ``openml:<id>`` of ``text``; a DataError naming it if the id is not a
     positive integer."""
     raw = text.strip()[len(PREFIX) :].strip()
-    if not _ID.fullmatch(raw):
+    if not _ID.fullmatch(raw) or int(raw) == 0:
         raise DataError(
             f"{text!r} is not an OpenML dataset: write openml:<dataset id>, e.g. openml:31 "
             "(the id is the number in the dataset's page address, openml.org/d/31)"

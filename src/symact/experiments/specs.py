@@ -46,6 +46,7 @@ class DataSpec:
     positive: str | None = None
     drop: tuple[str, ...] = ()
     labels: str = "binary"
+    missing: str = "impute"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "drop", tuple(self.drop))
@@ -55,6 +56,8 @@ class DataSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["drop"] = list(self.drop)
+        if d["missing"] == "impute":  # a new field at its default keeps every stored key
+            del d["missing"]
         return d
 
     @classmethod

@@ -145,9 +145,9 @@ def make_suite(
 
         found = load_suite_file(suite_file_path(name), options.pop("data_dir", None))
         from_file = found.grid_options()  # the caller's settings win over the file's
-        seeds = from_file.pop("seeds") if "seeds" in from_file and seeds == _SEEDS else seeds
-        train = train or from_file.pop("train", None)
-        from_file.pop("train", None)
+        file_seeds, file_train = from_file.pop("seeds", None), from_file.pop("train", None)
+        seeds = file_seeds if file_seeds is not None and seeds == _SEEDS else seeds
+        train = train or file_train
         return make_suite(
             found.name,
             datasets=found.datasets,
