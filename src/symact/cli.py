@@ -279,7 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("folder", help="a folder written by symact benchmark or symact search")
 
     d = sub.add_parser("discover", help="discover an activation formula on one dataset")
-    d.add_argument("--dataset", required=True, help="registry name or a CSV/Parquet path")
+    d.add_argument(
+        "--dataset",
+        required=True,
+        help="registry name, openml:ID, a CSV/Parquet path, or an "
+        "entry of --suite (its source or file name)",
+    )
+    d.add_argument("--suite", default=None, help="a suite file whose entry --dataset names")
     _add_data_options(d)
     _add_gplearn_options(d)
 
@@ -359,9 +365,8 @@ def check_datasets(
 ) -> None:
     """Registry names and files that exist; file options only where a file is named.
     ``flags``: the flag that named each name (default ``--datasets`` for all)."""
-    from symact.data.registry import REGISTRY, resolve_name
-
     from symact.data.openml import is_openml, parse_openml_source
+    from symact.data.registry import REGISTRY, resolve_name
 
     flag_of = dict(zip(names, flags or ["--datasets"] * len(names), strict=True))
     files = [n for n in names if resolve_name(n) is None]
@@ -860,8 +865,14 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
     from symact.data import load_dataset
     from symact.discovery import discover_gplearn
 
-    options = {k: v for k, v in _file_options(args).items()}
-    ds = load_dataset(args.dataset, data_dir=args.data_dir, rows=args.rows, **options)
+    if args.suite is not None:
+        from symact.experiments.datacache import DataCache
+
+        entry = _suite_entry(args)
+        ds = DataCache(args.data_dir).dataset(entry)
+    else:
+        options = {k: v for k, v in _file_options(args).items()}
+        ds = load_dataset(args.dataset, data_dir=args.data_dir, rows=args.rows, **options)
     found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=settings)
     record = found.to_dict()
     say(console, f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)")
@@ -873,6 +884,28 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
         f"{found.seconds:.1f} s)",
     )
     return 0
+
+
+def _suite_entry(args: argparse.Namespace):
+    """The entry of ``--suite`` that ``--dataset`` names (its source, path, file name or
+    table label), with ``--rows`` applied; the data flags belong to the file then."""
+    from dataclasses import replace
+
+    from symact.experiments.suite_file import load_suite_file, suite_file_path
+    from symact.experiments.suites import dataset_label
+
+    for flag, value in (("--target", args.target), ("--positive", args.positive)):
+        if value is not None:
+            raise UsageError(f"{flag}: the suite file sets it for each dataset; remove the flag")
+    found = load_suite_file(suite_file_path(args.suite), args.data_dir)
+    wanted = args.dataset.strip()
+    for spec in found.datasets:
+        path = Path(spec.name)
+        names = {spec.name, path.name, path.name.split(".", 1)[0], dataset_label(spec.name)}
+        if wanted in names or wanted.upper() == dataset_label(spec.name):
+            return spec if args.rows is None else replace(spec, rows=args.rows)
+    known = ", ".join(Path(d.name).name for d in found.datasets)
+    raise UsageError(f"--dataset {wanted!r} is not an entry of {found.path}; its entries: {known}")
 
 
 def cmd_datasets(args: argparse.Namespace, console: Console) -> int:

@@ -132,3 +132,16 @@ def test_suite_flag_mistakes(symact, tmp_path):
     )
     r = symact("benchmark", "--suite", str(multi))
     assert "has labels = 'all', and the paper's gplearn discovery fits binary" in r.error
+
+
+def test_discover_takes_a_suite_entry(symact, tmp_path):
+    suite = tmp_path / "small.toml"
+    suite.write_text(SUITE)
+    args = ["--suite", str(suite), "--data-dir", str(TABULAR)]
+    gp = ["--generations", "1", "--population-size", "30"]
+    r = symact("discover", "--dataset", "german", *args, *gp)
+    assert r.status == 0, r.err
+    assert "dataset     GERMAN (200 rows" in r.out
+    r = symact("discover", "--dataset", "magic", *args, *gp)
+    assert "--dataset 'magic' is not an entry of" in r.error
+    assert "german.csv.gz, contraceptive.csv.gz, breast_cancer" in r.error
