@@ -125,7 +125,7 @@ def test_a_download_cut_half_way_leaves_nothing_behind(tmp_path, monkeypatch):
     size = (FIXTURE / "banana.arff").stat().st_size
     with serve(arff_bytes=size // 2) as (url, _):
         monkeypatch.setenv("SYMACT_OPENML_SERVER", url)
-        with pytest.raises(DataError, match="openml:1460.*nothing was kept"):
+        with pytest.raises(DataError, match=r"openml:1460.*nothing was kept"):
             load_dataset("openml:1460", data_dir=tmp_path)
     assert list((tmp_path / "openml").iterdir()) == []
 
