@@ -232,18 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("benchmark", help="run a benchmark suite (the paper's, builtin, yours)")
-    b.add_argument("--suite", choices=["paper", "builtin"], default="paper")
+    b.add_argument(
+        "--suite",
+        default="paper",
+        help="paper, builtin, a shipped suite file (tabular, openml-cc18) or the path of a "
+        "suite file (.toml; see the README)",
+    )
     b.add_argument("--datasets", default=None, help="comma-separated registry names or files")
     b.add_argument("--out", default="results", help="output folder (results/)")
     b.add_argument("--seeds", default=None, help="training seeds: 42,43,44 or 42-51 (42,43,44)")
     b.add_argument("--n-seeds", type=positive_int, default=None, help="seeds 42, 43, ... (N)")
-    b.add_argument("--epochs", type=positive_int, default=15)
+    b.add_argument("--epochs", type=positive_int, default=None, help="epochs (15)")
     b.add_argument(
         "--activations",
-        default="relu,gelu,silu",
+        default=None,
         help="Light activations: names or formulas (relu,gelu,silu)",
     )
-    b.add_argument("--discovery", choices=["gplearn", "none"], default="gplearn")
+    b.add_argument("--discovery", choices=["gplearn", "none"], default=None, help="(gplearn)")
     b.add_argument(
         "--discovery-seeds",
         type=positive_int,
@@ -256,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="datasets lending their formula to the others: names, all or none "
         "(paper: higgs; builtin: all)",
     )
-    b.add_argument("--widths", default="64,32", help="Light hidden widths (64,32)")
-    b.add_argument("--heavy-widths", default="200,100", help="Heavy widths, or none (200,100)")
+    b.add_argument("--widths", default=None, help="Light hidden widths (64,32)")
+    b.add_argument("--heavy-widths", default=None, help="Heavy widths, or none (200,100)")
     b.add_argument(
         "--learnable-constants",
         action="store_true",
@@ -280,7 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("folder", help="a folder written by symact benchmark or symact search")
 
     d = sub.add_parser("discover", help="discover an activation formula on one dataset")
-    d.add_argument("--dataset", required=True, help="registry name or a CSV/Parquet path")
+    d.add_argument(
+        "--dataset",
+        required=True,
+        help="registry name, openml:ID, a CSV/Parquet path, or an "
+        "entry of --suite (its source or file name)",
+    )
+    d.add_argument("--suite", default=None, help="a suite file whose entry --dataset names")
     _add_data_options(d)
     _add_gplearn_options(d)
 
@@ -360,11 +371,18 @@ def check_datasets(
 ) -> None:
     """Registry names and files that exist; file options only where a file is named.
     ``flags``: the flag that named each name (default ``--datasets`` for all)."""
+    from symact.data.openml import is_openml, parse_openml_source
     from symact.data.registry import REGISTRY, resolve_name
 
     flag_of = dict(zip(names, flags or ["--datasets"] * len(names), strict=True))
     files = [n for n in names if resolve_name(n) is None]
     for n in files:
+        if is_openml(n):
+            try:
+                parse_openml_source(n)
+            except ValueError as exc:
+                raise UsageError(f"{flag_of[n]}: {exc}") from None
+            continue
         path = Path(n)
         if not path.exists():
             looks_like_file = any(sep in n for sep in "/\\") or "." in path.name
@@ -419,12 +437,20 @@ def _benchmark_plan(args: argparse.Namespace):
 
     check_device(args.device)
     seeds = _benchmark_seeds(args)
+    found = _suite_file(args)
+    from_file = found.grid_options() if found is not None else {}
+    _fill_from_suite_file(args, found)
+    if found is not None and args.seeds is None and args.n_seeds is None:
+        seeds = from_file.get("seeds", seeds)
     names = (
-        name_list(args.datasets, "--datasets")
+        [d.name for d in found.datasets]
+        if found is not None
+        else name_list(args.datasets, "--datasets")
         if args.datasets is not None
         else (PAPER_DATASETS if args.suite == "paper" else BUILTIN_DATASETS)
     )
-    check_datasets(names, args)
+    if found is None:
+        check_datasets(names, args)
     canonical = [resolve_name(n) or n for n in names]
     twice = sorted({c for c in canonical if canonical.count(c) > 1})
     if twice:
@@ -438,6 +464,13 @@ def _benchmark_plan(args: argparse.Namespace):
             "tables; rename a file"
         )
     activations = activation_list(args.activations)
+    multi = [d.name for d in found.datasets if d.labels == "all"] if found is not None else []
+    if multi and args.discovery == "gplearn":
+        raise UsageError(
+            f"{found.path}: dataset {multi[0]!r} has labels = 'all', and the paper's gplearn "
+            "discovery fits binary tasks only; add --discovery none (or discovery = 'none' "
+            "under [grid])"
+        )
     if args.labels == "all" and args.discovery == "gplearn":
         raise UsageError(
             "--labels all: the paper's gplearn discovery fits binary tasks only; add "
@@ -488,15 +521,76 @@ def _benchmark_plan(args: argparse.Namespace):
         labels=args.labels,
         **_file_options(args),
     )
+    if found is not None:
+        options["datasets"] = found.datasets  # each entry with its own label options
     if transfer is not None:
         options["transfer"] = transfer
     return options
 
 
+_GRID_DEFAULTS = {
+    "activations": "relu,gelu,silu",
+    "widths": "64,32",
+    "heavy_widths": "200,100",
+    "epochs": 15,
+    "discovery": "gplearn",
+}
+
+
+def _suite_file(args: argparse.Namespace):
+    """The suite file ``--suite`` names, validated whole (None for paper and builtin)."""
+    from symact.experiments.suite_file import (
+        load_suite_file,
+        looks_like_suite_file,
+        shipped_suite_files,
+        suite_file_path,
+    )
+
+    args.suite_name = args.suite
+    if args.suite in ("paper", "builtin"):
+        return None
+    if not looks_like_suite_file(args.suite):
+        shipped = ", ".join(shipped_suite_files())
+        raise UsageError(
+            f"--suite {args.suite!r}: choose paper, builtin, a shipped suite file ({shipped}) "
+            "or the path of a suite file ending in .toml"
+        )
+    if args.datasets is not None:
+        raise UsageError(
+            "--datasets and --suite FILE both name the datasets; list them in the suite file "
+            "or leave out --suite"
+        )
+    for flag, value in (("--target", args.target), ("--positive", args.positive)):
+        if value is not None:
+            raise UsageError(
+                f"{flag}: a suite file sets it for each dataset (key {flag[2:]}); remove the flag"
+            )
+    if args.drop is not None or args.labels != "binary":
+        flag = "--drop" if args.drop is not None else "--labels"
+        raise UsageError(
+            f"{flag}: a suite file sets it for each dataset (key {flag[2:]}); remove the flag"
+        )
+    found = load_suite_file(suite_file_path(args.suite), args.data_dir)
+    args.suite_name = found.name
+    return found
+
+
+def _fill_from_suite_file(args: argparse.Namespace, found) -> None:
+    """Grid flags not given take the suite file's value, then the command's default."""
+    grid = found.grid if found is not None else None
+    for key, default in _GRID_DEFAULTS.items():
+        if getattr(args, key) is not None:
+            continue
+        value = getattr(grid, key, None)
+        if isinstance(value, tuple):
+            value = ",".join(str(v) for v in value)
+        setattr(args, key, default if value is None else value)
+
+
 def _make_suite(args: argparse.Namespace):
     from symact.experiments import make_suite
 
-    return make_suite(args.suite, **args.plan)
+    return make_suite(getattr(args, "suite_name", args.suite), **args.plan)
 
 
 # ------------------------------------------------------------------------------ output
@@ -623,7 +717,7 @@ def note_file_datasets(console: Console, cache, datasets) -> None:
     what loading noted (columns one-hot encoded or dropped, a subset read)."""
     for d in datasets:
         ds = cache.dataset(d)
-        if ds.domain == "user":
+        if ds.domain in ("user", "openml"):
             say(console, f"note {ds.display_name}: {ds.label_summary()}", "yellow")
         for note in ds.provenance.notes:
             say(console, f"note {ds.display_name}: {note}", "yellow")
@@ -779,8 +873,14 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
     from symact.data import load_dataset
     from symact.discovery import discover_gplearn
 
-    options = {k: v for k, v in _file_options(args).items()}
-    ds = load_dataset(args.dataset, data_dir=args.data_dir, rows=args.rows, **options)
+    if args.suite is not None:
+        from symact.experiments.datacache import DataCache
+
+        entry = _suite_entry(args)
+        ds = DataCache(args.data_dir).dataset(entry)
+    else:
+        options = {k: v for k, v in _file_options(args).items()}
+        ds = load_dataset(args.dataset, data_dir=args.data_dir, rows=args.rows, **options)
     found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=settings)
     record = found.to_dict()
     say(console, f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)")
@@ -792,6 +892,28 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
         f"{found.seconds:.1f} s)",
     )
     return 0
+
+
+def _suite_entry(args: argparse.Namespace):
+    """The entry of ``--suite`` that ``--dataset`` names (its source, path, file name or
+    table label), with ``--rows`` applied; the data flags belong to the file then."""
+    from dataclasses import replace
+
+    from symact.experiments.suite_file import load_suite_file, suite_file_path
+    from symact.experiments.suites import dataset_label
+
+    for flag, value in (("--target", args.target), ("--positive", args.positive)):
+        if value is not None:
+            raise UsageError(f"{flag}: the suite file sets it for each dataset; remove the flag")
+    found = load_suite_file(suite_file_path(args.suite), args.data_dir)
+    wanted = args.dataset.strip()
+    for spec in found.datasets:
+        path = Path(spec.name)
+        names = {spec.name, path.name, path.name.split(".", 1)[0], dataset_label(spec.name)}
+        if wanted in names or wanted.upper() == dataset_label(spec.name):
+            return spec if args.rows is None else replace(spec, rows=args.rows)
+    known = ", ".join(Path(d.name).name for d in found.datasets)
+    raise UsageError(f"--dataset {wanted!r} is not an entry of {found.path}; its entries: {known}")
 
 
 def cmd_datasets(args: argparse.Namespace, console: Console) -> int:

@@ -38,6 +38,7 @@ from symact.data.labels import (
     check_enough_rows,
     checked_labels_mode,
 )
+from symact.data.openml import fetch_openml_table, is_openml, openml_label
 from symact.data.readers import (
     load_sklearn,
     read_uci_table,
@@ -193,6 +194,9 @@ def load_dataset(
     rows = checked_rows(rows)
     seed = checked_seed(seed)
     labels = checked_labels_mode(labels)
+    if is_openml(name_or_path):
+        folder = data_home(data_dir)
+        return _load_openml(str(name_or_path), folder, rows, seed, target, positive, drop, labels)
     key = resolve_name(name_or_path) if isinstance(name_or_path, str) else None
     if key is not None:
         _refuse_file_options(key, target=target, positive=positive, drop=drop)
@@ -415,6 +419,39 @@ def _load_user_file(
         _file_sha256(path),
         list(table.notes),
         label_column=table.label_column,
+    )
+
+
+def _load_openml(
+    name: str,
+    folder: Path,
+    rows: int | None,
+    seed: int,
+    target: str | int | None,
+    positive: object,
+    drop: Sequence[str],
+    labels: str,
+) -> Dataset:
+    """``openml:ID`` from its cached table (see ``openml``), read as a user's file is, with
+    OpenML's default target and positive class where the caller names none."""
+    table = fetch_openml_table(name, folder)
+    if positive is None:
+        positive = table.positive_for(target, labels)
+    if target is None:
+        target = table.default_target
+    ds = _load_user_file(table.path, rows, seed, target, positive, drop, labels)
+    note = (
+        f"OpenML dataset {table.dataset_id} ({table.name}) from {table.server}, ARFF md5 "
+        f"{table.md5}"
+    )
+    provenance = replace(ds.provenance, notes=(*ds.provenance.notes, note))
+    return replace(
+        ds,
+        name=f"openml:{table.dataset_id}",
+        display_name=openml_label(name),
+        domain="openml",
+        label_rule=f"OpenML {table.name}: {ds.label_rule}",
+        provenance=provenance,
     )
 
 

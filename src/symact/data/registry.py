@@ -291,7 +291,7 @@ def get_info(name: str) -> DatasetInfo:
         known = ", ".join(REGISTRY)
         raise DataError(
             f"unknown dataset {name!r}; known datasets: {known}, "
-            "or pass the path of a CSV or Parquet file"
+            "openml:ID for an OpenML dataset, or the path of a CSV or Parquet file"
         )
     return REGISTRY[key]
 

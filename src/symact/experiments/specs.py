@@ -48,6 +48,7 @@ class DataSpec:
     positive: str | None = None
     drop: tuple[str, ...] = ()
     labels: str = "binary"
+    missing: str = "impute"
     fingerprint: str | None = None
 
     def __post_init__(self) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from symact.data import REGISTRY
+from symact.data.openml import is_openml, openml_label
 from symact.data.registry import resolve_name
 from symact.discovery import Discovery, GplearnSettings
 from symact.experiments.background import DiscoveryJob, DiscoveryProcess, can_run_in_background
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # the runner imports torch; suites and their job lists must n
 PAPER_DATASETS: tuple[str, ...] = ("higgs", "covertype", "spambase")
 BUILTIN_DATASETS: tuple[str, ...] = ("breast_cancer", "digits")
 DEFAULT_ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "silu")
+_SEEDS = (42, 43, 44)
 SPECIALIST = "Hybrid (Specialist)"
 TRANSFER = "Hybrid (Transfer)"
 #: display names of named activations in the tables (the paper's spelling)
@@ -58,6 +60,8 @@ def dataset_label(name: str) -> str:
     key = resolve_name(name)
     if key is not None:
         return REGISTRY[key].display_name
+    if is_openml(name):
+        return openml_label(name)
     path = Path(name)
     return (path.name.split(".", 1)[0] or path.name).upper()
 
@@ -119,15 +123,16 @@ class Suite:
 def make_suite(
     name: str,
     *,
-    datasets: tuple[str, ...] | None = None,
+    datasets: Sequence[str | DataSpec] | None = None,
     rows: int | None = None,
-    seeds: tuple[int, ...] = (42, 43, 44),
+    seeds: tuple[int, ...] = _SEEDS,
     train: TrainConfig | None = None,
     discovery: GplearnSettings | None = None,
     subset_seed: int = 42,
     **options,
 ) -> Suite:
-    """The ``paper`` or ``builtin`` suite, optionally narrowed or with other settings.
+    """The ``paper`` or ``builtin`` suite, optionally narrowed or with other settings, or
+    a suite file's (``name`` its path or a shipped suite's name, see suite_file).
 
     ``paper``: HIGGS, covertype and spambase, HIGGS's formula transferred to the others.
     ``builtin``: two scikit-learn datasets (no download), each formula transferred to the
@@ -135,10 +140,30 @@ def make_suite(
     ``target``/``positive``/``drop``/``labels`` for the datasets, and ``transfer`` (``"all"``,
     ``"none"`` or names) to choose the sources.
     """
+    if name not in ("paper", "builtin") and datasets is None:
+        from symact.experiments.suite_file import load_suite_file, suite_file_path
+
+        found = load_suite_file(suite_file_path(name), options.pop("data_dir", None))
+        from_file = found.grid_options()  # the caller's settings win over the file's
+        file_seeds, file_train = from_file.pop("seeds", None), from_file.pop("train", None)
+        seeds = file_seeds if file_seeds is not None and seeds == _SEEDS else seeds
+        train = train or file_train
+        return make_suite(
+            found.name,
+            datasets=found.datasets,
+            rows=rows,
+            seeds=seeds,
+            train=train,
+            discovery=discovery,
+            subset_seed=subset_seed,
+            **{**from_file, **options},
+        )
     if name == "paper":
         default, sources = PAPER_DATASETS, ("higgs",)
     elif name == "builtin":
         default, sources = BUILTIN_DATASETS, BUILTIN_DATASETS
+    elif all(isinstance(d, DataSpec) for d in datasets or ()):
+        default, sources = (), ()  # a suite file's entries: no transfer unless asked
     else:
         raise ValueError(f"unknown suite {name!r}; choose 'paper' or 'builtin'")
     data_options = {
@@ -147,9 +172,18 @@ def make_suite(
     transfer = options.pop("transfer", None)
     # Registry names in any spelling ("FOREST_COVER", "covtype") become their canonical name;
     # anything else is a file path and kept as written.
-    chosen = tuple(resolve_name(d) or d for d in datasets) if datasets else default
+    given = [d for d in datasets or () if isinstance(d, DataSpec)]
+    if given and len(given) != len(datasets or ()):
+        raise ValueError("datasets: pass names and paths, or DataSpecs, not both")
+    chosen = (
+        tuple(d.name if isinstance(d, DataSpec) else resolve_name(d) or d for d in datasets)
+        if datasets
+        else default
+    )
     specs = []
-    for n in chosen:
+    for d in given:  # a suite file's entries, each with its own options
+        specs.append(d if rows is None else replace(d, rows=_rows_for(d.name, rows)))
+    for n in chosen if not given else ():
         is_file = resolve_name(n) is None
         opts = dict(data_options)
         if not is_file:  # target, positive and drop apply to file datasets
@@ -160,7 +194,7 @@ def make_suite(
     # a grid with datasets of its own is not the paper's (or the builtin) suite, whose
     # protocol it runs: its results and report say "custom"
     return Suite(
-        name=name if set(chosen) <= set(default) else "custom",
+        name=name if given or set(chosen) <= set(default) else "custom",
         datasets=tuple(specs),
         transfer_sources=tuple(s for s in sources if s in chosen),
         seeds=tuple(seeds),
