@@ -38,6 +38,7 @@ from symact.data.labels import (
     check_enough_rows,
     checked_labels_mode,
 )
+from symact.data.missing import checked_missing
 from symact.data.readers import (
     load_sklearn,
     read_uci_table,
@@ -102,6 +103,10 @@ class Dataset:
     "spam")`` or a file's own label values (``("0", "1")``, ``("no", "yes")``,
     ``("not 2", "2")`` for one-vs-rest); with ``labels="all"`` every original label value,
     e.g. covertype's ``("1", ..., "7")``.
+
+    ``X`` holds NaN where a file's cell is missing (``missing="impute"``); every split fills
+    them from its training rows (:func:`symact.data.split_standardize`), treating each
+    block of ``onehot_blocks`` (the columns of one text column) as one column.
     """
 
     name: str
@@ -113,6 +118,7 @@ class Dataset:
     provenance: DataProvenance
     label_rule: str = ""
     classes: tuple[str, ...] = ("0", "1")
+    onehot_blocks: tuple[tuple[int, ...], ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -165,6 +171,7 @@ def load_dataset(
     drop: Sequence[str] = (),
     labels: str = "binary",
     progress: bool | None = None,
+    missing: str = "impute",
 ) -> Dataset:
     """Load a registry dataset (``"higgs"``, ``"covertype"``, ...) or a CSV/Parquet file.
 
@@ -173,11 +180,16 @@ def load_dataset(
     ``"binary"`` (the paper's 0/1 task) or ``"all"`` (every class, y in 0..C-1; see
     ``Dataset.classes``). ``target``, ``positive`` and ``drop`` (column names to leave out)
     apply to files only (see ``readers``). ``progress`` forces the download progress bar on
-    or off (default: shown on a terminal). Every bad argument or input is a DataError.
+    or off (default: shown on a terminal). ``missing`` says what a file's missing cells
+    become: ``"impute"`` (filled per split from its training rows, with indicator columns),
+    ``"drop"`` (their rows left out) or ``"refuse"`` (a DataError); see
+    :mod:`symact.data.missing` (registry datasets have none). Every bad argument or input
+    is a DataError.
     """
     rows = checked_rows(rows)
     seed = checked_seed(seed)
     labels = checked_labels_mode(labels)
+    missing = checked_missing(missing)
     key = resolve_name(name_or_path) if isinstance(name_or_path, str) else None
     if key is not None:
         _refuse_file_options(key, target=target, positive=positive, drop=drop)
@@ -188,7 +200,9 @@ def load_dataset(
             ds = _load_uci(info, data_home(data_dir), rows, seed, labels, progress)
         return ds if labels == "binary" else replace(ds, label_rule=_every_class_rule(ds))
     if _looks_like_path(name_or_path):
-        return _load_user_file(Path(name_or_path), rows, seed, target, positive, drop, labels)
+        return _load_user_file(
+            Path(name_or_path), rows, seed, target, positive, drop, labels, missing
+        )
     get_info(str(name_or_path))  # raises the "unknown dataset" error listing known names
     raise AssertionError("unreachable")
 
@@ -267,6 +281,7 @@ class _Rows:
     names: tuple[str, ...]
     classes: tuple[str, ...]
     binary_hint: Option = REGISTRY_BINARY
+    onehot_blocks: tuple[tuple[int, ...], ...] = ()
 
 
 def _load_uci(
@@ -375,8 +390,11 @@ def _load_user_file(
     positive: object,
     drop: Sequence[str],
     labels: str,
+    missing: str = "impute",
 ) -> Dataset:
-    table = read_user_file(path, target=target, positive=positive, drop=drop, labels=labels)
+    table = read_user_file(
+        path, target=target, positive=positive, drop=drop, labels=labels, missing=missing
+    )
     stem = path.name.split(".", 1)[0] or path.name
     rule = f"column {table.label_column!r}"
     if positive is not None:
@@ -390,7 +408,9 @@ def _load_user_file(
         label_rule=rule,
         feature_names=table.feature_names,
     )
-    found = _Rows(table.X, table.y, table.feature_names, table.classes, FILE_BINARY)
+    found = _Rows(
+        table.X, table.y, table.feature_names, table.classes, FILE_BINARY, table.onehot_blocks
+    )
     return _subset(
         info,
         found,
@@ -453,6 +473,7 @@ def _finish(info: DatasetInfo, found: _Rows, provenance: DataProvenance) -> Data
         provenance=provenance,
         label_rule=info.label_rule,
         classes=found.classes,
+        onehot_blocks=found.onehot_blocks,
     )
 
 

@@ -25,6 +25,7 @@ from symact.training.config import TrainConfig
 PROTOCOL_VERSION = 2
 
 LABELS = ("binary", "all")
+MISSING = ("impute", "drop", "refuse")
 
 
 def content_key(payload: dict[str, Any]) -> str:
@@ -37,7 +38,8 @@ def content_key(payload: dict[str, Any]) -> str:
 class DataSpec:
     """Which rows of which dataset: a registry name or a file path, how rows are chosen and
     which column is the label (files), with which classes (``labels``: ``binary`` as the
-    registry or ``positive`` says, or ``all`` classes)."""
+    registry or ``positive`` says, or ``all`` classes), and what a file's missing cells
+    become (``missing``: see :mod:`symact.data.missing`)."""
 
     name: str
     rows: int | None = None
@@ -46,15 +48,20 @@ class DataSpec:
     positive: str | None = None
     drop: tuple[str, ...] = ()
     labels: str = "binary"
+    missing: str = "impute"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "drop", tuple(self.drop))
         if self.labels not in LABELS:
             raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
+        if self.missing not in MISSING:
+            raise ValueError(f"missing must be one of {MISSING}, got {self.missing!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["drop"] = list(self.drop)
+        if self.missing == "impute":  # a field at its default leaves existing keys unchanged
+            del d["missing"]
         return d
 
     @classmethod
