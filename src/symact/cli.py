@@ -197,6 +197,13 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
         default="binary",
         help="binary (the paper's task) or all classes (softmax)",
     )
+    g.add_argument(
+        "--missing",
+        choices=["impute", "drop", "refuse"],
+        default="impute",
+        help="missing cells of file datasets: impute (median / most frequent level, fitted on "
+        "each split's training rows, plus an indicator column), drop their rows, or refuse",
+    )
 
 
 def _add_executor_options(p: argparse.ArgumentParser) -> None:
@@ -363,6 +370,8 @@ def _file_options(args: argparse.Namespace) -> dict:
         opts["positive"] = args.positive
     if args.drop is not None:
         opts["drop"] = name_list(args.drop, "--drop")
+    if args.missing != "impute":
+        opts["missing"] = args.missing
     return opts
 
 
@@ -881,7 +890,9 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
     else:
         options = {k: v for k, v in _file_options(args).items()}
         ds = load_dataset(args.dataset, data_dir=args.data_dir, rows=args.rows, **options)
-    found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=settings)
+    for note in ds.provenance.notes:  # before the work, as benchmark and search say them
+        say(console, f"note {ds.display_name}: {note}", "yellow")
+    found = discover_gplearn(ds, settings=settings)
     record = found.to_dict()
     say(console, f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)")
     for key in ("program", "activation", "simplified", "latex"):

@@ -116,10 +116,21 @@ def test_missing_values_name_columns_and_counts(tmp_path, spam):
     frame.loc[[5], "word_freq_address"] = None
     path = tmp_path / "holes.csv"
     frame.to_csv(path, index=False)
-    with pytest.raises(
-        DataError, match=r"'word_freq_make': 3 rows, 'word_freq_address': 1 rows\); .*not impute"
-    ):
-        load_dataset(path)
+    with pytest.raises(DataError) as err:
+        load_dataset(path, missing="refuse")
+    assert str(err.value).startswith(
+        f"{path}: column 'word_freq_make' is missing in data row 4 (3 rows in all; 1 other "
+        "column(s) have missing cells too); pass missing='impute'"
+    )
+    assert load_dataset(path, missing="drop").n_rows == len(spam) - 4
+    imputed = load_dataset(path)  # the default: kept as NaN, with an indicator column each
+    assert imputed.feature_names == (
+        "word_freq_make",
+        "word_freq_make missing",
+        "word_freq_address",
+        "word_freq_address missing",
+    )
+    assert np.isnan(imputed.X).sum(axis=0).tolist() == [3, 0, 1, 0]
 
 
 def test_too_few_rows_and_single_class_are_refused(tmp_path, spam):
@@ -175,9 +186,9 @@ def test_drop_leaves_named_columns_out_before_anything_else(tmp_path, spam):
     np.testing.assert_array_equal(ds.y, spam["spam"].to_numpy())
     # one name may be given as a str; the missing values then point at the other column
     with pytest.raises(DataError) as err:
-        load_dataset(path, drop="msg_id")
-    assert "'holes': 572 rows" in str(err.value)
-    assert str(err.value).endswith("leave the columns out with drop=['holes']")
+        load_dataset(path, drop="msg_id", missing="refuse")
+    assert "column 'holes' is missing in data row 1 (572 rows in all)" in str(err.value)
+    assert str(err.value).endswith("or missing='drop' to leave those rows out")
 
 
 def test_an_unknown_drop_column_is_an_error_listing_the_columns(tmp_path, spam):

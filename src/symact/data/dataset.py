@@ -38,6 +38,7 @@ from symact.data.labels import (
     check_enough_rows,
     checked_labels_mode,
 )
+from symact.data.missing import checked_missing
 from symact.data.openml import fetch_openml_table, is_openml, openml_label
 from symact.data.readers import (
     load_sklearn,
@@ -106,6 +107,10 @@ class Dataset:
     "spam")`` or a file's own label values (``("0", "1")``, ``("no", "yes")``,
     ``("not 2", "2")`` for one-vs-rest); with ``labels="all"`` every original label value,
     e.g. covertype's ``("1", ..., "7")``.
+
+    ``X`` holds NaN where a file's cell is missing (``missing="impute"``); every split fills
+    them from its training rows (:func:`symact.data.split_standardize`), treating each
+    block of ``onehot_blocks`` (the columns of one text column) as one column.
     """
 
     name: str
@@ -117,6 +122,7 @@ class Dataset:
     provenance: DataProvenance
     label_rule: str = ""
     classes: tuple[str, ...] = ("0", "1")
+    onehot_blocks: tuple[tuple[int, ...], ...] = ()
 
     def __post_init__(self) -> None:
         # computed from the arrays themselves, whatever loaded them (a file, the registry,
@@ -181,6 +187,7 @@ def load_dataset(
     drop: Sequence[str] = (),
     labels: str = "binary",
     progress: bool | None = None,
+    missing: str = "impute",
 ) -> Dataset:
     """Load a registry dataset (``"higgs"``, ``"covertype"``, ...) or a CSV/Parquet file.
 
@@ -189,14 +196,21 @@ def load_dataset(
     ``"binary"`` (the paper's 0/1 task) or ``"all"`` (every class, y in 0..C-1; see
     ``Dataset.classes``). ``target``, ``positive`` and ``drop`` (column names to leave out)
     apply to files only (see ``readers``). ``progress`` forces the download progress bar on
-    or off (default: shown on a terminal). Every bad argument or input is a DataError.
+    or off (default: shown on a terminal). ``missing`` says what a file's missing cells
+    become: ``"impute"`` (filled per split from its training rows, with indicator columns),
+    ``"drop"`` (their rows left out) or ``"refuse"`` (a DataError); see
+    :mod:`symact.data.missing` (registry datasets have none). Every bad argument or input
+    is a DataError.
     """
     rows = checked_rows(rows)
     seed = checked_seed(seed)
     labels = checked_labels_mode(labels)
+    missing = checked_missing(missing)
     if is_openml(name_or_path):
         folder = data_home(data_dir)
-        return _load_openml(str(name_or_path), folder, rows, seed, target, positive, drop, labels)
+        return _load_openml(
+            str(name_or_path), folder, rows, seed, target, positive, drop, labels, missing
+        )
     key = resolve_name(name_or_path) if isinstance(name_or_path, str) else None
     if key is not None:
         _refuse_file_options(key, target=target, positive=positive, drop=drop)
@@ -207,7 +221,9 @@ def load_dataset(
             ds = _load_uci(info, data_home(data_dir), rows, seed, labels, progress)
         return ds if labels == "binary" else replace(ds, label_rule=_every_class_rule(ds))
     if _looks_like_path(name_or_path):
-        return _load_user_file(Path(name_or_path), rows, seed, target, positive, drop, labels)
+        return _load_user_file(
+            Path(name_or_path), rows, seed, target, positive, drop, labels, missing
+        )
     get_info(str(name_or_path))  # raises the "unknown dataset" error listing known names
     raise AssertionError("unreachable")
 
@@ -286,6 +302,7 @@ class _Rows:
     names: tuple[str, ...]
     classes: tuple[str, ...]
     binary_hint: Option = REGISTRY_BINARY
+    onehot_blocks: tuple[tuple[int, ...], ...] = ()
 
 
 def _load_uci(
@@ -394,8 +411,11 @@ def _load_user_file(
     positive: object,
     drop: Sequence[str],
     labels: str,
+    missing: str = "impute",
 ) -> Dataset:
-    table = read_user_file(path, target=target, positive=positive, drop=drop, labels=labels)
+    table = read_user_file(
+        path, target=target, positive=positive, drop=drop, labels=labels, missing=missing
+    )
     stem = path.name.split(".", 1)[0] or path.name
     rule = f"column {table.label_column!r}"
     if positive is not None:
@@ -409,7 +429,9 @@ def _load_user_file(
         label_rule=rule,
         feature_names=table.feature_names,
     )
-    found = _Rows(table.X, table.y, table.feature_names, table.classes, FILE_BINARY)
+    found = _Rows(
+        table.X, table.y, table.feature_names, table.classes, FILE_BINARY, table.onehot_blocks
+    )
     return _subset(
         info,
         found,
@@ -431,6 +453,7 @@ def _load_openml(
     positive: object,
     drop: Sequence[str],
     labels: str,
+    missing: str,
 ) -> Dataset:
     """``openml:ID`` from its cached table (see ``openml``), read as a user's file is, with
     OpenML's default target and positive class where the caller names none."""
@@ -439,7 +462,7 @@ def _load_openml(
         positive = table.positive_for(target, labels)
     if target is None:
         target = table.default_target
-    ds = _load_user_file(table.path, rows, seed, target, positive, drop, labels)
+    ds = _load_user_file(table.path, rows, seed, target, positive, drop, labels, missing)
     note = (
         f"OpenML dataset {table.dataset_id} ({table.name}) from {table.server}, ARFF md5 "
         f"{table.md5}"
@@ -505,6 +528,7 @@ def _finish(info: DatasetInfo, found: _Rows, provenance: DataProvenance) -> Data
         provenance=provenance,
         label_rule=info.label_rule,
         classes=found.classes,
+        onehot_blocks=found.onehot_blocks,
     )
 
 

@@ -25,12 +25,15 @@ User files (CSV or Parquet), documented handling:
   Non-numeric columns with at most ``MAX_ONEHOT_LEVELS`` distinct values are one-hot encoded
   (``column=level``, levels sorted); with more levels, a DataError names the column and
   says to drop it or convert it to numbers.
-* **Missing values** (empty cells, NA, NaN) in any used column: a DataError naming each such
-  column and how many rows miss it. symact does not impute; drop or fill them first.
+* **Missing values** (empty cells, NA, NaN): ``missing="impute"`` (default) keeps them as
+  NaN, filled on each split from its training rows, with an indicator column per column
+  that had any; ``"drop"`` leaves out their rows; ``"refuse"`` is a DataError naming the
+  column and the first row (see :mod:`symact.data.missing`).
   Infinite values, and finite values beyond float32's range (|v| > 3.4e38, which float32
-  would turn into infinities), are refused the same way.
+  would turn into infinities), are a DataError naming the column.
 * **Constant columns** carry no information and break standardisation: they are dropped,
-  and each drop is recorded in the provenance notes. If no column is left, a DataError.
+  and each drop is recorded in the provenance notes (a column is constant when its present
+  values are; its indicator column, if any, stays). If no column is left, a DataError.
 * **Too few rows**: fewer than ``MIN_ROWS`` rows, or fewer than ``MIN_PER_CLASS`` rows of
   any class (an unstratified 80/20 split could then miss a class), is a DataError.
 """
@@ -49,6 +52,7 @@ import pandas as pd
 
 from symact.data.errors import DataError, Option
 from symact.data.labels import FILE_BINARY, check_enough_rows, file_labels, value_text
+from symact.data.missing import apply_missing_policy, indicator_name
 from symact.data.registry import DatasetInfo
 
 MAX_ONEHOT_LEVELS = 20
@@ -167,7 +171,12 @@ def load_sklearn(
 
 @dataclass(frozen=True, eq=False)
 class UserTable:
-    """A user's file as validated arrays: what :func:`read_user_file` returns."""
+    """A user's file as validated arrays: what :func:`read_user_file` returns.
+
+    ``X`` holds NaN where a cell is missing (``missing="impute"``); ``onehot_blocks`` lists
+    the columns of each text column that has missing cells (NaN across the block there),
+    so that :func:`symact.data.missing.impute` fills them with one level.
+    """
 
     X: np.ndarray
     y: np.ndarray
@@ -175,6 +184,7 @@ class UserTable:
     classes: tuple[str, ...]
     label_column: str
     notes: tuple[str, ...]
+    onehot_blocks: tuple[tuple[int, ...], ...] = ()
 
 
 def read_user_file(
@@ -184,6 +194,7 @@ def read_user_file(
     positive: object = None,
     drop: Sequence[str] = (),
     labels: str = "binary",
+    missing: str = "impute",
 ) -> UserTable:
     """A user's CSV or Parquet file as validated arrays; see the module docstring."""
     frame = _read_frame(path)
@@ -194,14 +205,14 @@ def read_user_file(
             f"{path} has {frame.shape[1]} column(s) to use; need at least one feature and a "
             "label (is the delimiter a comma?)"
         )
+    frame, missing_notes = apply_missing_policy(frame, label_name, missing, path)
     y, classes = file_labels(
         frame[label_name], positive=positive, mode=labels, name=label_name, path=path
     )
     features = frame.drop(columns=[label_name])
-    _check_missing(features, path)
-    X, names, notes = _encode_features(features, path)
+    X, names, notes, blocks = _encode_features(features, path)
     check_enough_rows(y, classes, str(path), binary_hint=FILE_BINARY)
-    return UserTable(X, y, names, classes, label_name, notes)
+    return UserTable(X, y, names, classes, label_name, missing_notes + notes, blocks)
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
@@ -343,57 +354,73 @@ def _target_name(columns: list[str], target: str | int, path: Path) -> str:
     )
 
 
-def _check_missing(features: pd.DataFrame, path: Path) -> None:
-    counts = features.isna().sum()
-    counts = counts[counts > 0]
-    if len(counts):
-        detail = ", ".join(f"{col!r}: {n} rows" for col, n in counts.items())
-        raise DataError(
-            f"{path} has missing values in feature columns ({detail}); symact does not "
-            "impute: drop those rows, fill them, or leave the columns out with ",
-            Option("drop", value=[str(c) for c in counts.index]),
-        )
-
-
 def _encode_features(
     features: pd.DataFrame, path: Path
-) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...], tuple[tuple[int, ...], ...]]:
+    """Features as float32 columns (NaN where missing), their names, notes, and the one-hot
+    blocks of text columns with missing cells (see ``UserTable``)."""
     blocks: list[np.ndarray] = []
     names: list[str] = []
     notes: list[str] = []
+    onehot: list[tuple[int, ...]] = []
     for col in features.columns:
-        values, col_names, note = _column_values(features[col], col, path)
+        series = features[col]
+        absent = series.isna().to_numpy()
+        if absent.all():
+            notes.append(f"dropped column {col!r}: every cell is missing")
+            continue
+        values, col_names, note = _column_values(series, col, path)
         if note:
             notes.append(note)
+        kept = []
         for j, name in enumerate(col_names):
-            if np.ptp(values[:, j]) == 0:
+            if _is_constant(values[:, j]):
                 notes.append(f"dropped constant column {name!r}")
                 continue
+            kept.append(len(blocks))
             blocks.append(values[:, j])
             names.append(name)
+        if absent.any():
+            if kept and not _is_numeric(series):
+                onehot.append(tuple(kept))
+            blocks.append(absent.astype(np.float64))
+            names.append(indicator_name(col))
     if not blocks:
         raise DataError(f"{path} has no non-constant feature column; nothing to learn from")
     X = np.ascontiguousarray(np.stack(blocks, axis=1), dtype=np.float32)
-    return X, tuple(names), tuple(notes)
+    return X, tuple(names), tuple(notes), tuple(onehot)
+
+
+def _is_constant(values: np.ndarray) -> bool:
+    """True when the present (non-NaN) values of a column are all equal."""
+    present = values[~np.isnan(values)]
+    return present.size == 0 or bool(np.ptp(present) == 0)
+
+
+def _is_numeric(series: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series)
 
 
 def _column_values(
     series: pd.Series, col: str, path: Path
 ) -> tuple[np.ndarray, list[str], str | None]:
-    """One feature column as float64 columns (one-hot for text), checked to fit float32."""
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        values = series.to_numpy(dtype=np.float64)[:, None]
+    """One feature column as float64 columns (one-hot for text), checked to fit float32.
+    A missing cell is NaN (across the whole one-hot block for text)."""
+    if _is_numeric(series):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)[:, None]
         _check_magnitudes(values, col, path)
         return values, [col], None
-    levels = sorted(set(series.astype(str)))
+    present = series.notna().to_numpy()
+    levels = sorted(set(series[present].astype(str)))
     if len(levels) > MAX_ONEHOT_LEVELS:
         numeric = pd.to_numeric(series, errors="coerce")
         odd = (numeric.isna() & series.notna()).to_numpy()
         if odd.any() and odd.mean() < 0.5:  # numbers with a few stray texts: name one
             i = int(np.flatnonzero(odd)[0])
+            row = int(series.index[i]) + 1  # the file's row: rows may have been dropped
             raise DataError(
                 f"feature column {col!r} of {path} holds numbers except {int(odd.sum())} "
-                f"value(s) such as {series.iloc[i]!r} in data row {i + 1}; correct them, or "
+                f"value(s) such as {series.iloc[i]!r} in data row {row}; correct them, or "
                 "leave the column out with ",
                 Option("drop", value=[col]),
             )
@@ -406,13 +433,14 @@ def _column_values(
         )
     text = series.astype(str).to_numpy()
     values = np.stack([(text == lv) for lv in levels], axis=1).astype(np.float64)
+    values[~present] = np.nan
     names = [f"{col}={lv}" for lv in levels]
     return values, names, f"one-hot encoded column {col!r} into {len(levels)} columns"
 
 
 def _check_magnitudes(values: np.ndarray, col: str, path: Path) -> None:
     """Refuse infinities, and finite values float32 cannot hold (they would become inf)."""
-    infinite = ~np.isfinite(values)
+    infinite = np.isinf(values)
     if infinite.any():
         raise DataError(
             f"feature column {col!r} of {path} has infinite values in "

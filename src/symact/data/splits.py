@@ -2,18 +2,22 @@
 
 The paper calls ``train_test_split(test_size=0.2, random_state=seed)`` and fits a
 ``StandardScaler`` on the training part only; doing it in one place keeps every stage on
-the same rows and stops test statistics from leaking into training. Labels may have any
+the same rows and stops test statistics from leaking into training. Missing cells (NaN) are
+filled the same way, from the training part only (:func:`symact.data.missing.impute`),
+before the standardisation; a dataset without them is split exactly as before. Labels may have any
 number of classes (0..C-1); the split is the paper's, not stratified.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from symact.data.checks import checked_seed
 from symact.data.errors import DataError
+from symact.data.missing import impute
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,10 +30,20 @@ class Split:
     y_test: np.ndarray
 
 
-def split_standardize(X: np.ndarray, y: np.ndarray, *, seed: int, test_size: float = 0.2) -> Split:
-    """Split with ``train_test_split(random_state=seed)``; standardise with train statistics.
+def split_standardize(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    seed: int,
+    test_size: float = 0.2,
+    onehot_blocks: Sequence[Sequence[int]] = (),
+) -> Split:
+    """Split with ``train_test_split(random_state=seed)``; impute and standardise with train
+    statistics.
 
     ``seed`` is a training seed (the CLI's ``--seeds``): an integer in [0, 2**32).
+    ``onehot_blocks``: the column blocks of text columns with missing cells
+    (``Dataset.onehot_blocks``), each filled with its most frequent training level.
     """
     seed = checked_seed(seed, flag="--seeds")
     X = np.asarray(X)
@@ -53,10 +67,12 @@ def split_standardize(X: np.ndarray, y: np.ndarray, *, seed: int, test_size: flo
     )
     # statistics in float64, as the paper's pandas/float64 pipeline computes them
     X_train = np.asarray(X_train, dtype=np.float64)
+    X_test = np.asarray(X_test, dtype=np.float64)
+    X_train, X_test = impute(X_train, X_test, onehot_blocks=onehot_blocks)
     scaler = StandardScaler().fit(X_train)
     return Split(
         X_train=scaler.transform(X_train).astype(np.float32),
-        X_test=scaler.transform(np.asarray(X_test, dtype=np.float64)).astype(np.float32),
+        X_test=scaler.transform(X_test).astype(np.float32),
         y_train=np.asarray(y_train, dtype=np.int64),
         y_test=np.asarray(y_test, dtype=np.int64),
     )

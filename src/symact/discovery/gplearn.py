@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from symact.data import Dataset
+from symact.data.missing import impute
 from symact.formula import Formula, parse_formula
 
 PAPER_FUNCTION_SET: tuple[str, ...] = ("add", "sub", "mul", "sin", "cos", "abs")
@@ -108,9 +110,16 @@ class Discovery:
 
 
 def discovery_sample(
-    X: np.ndarray, y: np.ndarray, settings: GplearnSettings
+    X: np.ndarray,
+    y: np.ndarray,
+    settings: GplearnSettings,
+    onehot_blocks: Sequence[Sequence[int]] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The paper's sample: ``subsample`` of the rows without replacement, seeded, standardized."""
+    """The paper's sample: ``subsample`` of the rows without replacement, seeded, standardized.
+
+    Missing cells (NaN) are filled from the sample's own rows, as a split fills them from
+    its training rows (``onehot_blocks``: see ``Dataset.onehot_blocks``): gplearn refuses
+    NaN, and the sample is all it may look at."""
     n = len(X)
     if len(y) != n:
         raise ValueError(f"X has {n} rows but y has {len(y)} labels; pass one label per row")
@@ -118,7 +127,8 @@ def discovery_sample(
     idx = np.random.RandomState(settings.seed).choice(n, k, replace=False)
     from sklearn.preprocessing import StandardScaler  # here: option checks run without sklearn
 
-    Xs = StandardScaler().fit_transform(np.asarray(X[idx], dtype=np.float64))
+    (sample,) = impute(np.asarray(X[idx], dtype=np.float64), onehot_blocks=onehot_blocks)
+    Xs = StandardScaler().fit_transform(sample)
     ys = np.asarray(y[idx])
     if len(np.unique(ys)) < 2:
         raise ValueError(
@@ -134,21 +144,24 @@ def discover_gplearn(
     *,
     dataset: str | None = None,
     settings: GplearnSettings | None = None,
+    onehot_blocks: Sequence[Sequence[int]] = (),
 ) -> Discovery:
     """Run gplearn's SymbolicClassifier as the paper does and return its best program.
 
     Takes a :class:`~symact.data.Dataset` (``discover_gplearn(ds)``) or arrays
-    (``discover_gplearn(X, y, dataset="name")``).
+    (``discover_gplearn(X, y, dataset="name")``, with the dataset's ``onehot_blocks`` where
+    X has missing cells).
     """
     from gplearn.genetic import SymbolicClassifier
 
     if isinstance(X, Dataset):
         dataset = dataset or X.display_name
+        onehot_blocks = onehot_blocks or X.onehot_blocks
         X, y = X.X, X.y
     elif y is None:
         raise TypeError("discover_gplearn takes a Dataset, or X and y arrays")
     settings = settings or GplearnSettings()
-    Xs, ys = discovery_sample(X, y, settings)
+    Xs, ys = discovery_sample(X, y, settings, onehot_blocks)
     gp = SymbolicClassifier(
         generations=settings.generations,
         population_size=settings.population_size,

@@ -51,6 +51,7 @@ class DiscoveryJob:
     y: np.ndarray
     display_name: str
     settings: GplearnSettings
+    onehot_blocks: tuple[tuple[int, ...], ...] = ()  # see Dataset.onehot_blocks
 
 
 def can_run_in_background() -> bool:
@@ -121,7 +122,13 @@ def serve(jobs: Jobs, conn: Connection) -> None:
     conn.send(("plan", [job.key for job in todo], None))
     for job in todo:
         try:
-            found = discover_gplearn(job.X, job.y, dataset=job.display_name, settings=job.settings)
+            found = discover_gplearn(
+                job.X,
+                job.y,
+                dataset=job.display_name,
+                settings=job.settings,
+                onehot_blocks=job.onehot_blocks,
+            )
             conn.send(("ok", job.key, found.to_dict()))
         except Exception as exc:
             conn.send(("error", job.key, exc))

@@ -49,6 +49,8 @@ class DataCache:
                 options["drop"] = spec.drop
             if spec.labels != "binary":
                 options["labels"] = spec.labels
+            if spec.missing != "impute":
+                options["missing"] = spec.missing
             self._datasets[spec] = load_dataset(
                 spec.name,
                 data_dir=self.data_dir,
@@ -94,8 +96,14 @@ def make_split(ds: Dataset, split: SplitSpec) -> Split:
     The validation rows are drawn with the same seed from the training part only, and the
     standardization is fitted on what remains, so no statistic of a scored row reaches the
     training rows; the test part is the one the protocol's split with ``seed`` holds out.
+    Missing cells are filled from the rows the standardization is fitted on.
     """
+    blocks = ds.onehot_blocks
     if not split.validation:
-        return split_standardize(ds.X, ds.y, seed=split.seed, test_size=split.test_size)
+        return split_standardize(
+            ds.X, ds.y, seed=split.seed, test_size=split.test_size, onehot_blocks=blocks
+        )
     X, y = training_part(ds, split)
-    return split_standardize(X, y, seed=split.seed, test_size=split.validation)
+    return split_standardize(
+        X, y, seed=split.seed, test_size=split.validation, onehot_blocks=blocks
+    )

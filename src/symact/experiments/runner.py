@@ -39,7 +39,7 @@ def discover(spec: DiscoverySpec, data: DataCache, store: ResultsStore) -> Disco
     if stored is not None:
         return Discovery.from_dict(stored)
     ds = data.dataset(spec.data)
-    found = discover_gplearn(ds.X, ds.y, dataset=ds.display_name, settings=spec.settings)
+    found = discover_gplearn(ds, settings=spec.settings)
     store_discovery(spec, found, store)
     return found
 

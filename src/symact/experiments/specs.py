@@ -21,6 +21,7 @@ from symact.models import ModelSpec
 from symact.training.config import TrainConfig
 
 LABELS = ("binary", "all")
+MISSING = ("impute", "drop", "refuse")
 
 
 def content_key(payload: dict[str, Any]) -> str:
@@ -33,7 +34,8 @@ def content_key(payload: dict[str, Any]) -> str:
 class DataSpec:
     """Which rows of which dataset: a registry name or a file path, how rows are chosen and
     which column is the label (files), with which classes (``labels``: ``binary`` as the
-    registry or ``positive`` says, or ``all`` classes).
+    registry or ``positive`` says, or ``all`` classes), and what a file's missing cells
+    become (``missing``: see :mod:`symact.data.missing`).
 
     ``fingerprint`` names the rows themselves: the hash of the loaded features, labels and
     feature names (``Dataset.fingerprint``), filled in by ``DataCache.identify`` once the
@@ -55,6 +57,8 @@ class DataSpec:
         object.__setattr__(self, "drop", tuple(self.drop))
         if self.labels not in LABELS:
             raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
+        if self.missing not in MISSING:
+            raise ValueError(f"missing must be one of {MISSING}, got {self.missing!r}")
 
     def options(self) -> DataSpec:
         """What to read, without what was read: the same spec before ``identify``."""

@@ -137,8 +137,8 @@ def make_suite(
     ``paper``: HIGGS, covertype and spambase, HIGGS's formula transferred to the others.
     ``builtin``: two scikit-learn datasets (no download), each formula transferred to the
     other. ``options``: any other :class:`Suite` field (``activations``, ``heavy``, ...),
-    ``target``/``positive``/``drop``/``labels`` for the datasets, and ``transfer`` (``"all"``,
-    ``"none"`` or names) to choose the sources.
+    ``target``/``positive``/``drop``/``labels``/``missing`` for the datasets, and
+    ``transfer`` (``"all"``, ``"none"`` or names) to choose the sources.
     """
     if name not in ("paper", "builtin") and datasets is None:
         from symact.experiments.suite_file import load_suite_file, suite_file_path
@@ -167,7 +167,9 @@ def make_suite(
     else:
         raise ValueError(f"unknown suite {name!r}; choose 'paper' or 'builtin'")
     data_options = {
-        k: options.pop(k) for k in ("target", "positive", "drop", "labels") if k in options
+        k: options.pop(k)
+        for k in ("target", "positive", "drop", "labels", "missing")
+        if k in options
     }
     transfer = options.pop("transfer", None)
     # Registry names in any spelling ("FOREST_COVER", "covtype") become their canonical name;
@@ -257,7 +259,9 @@ def discovery_jobs(
         if dspec.key() in stored:
             continue
         ds = data.dataset(dspec.data)
-        jobs.append(DiscoveryJob(dspec.key(), ds.X, ds.y, ds.display_name, dspec.settings))
+        jobs.append(
+            DiscoveryJob(dspec.key(), ds.X, ds.y, ds.display_name, dspec.settings, ds.onehot_blocks)
+        )
     return jobs
 
 

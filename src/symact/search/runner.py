@@ -56,7 +56,9 @@ def specialist_on_training_part(
         return Discovery.from_dict(stored)
     ds = cache.dataset(data)
     X, y = training_part(ds, settings.test_split())
-    found = discover_gplearn(X, y, dataset=ds.display_name, settings=gp)
+    found = discover_gplearn(
+        X, y, dataset=ds.display_name, settings=gp, onehot_blocks=ds.onehot_blocks
+    )
     store_discovery(spec, found, store)
     return found
 
