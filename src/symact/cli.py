@@ -163,10 +163,17 @@ def fraction(text: str) -> float:
 
 def _add_gplearn_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("discovery (gplearn; defaults are the paper's)")
-    g.add_argument("--generations", type=positive_int, default=5)
-    g.add_argument("--population-size", type=positive_int, default=500)
-    g.add_argument("--subsample", type=fraction, default=0.1, help="fraction of rows (0.1)")
-    g.add_argument("--gp-seed", default="42", help="random_state of gplearn (42)")
+    g.add_argument("--generations", type=positive_int, default=5, help="gplearn generations")
+    g.add_argument(
+        "--population-size",
+        type=positive_int,
+        default=500,
+        help="gplearn population per generation",
+    )
+    g.add_argument(
+        "--subsample", type=fraction, default=0.1, help="fraction of rows gplearn fits on"
+    )
+    g.add_argument("--gp-seed", default="42", help="random_state of gplearn")
     g.add_argument(
         "--function-set",
         default=None,
@@ -176,13 +183,17 @@ def _add_gplearn_options(p: argparse.ArgumentParser) -> None:
         "--gp-jobs",
         type=positive_int,
         default=1,
-        help="gplearn n_jobs; the program found is the same for any value (1)",
+        help="gplearn n_jobs; the program found is the same for any value",
     )
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    g.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the dataset files (default: the cache folder `symact datasets` shows)",
+    )
     g.add_argument("--rows", type=positive_int, default=None, help="rows per dataset (cap)")
     g.add_argument(
         "--target", default=None, help="label column of file datasets (name or 0-based position)"
@@ -216,34 +227,90 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """``--help`` with each option's default after its text, where it has one to show
+    (None and off switches say nothing; the text then says what happens)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or "(default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one line, like every other error here (the usage it
-    would print first is in ``--help``); subcommands' parsers are of this class too."""
+    would print first is in ``--help``); subcommands' parsers are of this class too, and
+    every one shows the defaults in its ``--help``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+class _CommandParser(_Parser):
+    """The ``symact`` parser: alone, without a subcommand, it prints its help (to stdout)
+    and exits 2, as a missing subcommand is a usage error to a script and the help is what
+    a person typing ``symact`` wants to read."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        given = sys.argv[1:] if args is None else list(args)
+        if not given:
+            self.print_help()
+            self.exit(EXIT_USAGE)
+        return super().parse_known_args(args, namespace)
+
+
+def _version() -> str:
+    from symact import __version__
+
+    return f"symact {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = _CommandParser(
         prog="symact",
         description="Discover activation functions as formulas and benchmark them.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("benchmark", help="run a benchmark suite (the paper's, builtin, yours)")
-    b.add_argument("--suite", choices=["paper", "builtin"], default="paper")
+    b.add_argument(
+        "--suite",
+        choices=["paper", "builtin"],
+        default="paper",
+        help="the paper's five datasets or the builtin ones (scikit-learn, no download)",
+    )
     b.add_argument("--datasets", default=None, help="comma-separated registry names or files")
-    b.add_argument("--out", default="results", help="output folder (results/)")
-    b.add_argument("--seeds", default=None, help="training seeds: 42,43,44 or 42-51 (42,43,44)")
+    b.add_argument("--out", default="results", help="output folder")
+    b.add_argument(
+        "--seeds", default=None, help="training seeds: 42,43,44 or 42-51 (default: 42,43,44)"
+    )
     b.add_argument("--n-seeds", type=positive_int, default=None, help="seeds 42, 43, ... (N)")
-    b.add_argument("--epochs", type=positive_int, default=15)
+    b.add_argument("--epochs", type=positive_int, default=15, help="training epochs per run")
     b.add_argument(
         "--activations",
         default="relu,gelu,silu",
-        help="Light activations: names or formulas (relu,gelu,silu)",
+        help="Light activations: names or formulas",
     )
-    b.add_argument("--discovery", choices=["gplearn", "none"], default="gplearn")
+    b.add_argument(
+        "--discovery",
+        choices=["gplearn", "none"],
+        default="gplearn",
+        help="discover each dataset's formula with gplearn (the paper), or none",
+    )
     b.add_argument(
         "--discovery-seeds",
         type=positive_int,
@@ -256,16 +323,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="datasets lending their formula to the others: names, all or none "
         "(paper: higgs; builtin: all)",
     )
-    b.add_argument("--widths", default="64,32", help="Light hidden widths (64,32)")
-    b.add_argument("--heavy-widths", default="200,100", help="Heavy widths, or none (200,100)")
+    b.add_argument("--widths", default="64,32", help="Light hidden widths")
+    b.add_argument("--heavy-widths", default="200,100", help="Heavy widths, or none")
     b.add_argument(
         "--learnable-constants",
         action="store_true",
         help="train every formula activation's constants with the weights",
     )
-    b.add_argument("--optimizer", choices=["adam", "adamw"], default="adam")
-    b.add_argument("--lr", type=float, default=1e-3)
-    b.add_argument("--weight-decay", type=float, default=0.0)
+    b.add_argument(
+        "--optimizer", choices=["adam", "adamw"], default="adam", help="optimizer of every run"
+    )
+    b.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    b.add_argument("--weight-decay", type=float, default=0.0, help="weight decay")
     _add_data_options(b)
     _add_executor_options(b)
     _add_gplearn_options(b)
@@ -279,7 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gplearn_options(d)
 
     ds = sub.add_parser("datasets", help="list the dataset registry and what is cached")
-    ds.add_argument("--data-dir", default=None)
+    ds.add_argument(
+        "--data-dir", default=None, help="folder holding the dataset files (default: the cache)"
+    )
 
     from symact.search.cli import add_search_parser
 

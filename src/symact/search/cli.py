@@ -38,33 +38,47 @@ def add_search_parser(sub) -> None:
         help="search activations by training them inside the network, then judge the best",
     )
     s.add_argument("--dataset", required=True, help="registry name or a CSV/Parquet path")
-    s.add_argument("--out", default="results-search", help="output folder (results-search/)")
-    s.add_argument("--seed", default="0", help="the search's seed; also draws the test part (0)")
-    s.add_argument("--budget", type=positive_int, default=1000, help="candidates to train (1000)")
-    s.add_argument("--time-limit", type=time_limit, default=None, help="stop after (e.g. 15m)")
-    s.add_argument("--epochs", type=positive_int, default=3, help="epochs per candidate (3)")
-    s.add_argument("--search-seeds", type=positive_int, default=2, help="seeds per candidate (2)")
-    s.add_argument("--top", type=positive_int, default=3, help="finalists judged on test (3)")
+    s.add_argument("--out", default="results-search", help="output folder")
+    s.add_argument("--seed", default="0", help="the search's seed; also draws the test part")
+    s.add_argument("--budget", type=positive_int, default=1000, help="candidates to train")
+    s.add_argument(
+        "--time-limit",
+        type=time_limit,
+        default=None,
+        help="stop after this long (e.g. 15m; default: no limit)",
+    )
+    s.add_argument("--epochs", type=positive_int, default=3, help="epochs per candidate")
+    s.add_argument("--search-seeds", type=positive_int, default=2, help="seeds per candidate")
+    s.add_argument("--top", type=positive_int, default=3, help="finalists judged on test")
     s.add_argument(
         "--rerank",
         type=positive_int,
         default=30,
         help="the best candidates scored again on validation at --final-epochs, "
-        "from which the finalists are chosen (30)",
+        "from which the finalists are chosen",
+    )
+    s.add_argument("--final-epochs", type=positive_int, default=15, help="epochs of the verdict")
+    s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict")
+    s.add_argument(
+        "--population",
+        type=positive_int,
+        default=64,
+        help="population of the aging evolution: the last N candidates trained, from which "
+        "parents are drawn",
     )
     s.add_argument(
-        "--final-epochs", type=positive_int, default=15, help="epochs of the verdict (15)"
+        "--tournament",
+        type=positive_int,
+        default=8,
+        help="candidates drawn per tournament; the fittest becomes a parent (2 to --population)",
     )
-    s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict (10)")
-    s.add_argument("--population", type=positive_int, default=64)
-    s.add_argument("--tournament", type=positive_int, default=8)
     s.add_argument(
         "--operators",
         default=None,
         help="comma-separated operators of the search space (default: the "
         "activation primitives and arithmetic)",
     )
-    s.add_argument("--max-size", type=positive_int, default=15, help="nodes per formula (15)")
+    s.add_argument("--max-size", type=positive_int, default=15, help="nodes per formula")
     s.add_argument(
         "--learnable-constants",
         action="store_true",
@@ -85,7 +99,7 @@ def add_search_parser(sub) -> None:
         default=None,
         help="other datasets on which the finalists get the same verdict",
     )
-    s.add_argument("--widths", default="64,32", help="the searched network's widths (64,32)")
+    s.add_argument("--widths", default="64,32", help="the searched network's widths")
     _add_data_options(s)
     _add_executor_options(s)
     _add_gplearn_options(s)
