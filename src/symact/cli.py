@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Discover activation functions as formulas and benchmark them.",
     )
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     b = sub.add_parser("benchmark", help="run a benchmark suite (the paper's, builtin, yours)")
     b.add_argument(
@@ -861,6 +861,7 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from symact.data import dataset_table
+    from symact.data.registry import data_home
 
     table = Table(title="symact datasets", show_lines=True)
     for column in ("name", "domain", "rows", "features", "cached"):
@@ -878,7 +879,17 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
             Text(f"{row['label_rule']}{where}"),
         )
     console.print(table)
+    say(console, f"data folder: {data_home(args.data_dir)} ({_data_home_source(args.data_dir)})")
     return 0
+
+
+def _data_home_source(data_dir: str | None) -> str:
+    """Why the data folder is the one it is, and how to choose another."""
+    if data_dir is not None:
+        return "--data-dir"
+    if os.environ.get("SYMACT_DATA_DIR"):
+        return "$SYMACT_DATA_DIR"
+    return "the per-user cache; --data-dir or $SYMACT_DATA_DIR choose another"
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:

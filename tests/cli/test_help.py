@@ -65,3 +65,16 @@ def test_help_shows_the_defaults(
     after = text[text.index(f"{option} {metavar} ") + len(option) :]
     following = re.search(r" --[a-z-]+ [A-Z_]+ ", after)  # the next option and its metavar
     assert shown in after[: following.start() if following else None]
+
+
+def test_datasets_shows_the_cache_folder(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("SYMACT_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["datasets"]) == 0
+    out = capsys.readouterr().out
+    assert f"data folder: {tmp_path / 'cache' / 'symact'} (the per-user cache" in out
+    monkeypatch.setenv("SYMACT_DATA_DIR", str(tmp_path / "mine"))
+    assert main(["datasets"]) == 0
+    assert f"data folder: {tmp_path / 'mine'} ($SYMACT_DATA_DIR)" in capsys.readouterr().out
