@@ -103,6 +103,7 @@ def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
     """Names or formulas, each checked now; a formula error names its position."""
     from symact.formula import FormulaError
     from symact.models.spec import canonical_activation
+    from symact.search.screen import CONSTANT
 
     items = split_top_level(text)
     if not any(items) or any(not i for i in items):
@@ -110,7 +111,7 @@ def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
             f"{flag}: an empty activation in {text!r}; write e.g. {flag} relu,gelu,'x*tanh(x)'"
         )
     out: list[str] = []
-    for item in items:
+    for position, item in enumerate(items, start=1):
         try:
             canonical = canonical_activation(item)
         except FormulaError as exc:
@@ -120,8 +121,44 @@ def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
             ) from None
         if canonical in out:
             raise UsageError(f"{flag}: {item!r} is listed twice (as {canonical})")
+        if _activation_reason(canonical) == CONSTANT:
+            raise UsageError(
+                f"{flag}: activation {position} of {len(items)}, {item!r}, is constant: every "
+                "unit of a network with it outputs the same value whatever its input, so it "
+                "learns nothing (symact search rejects such formulas too); remove it or make "
+                "it depend on x"
+            )
         out.append(canonical)
     return tuple(out)
+
+
+def _activation_reason(canonical: str) -> str | None:
+    """Why the search's screen would reject an activation (None: it would not), so a
+    benchmark refuses and notes exactly what a search rejects. Named activations are
+    nonlinear except identity, screened as x."""
+    from symact.formula import parse_formula
+    from symact.formula.named import named_activation
+    from symact.search.screen import screen
+
+    if canonical == "identity":
+        canonical = "x"
+    elif named_activation(canonical) is not None:
+        return None
+    return screen(parse_formula(canonical)).reason
+
+
+def activation_notes(activations: Sequence[str], flag: str = "--activations") -> list[str]:
+    """A note for each activation the search would reject other than as constant (linear,
+    non-finite or exploding on N(0, 1) inputs): a benchmark trains it as asked."""
+    notes = []
+    for position, activation in enumerate(activations, start=1):
+        reason = _activation_reason(activation)
+        if reason is not None:
+            notes.append(
+                f"{flag}: activation {position}, {activation}, is {reason}; it is trained "
+                "as asked (symact search would reject it)"
+            )
+    return notes
 
 
 def width_list(text: str, flag: str, *, allow_none: bool = False) -> tuple[int, ...] | None:
@@ -730,6 +767,8 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
     suite = _make_suite(args)
     data = DataCache(args.data_dir)
     note_file_datasets(console, data, suite.datasets)
+    for note in activation_notes(suite.activations):
+        say(console, f"note {note}", "yellow")
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
     with open_results_store(out, executor) as store:
