@@ -854,23 +854,28 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from symact.experiments import ResultsStore
 
     with ResultsStore(store_path) as store:
-        written = []
+        written, reports = [], []
         if store.get_document("suite") is not None:
             from symact.report.outputs import write_outputs
 
             write_outputs(store, folder)
             written.append("benchmark")
+            reports.append("report.html")
         if store.get_document("search") is not None:
-            from symact.search.outputs import write_search_outputs
+            from symact.search.outputs import SEARCH_REPORT, write_search_outputs
 
             write_search_outputs(store, folder)
             written.append("search")
+            reports.append(SEARCH_REPORT)
     if not written:
         raise UsageError(
             f"{store_path} holds no finished benchmark or search; finish one with the same "
             "--out first"
         )
-    say(console, f"rebuilt the {' and '.join(written)} outputs in {folder}/ (report.html)")
+    say(
+        console,
+        f"rebuilt the {' and '.join(written)} outputs in {folder}/ ({', '.join(reports)})",
+    )
     return 0
 
 

@@ -280,7 +280,9 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     metric = "AUC" if outcome.entries and outcome.entries[0].n_classes <= 2 else "accuracy"
     for label in dict.fromkeys(table["dataset"]):
         say(console, conclusion(table.to_dict("records"), label, metric))
-    say(console, f"{seconds:.1f} s in all. Outputs in {out}/ (report.html, search_results.csv)")
+    from symact.search.outputs import SEARCH_REPORT
+
+    say(console, f"{seconds:.1f} s in all. Outputs in {out}/ ({SEARCH_REPORT}, search_results.csv)")
     return 0
 
 
