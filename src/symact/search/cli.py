@@ -293,6 +293,8 @@ SHOWN = (
     "val_score",
     "test_auc_mean",
     "test_acc_mean",
+    "n_seeds",
+    "n_failed",
     "diff_vs_best_baseline",
     "ci_low",
     "ci_high",

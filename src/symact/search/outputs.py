@@ -42,6 +42,7 @@ RESULT_COLUMNS = (
     "test_auc_mean",
     "test_auc_std",
     "n_seeds",
+    "n_failed",
     "diff_vs_best_baseline",
     "ci_low",
     "ci_high",
