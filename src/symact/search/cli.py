@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import time
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -197,6 +198,7 @@ def search_plan(args: argparse.Namespace):
 
 
 def _bar(console: Console) -> Progress:
+    """The search's bar on a terminal."""
     return Progress(
         TextColumn("{task.description:<10}", markup=False),
         BarColumn(),
@@ -208,6 +210,63 @@ def _bar(console: Console) -> Progress:
         TextColumn("{task.fields[best]}", markup=False),
         console=console,
     )
+
+
+@dataclass
+class SearchProgress:
+    """How far the search is, in candidates: the one number its bar, its plain lines and its
+    interrupt message speak of."""
+
+    trained: int = 0
+    budget: int = 0
+
+    def line(self, best, seconds: float) -> str:
+        """One plain line: where output is not a terminal (a file, a pipe, a CI log), a bar
+        rewritten in place with carriage returns would be garbled, or shown only at the end."""
+        rate = 60 * self.trained / max(seconds, 1e-9)
+        shown = "" if best is None else f"; best {best.fitness:.4f} {best.formula}"
+        return (
+            f"search: {self.trained}/{self.budget} candidates trained, {rate:,.0f}/min, "
+            f"{_clock(seconds)} elapsed{shown}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}"
+
+
+#: Plain progress lines come at least this far apart (and after the last batch).
+PLAIN_EVERY_S = 10.0
+
+
+@contextlib.contextmanager
+def search_progress(console: Console, state: SearchProgress):
+    """The callback the search calls after every batch: it draws a bar on a terminal and
+    plain lines elsewhere, and counts candidates in ``state`` either way."""
+    from symact.cli import say
+
+    if console.is_terminal:
+        with _bar(console) as bar:
+            task = bar.add_task("search", total=state.budget, rate="", best="")
+
+            def draw(trained, total, best, seconds):
+                state.trained, state.budget = trained, total
+                rate = f"{60 * trained / max(seconds, 1e-9):,.0f}/min"
+                shown = "" if best is None else f"best {best.fitness:.4f} {best.formula}"
+                bar.update(task, completed=trained, total=total, rate=rate, best=shown[:60])
+
+            yield draw
+        return
+    last = [-PLAIN_EVERY_S]
+
+    def write(trained, total, best, seconds):
+        state.trained, state.budget = trained, total
+        if seconds - last[0] >= PLAIN_EVERY_S or trained >= total:
+            last[0] = seconds
+            say(console, state.line(best, seconds))
+
+    yield write
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
@@ -236,15 +295,9 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     start = time.perf_counter()
     with open_results_store(out, executor) as store:
         before = store.count()
+        state = SearchProgress(budget=settings.budget)
         try:
-            with _bar(console) as bar:
-                task = bar.add_task("search", total=settings.budget, rate="", best="")
-
-                def progress(trained, budget, best, seconds):
-                    rate = f"{60 * trained / max(seconds, 1e-9):,.0f}/min"
-                    shown = "" if best is None else f"best {best.fitness:.4f} {best.formula}"
-                    bar.update(task, completed=trained, total=budget, rate=rate, best=shown[:60])
-
+            with search_progress(console, state) as progress:
                 outcome = run_search(
                     data,
                     settings,
@@ -262,8 +315,9 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
         except KeyboardInterrupt:
             say(
                 console,
-                f"\nInterrupted. {store.count() - before} run(s) finished in this session are "
-                f"kept in {store_path}. Run the same command again to continue the same search.",
+                f"\nInterrupted at {state.trained}/{state.budget} candidates trained: their "
+                f"training runs are kept in {store_path} ({store.count() - before} finished in "
+                "this session). Run the same command again to continue the same search.",
                 "yellow",
             )
             return EXIT_INTERRUPTED
