@@ -16,6 +16,10 @@ from search_args import SMALL
 LINE = re.compile(
     r"search: (\d+)/40 candidates trained, [\d,]+/min, \d+:\d\d:\d\d elapsed(; best \S+ .+)?"
 )
+STOPPED = re.compile(
+    r"Interrupted at (\d+)/40 candidates trained: their training runs are kept in "
+    r".*symact\.sqlite \((\d+) finished in this session\)"
+)
 
 
 def test_a_piped_search_prints_plain_lines_and_an_interrupt_counts_candidates(tmp_path):
@@ -51,8 +55,7 @@ def test_a_piped_search_prints_plain_lines_and_an_interrupt_counts_candidates(tm
     done = int(progress[-1].group(1))
     assert 0 < done <= 40
     assert process.returncode == 130, text
-    stopped = re.search(r"Interrupted at (\d+)/40 candidates trained: their training runs are "
-                        r"kept in .*symact\.sqlite \((\d+) finished in this session\)", text)  # fmt: skip
+    stopped = re.search(STOPPED, text)
     assert stopped, text
     assert int(stopped.group(1)) >= done and int(stopped.group(2)) >= 2 * done
     assert "run(s) finished" not in text
