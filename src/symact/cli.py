@@ -349,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="discover each dataset's formula with gplearn (the paper), or none",
     )
     b.add_argument(
+        "--discovery-part",
+        choices=["all", "train"],
+        default="all",
+        help="rows discovery samples: all (the paper's; the formula sees rows that are later "
+        "test rows) or train (each seed's split's training part: one discovery per seed)",
+    )
+    b.add_argument(
         "--discovery-seeds",
         type=positive_int,
         default=1,
@@ -550,6 +557,13 @@ def _benchmark_plan(args: argparse.Namespace):
         raise UsageError("--transfer needs discovered formulas; drop it or use --discovery gplearn")
     if args.discovery == "none" and args.discovery_seeds != 1:
         raise UsageError("--discovery-seeds needs --discovery gplearn")
+    if args.discovery_part == "train" and args.discovery == "none":
+        raise UsageError("--discovery-part train needs --discovery gplearn; drop it")
+    if args.discovery_part == "train" and args.learnable_constants:
+        raise UsageError(
+            "--discovery-part train gives each seed its own formula, whose constants may "
+            "differ in number: it cannot go with --learnable-constants; drop one of them"
+        )
     transfer = None
     if args.transfer is not None:
         transfer = (
@@ -587,6 +601,7 @@ def _benchmark_plan(args: argparse.Namespace):
         discovery_method=args.discovery,
         discovery_seeds=gp_seeds if args.discovery_seeds > 1 else None,
         learnable_constants=args.learnable_constants,
+        discovery_part=args.discovery_part,
         labels=args.labels,
         **_file_options(args),
     )
@@ -798,8 +813,9 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
             )
             return EXIT_INTERRUPTED
     seconds = time.perf_counter() - start
-    for (name, seed), disc in sorted(outcome.discoveries.items()):
+    for (name, seed, split), disc in sorted(outcome.discoveries.items(), key=str):
         tag = f" (discovery seed {seed})" if len(suite.gp_seeds) > 1 else ""
+        tag += "" if split is None else f" (training part of split {split})"
         say(
             console,
             f"{outcome.labels[name]}{tag}: {disc.program}  ->  activation {disc.activation}",
