@@ -166,7 +166,7 @@ def test_a_missing_file_names_it_and_the_registry(symact, tmp_path):
         (["benchmark", "--suite", "nope"], "argument --suite: invalid choice: 'nope'"),
         (["benchmark", "--subsample", "2"], "argument --subsample: expected a number in (0, 1]"),
         (["benchmark", "--bogus"], "unrecognized arguments: --bogus"),
-        ([], "the following arguments are required: command"),
+        # a bare `symact` prints its help instead: tests/cli/test_help.py
     ],
 )
 def test_argparse_errors_are_one_line_too(capsys, tmp_path, monkeypatch, argv, expected):

@@ -168,9 +168,10 @@ def format_mean_std(
 
     With ``n`` of ``of`` seeds finished and some failed, the cell says so, "0.627 ± 0.000
     (1 of 2 seeds)": a mean of fewer seeds than the others' is never shown unmarked. When
-    every seed finished the cell is the reference's, byte for byte."""
+    every seed finished the cell is the reference's, byte for byte; when none did, "n/a"
+    (and ``n_failed`` in summary.csv counts them)."""
     if not math.isfinite(mean):
-        return "n/a" if n is None or not of else f"n/a (0 of {of} seeds)"
+        return "n/a"
     cell = f"{mean:.{decimals}f} ± {std:.{decimals}f}"
     if n is not None and n < of:
         cell += f" ({n} of {of} seeds)"
