@@ -103,6 +103,7 @@ def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
     """Names or formulas, each checked now; a formula error names its position."""
     from symact.formula import FormulaError
     from symact.models.spec import canonical_activation
+    from symact.search.screen import CONSTANT
 
     items = split_top_level(text)
     if not any(items) or any(not i for i in items):
@@ -110,7 +111,7 @@ def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
             f"{flag}: an empty activation in {text!r}; write e.g. {flag} relu,gelu,'x*tanh(x)'"
         )
     out: list[str] = []
-    for item in items:
+    for position, item in enumerate(items, start=1):
         try:
             canonical = canonical_activation(item)
         except FormulaError as exc:
@@ -120,8 +121,44 @@ def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
             ) from None
         if canonical in out:
             raise UsageError(f"{flag}: {item!r} is listed twice (as {canonical})")
+        if _activation_reason(canonical) == CONSTANT:
+            raise UsageError(
+                f"{flag}: activation {position} of {len(items)}, {item!r}, is constant: every "
+                "unit of a network with it outputs the same value whatever its input, so it "
+                "learns nothing (symact search rejects such formulas too); remove it or make "
+                "it depend on x"
+            )
         out.append(canonical)
     return tuple(out)
+
+
+def _activation_reason(canonical: str) -> str | None:
+    """Why the search's screen would reject an activation (None: it would not), so a
+    benchmark refuses and notes exactly what a search rejects. Named activations are
+    nonlinear except identity, screened as x."""
+    from symact.formula import parse_formula
+    from symact.formula.named import named_activation
+    from symact.search.screen import screen
+
+    if canonical == "identity":
+        canonical = "x"
+    elif named_activation(canonical) is not None:
+        return None
+    return screen(parse_formula(canonical)).reason
+
+
+def activation_notes(activations: Sequence[str], flag: str = "--activations") -> list[str]:
+    """A note for each activation the search would reject other than as constant (linear,
+    non-finite or exploding on N(0, 1) inputs): a benchmark trains it as asked."""
+    notes = []
+    for position, activation in enumerate(activations, start=1):
+        reason = _activation_reason(activation)
+        if reason is not None:
+            notes.append(
+                f"{flag}: activation {position}, {activation}, is {reason}; it is trained "
+                "as asked (symact search would reject it)"
+            )
+    return notes
 
 
 def width_list(text: str, flag: str, *, allow_none: bool = False) -> tuple[int, ...] | None:
@@ -163,10 +200,17 @@ def fraction(text: str) -> float:
 
 def _add_gplearn_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("discovery (gplearn; defaults are the paper's)")
-    g.add_argument("--generations", type=positive_int, default=5)
-    g.add_argument("--population-size", type=positive_int, default=500)
-    g.add_argument("--subsample", type=fraction, default=0.1, help="fraction of rows (0.1)")
-    g.add_argument("--gp-seed", default="42", help="random_state of gplearn (42)")
+    g.add_argument("--generations", type=positive_int, default=5, help="gplearn generations")
+    g.add_argument(
+        "--population-size",
+        type=positive_int,
+        default=500,
+        help="gplearn population per generation",
+    )
+    g.add_argument(
+        "--subsample", type=fraction, default=0.1, help="fraction of rows gplearn fits on"
+    )
+    g.add_argument("--gp-seed", default="42", help="random_state of gplearn")
     g.add_argument(
         "--function-set",
         default=None,
@@ -176,13 +220,17 @@ def _add_gplearn_options(p: argparse.ArgumentParser) -> None:
         "--gp-jobs",
         type=positive_int,
         default=1,
-        help="gplearn n_jobs; the program found is the same for any value (1)",
+        help="gplearn n_jobs; the program found is the same for any value",
     )
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
-    g.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    g.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder holding the dataset files (default: the cache folder `symact datasets` shows)",
+    )
     g.add_argument("--rows", type=positive_int, default=None, help="rows per dataset (cap)")
     g.add_argument(
         "--target", default=None, help="label column of file datasets (name or 0-based position)"
@@ -223,20 +271,64 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """``--help`` with each option's default after its text, where it has one to show
+    (None and off switches say nothing; the text then says what happens)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "%(default)" in text
+            or "(default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or not action.option_strings
+        ):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one line, like every other error here (the usage it
-    would print first is in ``--help``); subcommands' parsers are of this class too."""
+    would print first is in ``--help``); subcommands' parsers are of this class too, and
+    every one shows the defaults in its ``--help``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+class _CommandParser(_Parser):
+    """The ``symact`` parser: alone, without a subcommand, it prints its help (to stdout)
+    and exits 2, as a missing subcommand is a usage error to a script and the help is what
+    a person typing ``symact`` wants to read."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        given = sys.argv[1:] if args is None else list(args)
+        if not given:
+            self.print_help()
+            self.exit(EXIT_USAGE)
+        return super().parse_known_args(args, namespace)
+
+
+def _version() -> str:
+    from symact import __version__
+
+    return f"symact {__version__}"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = _CommandParser(
         prog="symact",
         description="Discover activation functions as formulas and benchmark them.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     b = sub.add_parser("benchmark", help="run a benchmark suite (the paper's, builtin, yours)")
     b.add_argument(
@@ -246,16 +338,36 @@ def build_parser() -> argparse.ArgumentParser:
         "suite file (.toml; see the README)",
     )
     b.add_argument("--datasets", default=None, help="comma-separated registry names or files")
-    b.add_argument("--out", default="results", help="output folder (results/)")
-    b.add_argument("--seeds", default=None, help="training seeds: 42,43,44 or 42-51 (42,43,44)")
+    b.add_argument("--out", default="results", help="output folder")
+    b.add_argument(
+        "--seeds", default=None, help="training seeds: 42,43,44 or 42-51 (default: 42,43,44)"
+    )
     b.add_argument("--n-seeds", type=positive_int, default=None, help="seeds 42, 43, ... (N)")
-    b.add_argument("--epochs", type=positive_int, default=None, help="epochs (15)")
+    b.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="training epochs per run (default: 15, or the suite file's)",
+    )
     b.add_argument(
         "--activations",
         default=None,
-        help="Light activations: names or formulas (relu,gelu,silu)",
+        help="Light activations: names or formulas (default: relu,gelu,silu, or the suite file's)",
     )
-    b.add_argument("--discovery", choices=["gplearn", "none"], default=None, help="(gplearn)")
+    b.add_argument(
+        "--discovery",
+        choices=["gplearn", "none"],
+        default=None,
+        help="discover each dataset's formula with gplearn (the paper), or none (default: "
+        "gplearn, or the suite file's)",
+    )
+    b.add_argument(
+        "--discovery-part",
+        choices=["all", "train"],
+        default="all",
+        help="rows discovery samples: all (the paper's; the formula sees rows that are later "
+        "test rows) or train (each seed's split's training part: one discovery per seed)",
+    )
     b.add_argument(
         "--discovery-seeds",
         type=positive_int,
@@ -268,16 +380,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="datasets lending their formula to the others: names, all or none "
         "(paper: higgs; builtin: all)",
     )
-    b.add_argument("--widths", default=None, help="Light hidden widths (64,32)")
-    b.add_argument("--heavy-widths", default=None, help="Heavy widths, or none (200,100)")
+    b.add_argument(
+        "--widths", default=None, help="Light hidden widths (default: 64,32, or the suite file's)"
+    )
+    b.add_argument(
+        "--heavy-widths",
+        default=None,
+        help="Heavy widths, or none (default: 200,100, or the suite file's)",
+    )
     b.add_argument(
         "--learnable-constants",
         action="store_true",
         help="train every formula activation's constants with the weights",
     )
-    b.add_argument("--optimizer", choices=["adam", "adamw"], default="adam")
-    b.add_argument("--lr", type=float, default=1e-3)
-    b.add_argument("--weight-decay", type=float, default=0.0)
+    b.add_argument(
+        "--optimizer", choices=["adam", "adamw"], default="adam", help="optimizer of every run"
+    )
+    b.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    b.add_argument("--weight-decay", type=float, default=0.0, help="weight decay")
     b.add_argument(
         "--retry-failed",
         action="store_true",
@@ -303,7 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gplearn_options(d)
 
     ds = sub.add_parser("datasets", help="list the dataset registry and what is cached")
-    ds.add_argument("--data-dir", default=None)
+    ds.add_argument(
+        "--data-dir", default=None, help="folder holding the dataset files (default: the cache)"
+    )
 
     from symact.search.cli import add_search_parser
 
@@ -490,6 +612,13 @@ def _benchmark_plan(args: argparse.Namespace):
         raise UsageError("--transfer needs discovered formulas; drop it or use --discovery gplearn")
     if args.discovery == "none" and args.discovery_seeds != 1:
         raise UsageError("--discovery-seeds needs --discovery gplearn")
+    if args.discovery_part == "train" and args.discovery == "none":
+        raise UsageError("--discovery-part train needs --discovery gplearn; drop it")
+    if args.discovery_part == "train" and args.learnable_constants:
+        raise UsageError(
+            "--discovery-part train gives each seed its own formula, whose constants may "
+            "differ in number: it cannot go with --learnable-constants; drop one of them"
+        )
     transfer = None
     if args.transfer is not None:
         transfer = (
@@ -527,6 +656,7 @@ def _benchmark_plan(args: argparse.Namespace):
         discovery_method=args.discovery,
         discovery_seeds=gp_seeds if args.discovery_seeds > 1 else None,
         learnable_constants=args.learnable_constants,
+        discovery_part=args.discovery_part,
         labels=args.labels,
         **_file_options(args),
     )
@@ -768,6 +898,8 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
     suite = _make_suite(args)
     data = DataCache(args.data_dir)
     note_file_datasets(console, data, suite.datasets)
+    for note in activation_notes(suite.activations):
+        say(console, f"note {note}", "yellow")
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
     with open_results_store(out, executor) as store:
@@ -798,8 +930,9 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
             )
             return EXIT_INTERRUPTED
     seconds = time.perf_counter() - start
-    for (name, seed), disc in sorted(outcome.discoveries.items()):
+    for (name, seed, split), disc in sorted(outcome.discoveries.items(), key=str):
         tag = f" (discovery seed {seed})" if len(suite.gp_seeds) > 1 else ""
+        tag += "" if split is None else f" (training part of split {split})"
         say(
             console,
             f"{outcome.labels[name]}{tag}: {disc.program}  ->  activation {disc.activation}",
@@ -855,23 +988,28 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from symact.experiments import ResultsStore
 
     with ResultsStore(store_path, protocol=False) as store:  # a report reads any protocol
-        written = []
+        written, reports = [], []
         if store.get_document("suite") is not None:
             from symact.report.outputs import write_outputs
 
             write_outputs(store, folder)
             written.append("benchmark")
+            reports.append("report.html")
         if store.get_document("search") is not None:
-            from symact.search.outputs import write_search_outputs
+            from symact.search.outputs import SEARCH_REPORT, write_search_outputs
 
             write_search_outputs(store, folder)
             written.append("search")
+            reports.append(SEARCH_REPORT)
     if not written:
         raise UsageError(
             f"{store_path} holds no finished benchmark or search; finish one with the same "
             "--out first"
         )
-    say(console, f"rebuilt the {' and '.join(written)} outputs in {folder}/ (report.html)")
+    say(
+        console,
+        f"rebuilt the {' and '.join(written)} outputs in {folder}/ ({', '.join(reports)})",
+    )
     return 0
 
 
@@ -931,6 +1069,7 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
     from rich.table import Table
 
     from symact.data import dataset_table
+    from symact.data.registry import data_home
 
     table = Table(title="symact datasets", show_lines=True)
     for column in ("name", "domain", "rows", "features", "cached"):
@@ -948,7 +1087,17 @@ def cmd_datasets(args: argparse.Namespace, console: Console) -> int:
             Text(f"{row['label_rule']}{where}"),
         )
     console.print(table)
+    say(console, f"data folder: {data_home(args.data_dir)} ({_data_home_source(args.data_dir)})")
     return 0
+
+
+def _data_home_source(data_dir: str | None) -> str:
+    """Why the data folder is the one it is, and how to choose another."""
+    if data_dir is not None:
+        return "--data-dir"
+    if os.environ.get("SYMACT_DATA_DIR"):
+        return "$SYMACT_DATA_DIR"
+    return "the per-user cache; --data-dir or $SYMACT_DATA_DIR choose another"
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:

@@ -42,6 +42,9 @@ def test_a_comma_inside_parentheses_does_not_split_an_activation(symact, tmp_pat
         ("relu,ReLU", "--activations: 'ReLU' is listed twice (as relu)"),
         ("relu,", "--activations: an empty activation in 'relu,'"),
         ("relu,mul(x", "--activations: 'mul(x' is neither a named activation"),
+        ("relu,2,0*x", "--activations: activation 2 of 3, '2', is constant"),
+        ("relu,0*x", "--activations: activation 2 of 2, '0*x', is constant"),
+        ("sub(x, x),gelu", "--activations: activation 1 of 2, 'sub(x, x)', is constant"),
     ],
 )
 def test_a_bad_activation_list_is_one_line(symact, tmp_path, value, expected):
@@ -51,6 +54,19 @@ def test_a_bad_activation_list_is_one_line(symact, tmp_path, value, expected):
     assert r.status == 2
     assert r.error.startswith(f"error: {expected}")
     assert not out.exists()
+
+
+def test_a_linear_activation_is_trained_with_a_note(symact, tmp_path):
+    r = symact("benchmark", "--datasets", "breast_cancer", "--activations", "relu,2*x,identity",
+               *FAST, "--heavy-widths", "none", "--out", str(tmp_path / "out"))  # fmt: skip
+    assert r.status == 0, r.err
+    notes = [line for line in r.out.splitlines() if line.startswith("note --activations")]
+    assert notes == [
+        "note --activations: activation 2, mul(2.0, x), is linear (a network with it is a "
+        "linear model); it is trained as asked (symact search would reject it)",
+        "note --activations: activation 3, identity, is linear (a network with it is a "
+        "linear model); it is trained as asked (symact search would reject it)",
+    ]
 
 
 def test_a_formula_error_names_the_position(symact, tmp_path):
@@ -150,7 +166,7 @@ def test_a_missing_file_names_it_and_the_registry(symact, tmp_path):
         # --suite nope: also a suite file's name, see test_suite_file_cli.py
         (["benchmark", "--subsample", "2"], "argument --subsample: expected a number in (0, 1]"),
         (["benchmark", "--bogus"], "unrecognized arguments: --bogus"),
-        ([], "the following arguments are required: command"),
+        # a bare `symact` prints its help instead: tests/cli/test_help.py
     ],
 )
 def test_argparse_errors_are_one_line_too(capsys, tmp_path, monkeypatch, argv, expected):

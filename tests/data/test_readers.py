@@ -172,6 +172,46 @@ def test_tab_separated_files(tmp_path, spam):
     assert ds.feature_names == ("word_freq_make", "word_freq_all") and ds.n_rows == len(spam)
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_semicolons_with_decimal_commas_are_sniffed(tmp_path, spam, header):
+    """A spreadsheet's European CSV export: ``;`` between fields, ``,`` in numbers."""
+    columns = ["word_freq_make", "word_freq_all", "capital_run_length_average", "spam"]
+    path = tmp_path / "spam_eu.csv.gz"
+    spam[columns].to_csv(path, sep=";", decimal=",", index=False, header=header)
+    ds = load_dataset(path)
+    plain = tmp_path / "spam.csv"
+    spam[columns].to_csv(plain, index=False, header=header)
+    expected = load_dataset(plain)
+    np.testing.assert_array_equal(ds.X, expected.X)
+    np.testing.assert_array_equal(ds.y, spam["spam"].to_numpy())
+    assert ds.feature_names == expected.feature_names
+    assert "read as semicolon-separated with decimal commas" in ds.provenance.notes
+
+
+def test_semicolons_with_decimal_points_keep_the_points(tmp_path, spam):
+    path = tmp_path / "spam_semi.csv"
+    spam[["word_freq_make", "capital_run_length_average", "spam"]].to_csv(
+        path, sep=";", index=False
+    )
+    ds = load_dataset(path)
+    np.testing.assert_allclose(ds.X[:, 1], spam["capital_run_length_average"], rtol=1e-6)
+    assert "read as semicolon-separated" in ds.provenance.notes
+
+
+def test_a_ragged_file_names_the_delimiter_it_was_read_with(tmp_path, spam):
+    path = tmp_path / "ragged.csv"
+    rows = (
+        spam[["word_freq_make", "word_freq_all", "spam"]]
+        .head(60)
+        .to_csv(sep=";", decimal=",", index=False)
+    )
+    lines = rows.splitlines()
+    lines[55] += ";1,5;2"  # a row past the sniffed sample with two extra fields
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="read it as semicolon-separated with decimal ','"):
+        load_dataset(path)
+
+
 # --------------------------------------------------------------------------- drop and target
 
 

@@ -76,6 +76,6 @@ def test_a_searchs_report_loads_clean(browser, tmp_path):
         "--no-specialist-baseline",
     ]
     assert main(argv) == 0
-    check = browser.check(out / "report.html")
+    check = browser.check(out / "search_report.html")
     assert check.problems == [] and check.images == 2
     assert "Verdict" in browser.evaluate("document.body.innerText")

@@ -153,8 +153,12 @@ def test_failed_runs_are_counted_not_averaged():
     table = efficiency_table(runs)
     # all-failed configuration last, with "n/a" cells, not the failed run's 0.1
     assert list(table["Activation"]) == ["Hybrid (Specialist)", "GELU"]
-    assert table.iloc[0]["Acc"] == "0.710 ± 0.010"
+    # a failed seed is counted where the mean is shown, never hidden
+    assert table.iloc[0]["Acc"] == "0.710 ± 0.010 (2 of 3 seeds)"
+    assert table.iloc[0]["AUC"].endswith(" (2 of 3 seeds)")
     assert table.iloc[1]["Acc"] == "n/a" and math.isnan(table.iloc[1]["Efficiency"])
+    printed = to_markdown(table)
+    assert "0.710 ± 0.010 (2 of 3 seeds)" in printed
 
 
 def test_summary_efficiency_gain_vs_heavy_matches_paper_higgs():

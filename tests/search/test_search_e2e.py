@@ -100,7 +100,7 @@ def test_a_search_writes_its_outputs_and_is_deterministic(tmp_path, shared_data,
     assert "held out for the whole search" in doc["split"]
     for name in ("search_progress.png", "search_activations.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "<!DOCTYPE html>" in (out / "report.html").read_text()[:200]
+    assert "<!DOCTYPE html>" in (out / "search_report.html").read_text()[:200]
     # the same command in another folder: the same search, candidate by candidate
     assert _search(data, tmp_path / "b") == 0
     assert _candidates(tmp_path / "b") == _candidates(out)

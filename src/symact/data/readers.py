@@ -7,7 +7,11 @@ row and says what to do, never a traceback from inside pandas or numpy.
 User files (CSV or Parquet), documented handling:
 
 * **Format**: ``.parquet``/``.pq`` files are Parquet (needs pyarrow); ``.tsv`` files are
-  tab-separated; anything else is read as comma-separated (``.gz`` etc. decompressed).
+  tab-separated. Any other file is text (``.gz``, ``.bz2``, ``.xz`` decompressed) whose
+  delimiter is sniffed from its first rows: tab, semicolon or ``|`` where every sampled
+  row splits into the same number (> 1) of fields on it, else a comma. With a delimiter
+  other than the comma, numbers written with a decimal comma (``0,25``, and no ``0.25``
+  in the sample) are read as such. Both are recorded in the provenance notes.
 * **Header**: Parquet always has column names. A CSV's first row is a header when some
   column is numeric in the rows below it but not in the first row, or when every value of
   the first row is non-numeric and none of them reappears below it in its column (a file
@@ -197,7 +201,7 @@ def read_user_file(
     missing: str = "impute",
 ) -> UserTable:
     """A user's CSV or Parquet file as validated arrays; see the module docstring."""
-    frame = _read_frame(path)
+    frame, read_notes = _read_frame(path)
     label_name = _resolve_target(frame, target, drop, path)
     frame = _drop_columns(frame, drop, path)
     if frame.shape[1] < 2:
@@ -212,10 +216,72 @@ def read_user_file(
     features = frame.drop(columns=[label_name])
     X, names, notes, blocks = _encode_features(features, path)
     check_enough_rows(y, classes, str(path), binary_hint=FILE_BINARY)
-    return UserTable(X, y, names, classes, label_name, missing_notes + notes, blocks)
+    return UserTable(X, y, names, classes, label_name, read_notes + missing_notes + notes, blocks)
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
+@dataclass(frozen=True)
+class TextDialect:
+    """How a text table is written: its delimiter and its decimal mark."""
+
+    sep: str = ","
+    decimal: str = "."
+
+    @property
+    def note(self) -> str | None:
+        """What a provenance note says of it; None for the plain comma-separated file."""
+        if (self.sep, self.decimal) == (",", "."):
+            return None
+        name = _DELIMITER_NAMES[self.sep]
+        comma = " with decimal commas" if self.decimal == "," else ""
+        return f"read as {name}-separated{comma}"
+
+
+#: Delimiters sniffed, in order of precedence where several split every row alike (a
+#: semicolon that does so is the delimiter and the commas are decimal commas).
+_DELIMITER_NAMES = {"\t": "tab", ";": "semicolon", "|": "|", ",": "comma"}
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+")
+_DECIMAL_POINT = re.compile(r"[-+]?\d*\.\d+(?:[eE][-+]?\d+)?")
+
+
+def sniff_dialect(lines: Sequence[str]) -> TextDialect:
+    """The delimiter and decimal mark of a text table, from its first lines (pure).
+
+    A delimiter qualifies when every line splits (quotes respected) into the same number
+    of fields, more than one; the first qualifying in ``_DELIMITER_NAMES`` wins, a comma
+    when none does. Decimal commas are recognised only beside another delimiter."""
+    rows = [line for line in lines if line.strip()]
+    sep = ","
+    for candidate in _DELIMITER_NAMES:
+        counts = {len(fields) for fields in csv.reader(rows, delimiter=candidate)}
+        if len(counts) == 1 and counts.pop() > 1:
+            sep = candidate
+            break
+    if sep == ",":
+        return TextDialect()
+    cells = [c.strip() for fields in csv.reader(rows, delimiter=sep) for c in fields]
+    commas = any(_DECIMAL_COMMA.fullmatch(c) for c in cells)
+    points = any(_DECIMAL_POINT.fullmatch(c) for c in cells)
+    return TextDialect(sep, "," if commas and not points else ".")
+
+
+def _first_lines(path: Path, n: int) -> list[str]:
+    """The first ``n`` lines of a text file, decompressed by its suffix as pandas would."""
+    import bz2
+    import gzip
+    import lzma
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower(), open)
+    with opener(path, "rt", encoding="utf-8", newline="") as f:
+        lines = []
+        for line in f:
+            lines.append(line.rstrip("\r\n"))
+            if len(lines) == n:
+                break
+    return lines
+
+
+def _read_frame(path: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The file as a frame, with the notes on how it was read."""
     if not path.exists():
         raise DataError(
             f"file not found: {path}. Pass a registry name (see `symact datasets`) or the "
@@ -225,21 +291,35 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise DataError(f"{path} is a folder; pass the path of a CSV or Parquet file")
     suffixes = [s.lower() for s in path.suffixes]
     try:
+        dialect = TextDialect()
         if ".parquet" in suffixes or ".pq" in suffixes:
             frame = pd.read_parquet(path)
             header = True
         else:
-            sep = "\t" if ".tsv" in suffixes else ","
-            header = _csv_has_header(path, sep)
+            if ".tsv" in suffixes:
+                dialect = TextDialect("\t")
+            elif ".zip" not in suffixes:
+                dialect = sniff_dialect(_first_lines(path, _SNIFF_ROWS))
+            header = _csv_has_header(path, dialect)
             frame = pd.read_csv(
-                path, sep=sep, header=0 if header else None, engine="c", skipinitialspace=True
+                path,
+                sep=dialect.sep,
+                decimal=dialect.decimal,
+                header=0 if header else None,
+                engine="c",
+                skipinitialspace=True,
             )
     except DataError:
         raise
     except ImportError as exc:
         raise DataError(f"reading {path} needs pyarrow: pip install pyarrow ({exc})") from None
     except (ValueError, OSError, EOFError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"could not read {path} as CSV/Parquet: {_short(exc)}") from None
+        raise DataError(
+            f"could not read {path} as CSV/Parquet ({_short(exc)}); symact read it as "
+            f"{_DELIMITER_NAMES[dialect.sep]}-separated with decimal {dialect.decimal!r}, "
+            "sniffed from its first rows: give every row the same number of fields, "
+            "separated by commas, semicolons or tabs"
+        ) from None
     if not header:
         frame.columns = [f"col{i}" for i in range(frame.shape[1])]
     frame.columns = [str(c) for c in frame.columns]
@@ -249,15 +329,15 @@ def _read_frame(path: Path) -> pd.DataFrame:
             + (f" (only column names: {_shown_columns(list(frame.columns))})" if header else "")
             + "; a dataset needs rows of values below its header"
         )
-    return frame
+    return frame, (dialect.note,) if dialect.note else ()
 
 
-def _csv_has_header(path: Path, sep: str) -> bool:
+def _csv_has_header(path: Path, dialect: TextDialect) -> bool:
     """The header rule of the module docstring, applied to the first rows of the file."""
     try:
         sample = pd.read_csv(
             path,
-            sep=sep,
+            sep=dialect.sep,
             header=None,
             nrows=_SNIFF_ROWS,
             dtype=str,
@@ -268,6 +348,8 @@ def _csv_has_header(path: Path, sep: str) -> bool:
         )
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty") from None
+    if dialect.decimal != ".":
+        sample = sample.map(lambda v: v.replace(dialect.decimal, "."))
     first, rest = sample.iloc[0], sample.iloc[1:]
     first_numeric = [_is_number(v) for v in first]
     if len(rest) == 0:  # a single line: a header (of an empty file) unless it holds numbers

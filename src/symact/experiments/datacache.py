@@ -83,6 +83,12 @@ def _train_indices(n: int, split: SplitSpec) -> np.ndarray:
     return train_idx
 
 
+def discovery_rows(ds: Dataset, part: SplitSpec | None) -> tuple[np.ndarray, np.ndarray]:
+    """The rows a discovery samples from: all of them (``part`` None, the paper's), or the
+    training part of ``part``, so that the formula never sees that split's test rows."""
+    return (ds.X, ds.y) if part is None else training_part(ds, part)
+
+
 def training_part(ds: Dataset, split: SplitSpec) -> tuple[np.ndarray, np.ndarray]:
     """The raw rows of the training part of ``split`` (validation rows included, test rows
     not): what a search may look at, e.g. to discover its gplearn Specialist."""

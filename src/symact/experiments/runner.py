@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from symact.discovery import Discovery, discover_gplearn
-from symact.experiments.datacache import DataCache
+from symact.experiments.datacache import DataCache, discovery_rows
 from symact.experiments.executors import (
     Executor,
     LocalExecutor,
@@ -39,7 +39,10 @@ def discover(spec: DiscoverySpec, data: DataCache, store: ResultsStore) -> Disco
     if stored is not None:
         return Discovery.from_dict(stored)
     ds = data.dataset(spec.data)
-    found = discover_gplearn(ds, settings=spec.settings)
+    X, y = discovery_rows(ds, spec.part)
+    found = discover_gplearn(
+        X, y, dataset=ds.display_name, settings=spec.settings, onehot_blocks=ds.onehot_blocks
+    )
     store_discovery(spec, found, store)
     return found
 

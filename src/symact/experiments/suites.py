@@ -20,7 +20,7 @@ from symact.data.openml import is_openml, openml_label
 from symact.data.registry import resolve_name
 from symact.discovery import Discovery, GplearnSettings
 from symact.experiments.background import DiscoveryJob, DiscoveryProcess, can_run_in_background
-from symact.experiments.datacache import DataCache
+from symact.experiments.datacache import DataCache, discovery_rows
 from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec, SplitSpec
 from symact.experiments.store import ResultsStore
 from symact.formula.named import named_activation
@@ -74,6 +74,9 @@ class Suite:
     ``activations`` gets its Light row). ``discovery`` is ``"gplearn"`` or ``"none"``;
     ``discovery_seeds`` repeats it (gplearn's random_state and the 10% subsample together),
     each formula its own row. ``learnable_constants`` applies to every formula activation.
+    ``discovery_part``: ``"all"`` (the paper's: discovery samples all rows, so the formula has
+    seen rows that are later test rows) or ``"train"`` (one discovery per training seed, on
+    that seed's split's training part; each seed's runs train their own split's formula).
     """
 
     name: str
@@ -89,6 +92,7 @@ class Suite:
     discovery_method: str = "gplearn"
     discovery_seeds: tuple[int, ...] | None = None
     learnable_constants: bool = False
+    discovery_part: str = "all"
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -109,9 +113,26 @@ class Suite:
             raise ValueError(
                 f"discovery must be 'gplearn' or 'none', got {self.discovery_method!r}"
             )
+        if self.discovery_part not in DISCOVERY_PARTS:
+            raise ValueError(
+                f"discovery part must be 'all' or 'train', got {self.discovery_part!r}"
+            )
+        if self.discovery_part == "train" and self.learnable_constants:
+            # each seed's formula may have another number of constants, so one table row
+            # would mix networks of different sizes
+            raise ValueError("discovery on training parts cannot go with learnable constants")
         acts = [activation_label(a) for a in self.activations]
         if len(set(acts)) != len(acts):
             raise ValueError(f"activation listed twice in {list(self.activations)}")
+
+    @property
+    def split_seeds(self) -> tuple[int | None, ...]:
+        """The splits discovery runs on: each training seed's (``"train"``), or None, all
+        rows (``"all"``)."""
+        return self.seeds if self.discovery_part == "train" else (None,)
+
+    def discovery_part_of(self, split_seed: int | None) -> SplitSpec | None:
+        return None if split_seed is None else SplitSpec(split_seed, self.test_size)
 
     @property
     def gp_seeds(self) -> tuple[int, ...]:
@@ -236,11 +257,27 @@ def _rows_for(name: str, rows: int | None) -> int | None:
     return rows
 
 
+#: ``Suite.discovery_part``'s values.
+DISCOVERY_PARTS = ("all", "train")
+
+Slot = tuple[str, int, "int | None"]
+"""Which discovery a formula comes from: (dataset name, discovery seed, split seed or None)."""
+
+
+def slot(dspec: DiscoverySpec) -> Slot:
+    return (dspec.data.name, dspec.settings.seed, None if dspec.part is None else dspec.part.seed)
+
+
 def discovery_specs(suite: Suite) -> list[DiscoverySpec]:
     return [
-        DiscoverySpec(data=d, settings=replace(suite.discovery, seed=seed))
+        DiscoverySpec(
+            data=d,
+            settings=replace(suite.discovery, seed=seed),
+            part=suite.discovery_part_of(split_seed),
+        )
         for d in suite.datasets
         for seed in suite.gp_seeds
+        for split_seed in suite.split_seeds
     ]
 
 
@@ -259,8 +296,9 @@ def discovery_jobs(
         if dspec.key() in stored:
             continue
         ds = data.dataset(dspec.data)
+        X, y = discovery_rows(ds, dspec.part)
         jobs.append(
-            DiscoveryJob(dspec.key(), ds.X, ds.y, ds.display_name, dspec.settings, ds.onehot_blocks)
+            DiscoveryJob(dspec.key(), X, y, ds.display_name, dspec.settings, ds.onehot_blocks)
         )
     return jobs
 
@@ -275,35 +313,40 @@ class FormulaRow:
     discovery_seed: int
     formula: str
     label: str  # the activation label of its row
+    split_seed: int | None = None  # with discovery on training parts: the seed it trains with
 
 
 def formula_rows(
-    suite: Suite, discoveries: dict[tuple[str, int], Discovery], labels: dict[str, str]
+    suite: Suite, discoveries: dict[Slot, Discovery], labels: dict[str, str]
 ) -> list[FormulaRow]:
-    """Every Specialist and Transfer row of the suite, given the discoveries (by dataset
-    name and discovery seed)."""
+    """Every Specialist and Transfer row of the suite, given the discoveries (by
+    :data:`Slot`); with discovery on training parts, one per row and training seed."""
     rows = []
     several = len(suite.gp_seeds) > 1
     for data in suite.datasets:
         for seed in suite.gp_seeds:
             tag = f", discovery seed {seed}" if several else ""
-            own = discoveries[(data.name, seed)]
-            rows.append(
-                FormulaRow(
-                    data.name, data.name, seed, str(own.activation), f"{SPECIALIST[:-1]}{tag})"
-                )
-            )
             sources = [s for s in suite.transfer_sources if s != data.name]
-            for src in sources:
-                base = TRANSFER[:-1] if len(sources) == 1 else f"{TRANSFER[:-1]} from {labels[src]}"
-                formula = str(discoveries[(src, seed)].activation)
-                rows.append(FormulaRow(data.name, src, seed, formula, f"{base}{tag})"))
+            for split in suite.split_seeds:
+                own = discoveries[(data.name, seed, split)]
+                label = f"{SPECIALIST[:-1]}{tag})"
+                rows.append(
+                    FormulaRow(data.name, data.name, seed, str(own.activation), label, split)
+                )
+                for src in sources:
+                    base = (
+                        TRANSFER[:-1]
+                        if len(sources) == 1
+                        else f"{TRANSFER[:-1]} from {labels[src]}"
+                    )
+                    formula = str(discoveries[(src, seed, split)].activation)
+                    rows.append(FormulaRow(data.name, src, seed, formula, f"{base}{tag})", split))
     return rows
 
 
 def grid(
     suite: Suite,
-    discoveries: dict[tuple[str, int], Discovery],
+    discoveries: dict[Slot, Discovery],
     labels: dict[str, str],
     n_classes: dict[str, int],
     *,
@@ -311,7 +354,7 @@ def grid(
 ) -> list[GridEntry]:
     """Every run of the suite, with the table row it belongs to.
 
-    ``discoveries`` are keyed by (dataset name, discovery seed), ``labels`` (display names)
+    ``discoveries`` are keyed by :data:`Slot`, ``labels`` (display names)
     and ``n_classes`` by dataset name. ``include``: ``"all"``, ``"baselines"`` (the runs
     that need no discovery, so they can train while discovery runs) or ``"formulas"``.
     """
@@ -320,12 +363,13 @@ def grid(
     lc = suite.learnable_constants
     entries: list[GridEntry] = []
     for data in suite.datasets:
-        rows: list[tuple[ModelSpec, str, str]] = []  # (network, architecture, activation label)
+        # (network, architecture, activation label, seeds)
+        rows: list[tuple[ModelSpec, str, str, tuple[int, ...]]] = []
         light = suite.light.with_outputs(n_classes[data.name])
         if include != "formulas":
             if suite.heavy is not None:
                 heavy = suite.heavy.with_outputs(n_classes[data.name]).with_activation("relu")
-                rows.append((heavy, "Heavy", "ReLU"))
+                rows.append((heavy, "Heavy", "ReLU", suite.seeds))
             for act in suite.activations:
                 named = named_activation(act) is not None
                 rows.append(
@@ -333,15 +377,17 @@ def grid(
                         light.with_activation(act, learnable_constants=lc and not named),
                         "Light",
                         activation_label(act),
+                        suite.seeds,
                     )
                 )
         if include != "baselines":
             for row in formula_rows(suite, discoveries, labels):
                 if row.dataset == data.name:
                     spec = light.with_activation(row.formula, learnable_constants=lc)
-                    rows.append((spec, "Light", row.label))
-        for model, arch, label in rows:
-            for seed in suite.seeds:
+                    seeds = suite.seeds if row.split_seed is None else (row.split_seed,)
+                    rows.append((spec, "Light", row.label, seeds))
+        for model, arch, label, seeds in rows:
+            for seed in seeds:
                 spec = RunSpec(data, model, seed, suite.train, SplitSpec(seed, suite.test_size))
                 entries.append(GridEntry(spec, labels[data.name], arch, label))
     return entries
@@ -352,7 +398,7 @@ class SuiteOutcome:
     """What :func:`run_suite` produced: discoveries, the grid and what training did."""
 
     suite: Suite
-    discoveries: dict[tuple[str, int], Discovery]
+    discoveries: dict[Slot, Discovery]
     labels: dict[str, str]
     entries: list[GridEntry]
     summary: GridSummary
@@ -407,7 +453,7 @@ def _run_suite(
 
     labels: dict[str, str] = {}
     n_classes: dict[str, int] = {}
-    discoveries: dict[tuple[str, int], Discovery] = {}
+    discoveries: dict[Slot, Discovery] = {}
     provenance: dict[str, dict] = {}
     todo: list[DiscoverySpec] = []
     discovered: set[str] = set()
@@ -420,7 +466,7 @@ def _run_suite(
     for dspec in discovery_specs(suite):
         stored = store.get_discovery(dspec.key())
         if stored is not None:
-            discoveries[(dspec.data.name, dspec.settings.seed)] = Discovery.from_dict(stored)
+            discoveries[slot(dspec)] = Discovery.from_dict(stored)
             discovered.add(dspec.key())
         else:
             todo.append(dspec)
@@ -446,7 +492,7 @@ def _run_suite(
         for i, dspec in enumerate(todo):
             if progress:
                 progress(f"discovery {labels[dspec.data.name]}", i, len(todo))
-            discoveries[(dspec.data.name, dspec.settings.seed)] = discover(dspec, data, store)
+            discoveries[slot(dspec)] = discover(dspec, data, store)
         if progress and todo:
             progress("discovery", len(todo), len(todo))
         specs = [e.spec for e in grid(suite, discoveries, labels, n_classes)]
@@ -483,7 +529,7 @@ class _FormulaRuns:
         for key, found in self.process.results(timeout):
             dspec = self.specs[key]
             store_discovery(dspec, found, self.store)
-            self.discoveries[(dspec.data.name, dspec.settings.seed)] = found
+            self.discoveries[slot(dspec)] = found
             self.done += 1
             if self.progress:
                 self.progress("discovery", self.done, len(self.specs))

@@ -57,7 +57,35 @@ from symact.report.tables import (
     shared_params,
 )
 
-CLAIMS_COLUMNS: tuple[str, ...] = ("claim", "test", "numbers", "verdict")
+CLAIMS_COLUMNS: tuple[str, ...] = ("claim", "test", "numbers", "verdict", "discovery_rows")
+
+#: Which rows the Specialist's discovery drew its sample from (``--discovery-part``), as
+#: claims.csv's ``discovery_rows`` says it, and the sentence the report adds.
+DISCOVERY_PARTS: dict[str, tuple[str, str]] = {
+    "all": (
+        "all rows: overlaps each split's test rows",
+        "Discovery drew its sample from all rows of each dataset (the paper's protocol, "
+        "--discovery-part all): the Specialist's formula has seen rows that are later test "
+        "rows of the runs it is judged with, so claims about the Specialist (and its "
+        "Efficiency) may be flattered by that leak. --discovery-part train discovers on each "
+        "split's training part only.",
+    ),
+    "train": (
+        "training part of each split",
+        "Discovery drew its sample from each split's training part only (--discovery-part "
+        "train): no formula has seen the test rows it is judged on; each seed's runs train "
+        "the formula discovered on its own split. The paper's protocol (--discovery-part all) "
+        "samples all rows, test rows included.",
+    ),
+}
+
+
+def discovery_part_note(part: str) -> str:
+    """The report's sentence on which rows discovery saw (see :data:`DISCOVERY_PARTS`)."""
+    if part not in DISCOVERY_PARTS:
+        raise ValueError(f"discovery part must be one of {sorted(DISCOVERY_PARTS)}, got {part!r}")
+    return DISCOVERY_PARTS[part][1]
+
 
 HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold"
@@ -128,10 +156,12 @@ class Judgement:
 @dataclass(frozen=True)
 class ClaimsAudit:
     """``table``: claims.csv (columns ``CLAIMS_COLUMNS``); ``more_seeds``: one sentence on what
-    more seeds would change (the smallest p reachable and the interval widths)."""
+    more seeds would change (the smallest p reachable and the interval widths);
+    ``discovery``: which rows discovery saw, and what that means for the claims."""
 
     table: pd.DataFrame
     more_seeds: str
+    discovery: str = DISCOVERY_PARTS["all"][1]
 
 
 def judge(comparisons: Sequence[Comparison], settings: StatisticsSettings) -> Judgement:
@@ -189,6 +219,7 @@ def audit_claims(
     *,
     statistics: pd.DataFrame | None = None,
     settings: StatisticsSettings = DEFAULT_SETTINGS,
+    discovery_part: str = "all",
 ) -> ClaimsAudit:
     """``claims.csv`` and the "what more seeds change" sentence for one run's records.
 
@@ -196,7 +227,10 @@ def audit_claims(
     paper's datasets are recognised by their labels HIGGS, FOREST_COVER and SPAMBASE. Claim
     (a) is judged on every dataset of the run, (b)-(d) on the paper's datasets.
     ``statistics``: a ``statistics_table`` of the same records, to reuse (else computed).
+    ``discovery_part``: the rows discovery sampled, ``"all"`` (the paper's, overlapping test
+    rows) or ``"train"`` (each split's training part); every row and the audit say which.
     """
+    note = discovery_part_note(discovery_part)
     runs = as_records(records)
     configs = as_formula_configurations(formulas)
     if statistics is None:
@@ -208,8 +242,9 @@ def audit_claims(
         _claim_specialist_best(groups, configs, settings),
         _claim_text_transfer_fails(groups, configs, settings),
     ]
-    table = pd.DataFrame(rows, columns=list(CLAIMS_COLUMNS))
-    return ClaimsAudit(table=table, more_seeds=more_seeds_note(statistics, settings))
+    table = pd.DataFrame(rows, columns=list(CLAIMS_COLUMNS[:-1]))
+    table["discovery_rows"] = DISCOVERY_PARTS[discovery_part][0]
+    return ClaimsAudit(table, more_seeds_note(statistics, settings), note)
 
 
 def _groups(runs: Sequence[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:

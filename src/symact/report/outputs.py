@@ -70,6 +70,7 @@ def suite_document(outcome: SuiteOutcome) -> dict[str, Any]:
             "discovery": s.discovery_method,
             "discovery_settings": s.discovery.identity(),
             "discovery_seeds": list(s.gp_seeds),
+            "discovery_part": s.discovery_part,
             "datasets": [d.to_dict() for d in s.datasets],
             "transfer_sources": list(s.transfer_sources),
             "split": "the paper's: a new seeded 80/20 split per training seed",
@@ -87,21 +88,48 @@ def suite_document(outcome: SuiteOutcome) -> dict[str, Any]:
             }
             for e in outcome.entries
         ],
-        "formulas": [
+        "formulas": formula_entries(outcome),
+        "discoveries": [
+            {
+                "dataset": labels[d.data.name],
+                "discovery_seed": d.settings.seed,
+                "split_seed": None if d.part is None else d.part.seed,
+                "key": d.key(),
+            }
+            for d in discovery_specs(s)
+        ],
+    }
+
+
+def formula_entries(outcome: SuiteOutcome) -> list[dict[str, Any]]:
+    """One entry per formula row of the tables. Discovered on training parts, a row trains
+    each seed's own formula: ``split_formulas`` maps the seed to it, and ``formula`` names
+    them all when they differ (the report's label; the figures draw each)."""
+    labels = outcome.labels
+    rows: dict[tuple, dict[str, Any]] = {}
+    for f in outcome.formulas:
+        key = (f.dataset, f.source, f.discovery_seed, f.label)
+        entry = rows.setdefault(
+            key,
             {
                 "dataset": labels[f.dataset],
                 "source_dataset": labels[f.source],
                 "model": f"Light {f.label}",
                 "formula": f.formula,
                 "discovery_seed": f.discovery_seed,
-            }
-            for f in outcome.formulas
-        ],
-        "discoveries": [
-            {"dataset": labels[d.data.name], "discovery_seed": d.settings.seed, "key": d.key()}
-            for d in discovery_specs(s)
-        ],
-    }
+            },
+        )
+        if f.split_seed is not None:
+            entry.setdefault("split_formulas", {})[str(f.split_seed)] = f.formula
+    for entry in rows.values():
+        split = entry.get("split_formulas", {})
+        if len(set(split.values())) > 1:
+            entry["formula"] = "per split: " + "; ".join(f"{k}: {v}" for k, v in split.items())
+    return list(rows.values())
+
+
+def _configuration(entry: dict[str, Any]) -> FormulaConfiguration:
+    return FormulaConfiguration(**{k: v for k, v in entry.items() if k != "split_formulas"})
 
 
 def save_suite(outcome: SuiteOutcome, store: ResultsStore) -> None:
@@ -137,7 +165,9 @@ def _results_json(doc: dict[str, Any], store: ResultsStore) -> dict[str, Any]:
     # the stored records already hold the simplified formula and its LaTeX: no sympy here
     several = len(doc["protocol"]["discovery_seeds"]) > 1
     discoveries = {
-        d["dataset"] + (f" (discovery seed {d['discovery_seed']})" if several else ""): (
+        d["dataset"]
+        + (f" (discovery seed {d['discovery_seed']})" if several else "")
+        + (f" (split {d['split_seed']})" if d.get("split_seed") is not None else ""): (
             store.get_discovery(d["key"])
         )
         for d in doc["discoveries"]
@@ -197,11 +227,14 @@ def _figures(doc: dict[str, Any], runs: list[RunRecord], out: Path) -> list[tupl
         label = f["dataset"] + (
             "" if len(doc["protocol"]["discovery_seeds"]) < 2 else f"_seed{f['discovery_seed']}"
         )
-        fn = parse_formula(f["formula"]).to_numpy()
-        path = out / f"activation_{label}.png"
-        jobs.append(partial(plot_activation, fn, f["formula"], label, path))
-        combined.append((label, f["formula"], fn))
-        drawn.append((f"Activation discovered on {label}", path))
+        by_split = f.get("split_formulas") or {"": f["formula"]}
+        for split, text in by_split.items():
+            name = label if not split else f"{label}_split{split}"
+            fn = parse_formula(text).to_numpy()
+            path = out / f"activation_{name}.png"
+            jobs.append(partial(plot_activation, fn, text, name, path))
+            combined.append((name, text, fn))
+            drawn.append((f"Activation discovered on {name}", path))
     if combined:
         path = out / "activation_combined.png"
         jobs.append(partial(plot_activations_combined, combined, path))
@@ -233,8 +266,10 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
         if any((r.architecture, r.activation) == HEAVY_BASELINE for r in runs):
             paired_differences(runs).to_csv(stage / "paired_vs_heavy.csv", index=False)
         drawn = _figures(doc, runs, stage)
-        formulas = [FormulaConfiguration(**f) for f in doc["formulas"]]
-        review = build_review(runs, formulas)
+        formulas = [_configuration(f) for f in doc["formulas"]]
+        # a store written before --discovery-part used the paper's: all rows
+        part = doc["protocol"].get("discovery_part", "all")
+        review = build_review(runs, formulas, discovery_part=part)
         provenance = [{"dataset": label, **p} for label, p in doc["data"].items()]
         write_review(
             review,

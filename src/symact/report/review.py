@@ -52,8 +52,10 @@ def build_review(
     formulas: Iterable[FormulaLike] = (),
     *,
     settings: StatisticsSettings = DEFAULT_SETTINGS,
+    discovery_part: str = "all",
 ) -> Review:
-    """All tables of the review; the statistics are computed once and shared."""
+    """All tables of the review; the statistics are computed once and shared.
+    ``discovery_part``: which rows discovery sampled (see :func:`audit_claims`)."""
     runs: list[RunRecord] = as_records(records)
     configs = tuple(as_formula_configurations(formulas))
     statistics = statistics_table(runs, settings=settings)
@@ -62,7 +64,9 @@ def build_review(
         statistics=statistics,
         runs=runs_table(runs),
         transfer=transfer_matrix(runs, configs, statistics=statistics, settings=settings),
-        claims=audit_claims(runs, configs, statistics=statistics, settings=settings),
+        claims=audit_claims(
+            runs, configs, statistics=statistics, settings=settings, discovery_part=discovery_part
+        ),
         formulas=configs,
         settings=settings,
     )
@@ -98,7 +102,7 @@ def review_tables(review: Review) -> list[ReportTable]:
         ReportTable(
             "Claims audit",
             review.claims.table[["claim", "verdict", "numbers", "test"]],
-            CLAIMS_NOTE,
+            f"{CLAIMS_NOTE} {review.claims.discovery}",
             "claims",
         ),
         ReportTable("Efficiency table", review.efficiency, EFFICIENCY_NOTE, "efficiency"),
@@ -184,7 +188,7 @@ def write_review(
         versions=dict(versions or {}),
         tables=review_tables(review),
         figures=shown,
-        notes=[review.claims.more_seeds],
+        notes=[review.claims.discovery, review.claims.more_seeds],
         generated=generated,
     )
     paths["report"] = write_report(data, out / "report.html")

@@ -161,11 +161,21 @@ def as_records(rows: Iterable[RecordLike]) -> list[RunRecord]:
     return records
 
 
-def format_mean_std(mean: float, std: float, decimals: int = DECIMALS) -> str:
-    """The reference's cell format: f"{mean:.3f} ± {std:.3f}"; "n/a" when nothing finished."""
+def format_mean_std(
+    mean: float, std: float, decimals: int = DECIMALS, *, n: int | None = None, of: int = 0
+) -> str:
+    """The reference's cell format: f"{mean:.3f} ± {std:.3f}"; "n/a" when nothing finished.
+
+    With ``n`` of ``of`` seeds finished and some failed, the cell says so, "0.627 ± 0.000
+    (1 of 2 seeds)": a mean of fewer seeds than the others' is never shown unmarked. When
+    every seed finished the cell is the reference's, byte for byte; when none did, "n/a"
+    (and ``n_failed`` in summary.csv counts them)."""
     if not math.isfinite(mean):
         return "n/a"
-    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+    cell = f"{mean:.{decimals}f} ± {std:.{decimals}f}"
+    if n is not None and n < of:
+        cell += f" ({n} of {of} seeds)"
+    return cell
 
 
 def efficiency(auc: float, params: int) -> float:
@@ -261,7 +271,8 @@ def efficiency_table(records: Iterable[RecordLike] | pd.DataFrame) -> pd.DataFra
     """The reference's ``final_efficiency_results.csv`` table, from runs or a ``summary_table``.
 
     Columns exactly ``EFFICIENCY_COLUMNS``; Acc and AUC are "mean ± std" strings (3 decimals,
-    population std over the seeds that did not fail), Params an int, Efficiency a float
+    population std over the seeds that did not fail, followed by "(n of N seeds)" where
+    some failed), Params an int, Efficiency a float
     (mean AUC / log10(params), full precision). Sorted by Dataset, then Efficiency descending
     *as the reference sorts it*: on the value rounded to 3 decimals, ties kept in the order the
     reference runs them (Heavy, Light ReLU, GELU, SiLU, Specialist, Transfer). Configurations
@@ -288,16 +299,19 @@ def efficiency_table(records: Iterable[RecordLike] | pd.DataFrame) -> pd.DataFra
         ),
     )
     s = summary.iloc[order].reset_index(drop=True)
+    seeds = [(int(n), int(n + f)) for n, f in zip(s["n_seeds"], s["n_failed"], strict=True)]
     return pd.DataFrame(
         {
             "Dataset": s["dataset"].astype(str),
             "Architecture": s["architecture"].astype(str),
             "Activation": s["activation"].astype(str),
             "Acc": [
-                format_mean_std(m, d) for m, d in zip(s["acc_mean"], s["acc_std"], strict=True)
+                format_mean_std(m, d, n=n, of=of)
+                for m, d, (n, of) in zip(s["acc_mean"], s["acc_std"], seeds, strict=True)
             ],
             "AUC": [
-                format_mean_std(m, d) for m, d in zip(s["auc_mean"], s["auc_std"], strict=True)
+                format_mean_std(m, d, n=n, of=of)
+                for m, d, (n, of) in zip(s["auc_mean"], s["auc_std"], seeds, strict=True)
             ],
             "Params": s["params"].astype("int64"),
             "Efficiency": s["efficiency"].astype("float64"),

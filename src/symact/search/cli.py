@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import time
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -38,33 +39,47 @@ def add_search_parser(sub) -> None:
         help="search activations by training them inside the network, then judge the best",
     )
     s.add_argument("--dataset", required=True, help="registry name or a CSV/Parquet path")
-    s.add_argument("--out", default="results-search", help="output folder (results-search/)")
-    s.add_argument("--seed", default="0", help="the search's seed; also draws the test part (0)")
-    s.add_argument("--budget", type=positive_int, default=1000, help="candidates to train (1000)")
-    s.add_argument("--time-limit", type=time_limit, default=None, help="stop after (e.g. 15m)")
-    s.add_argument("--epochs", type=positive_int, default=3, help="epochs per candidate (3)")
-    s.add_argument("--search-seeds", type=positive_int, default=2, help="seeds per candidate (2)")
-    s.add_argument("--top", type=positive_int, default=3, help="finalists judged on test (3)")
+    s.add_argument("--out", default="results-search", help="output folder")
+    s.add_argument("--seed", default="0", help="the search's seed; also draws the test part")
+    s.add_argument("--budget", type=positive_int, default=1000, help="candidates to train")
+    s.add_argument(
+        "--time-limit",
+        type=time_limit,
+        default=None,
+        help="stop after this long (e.g. 15m; default: no limit)",
+    )
+    s.add_argument("--epochs", type=positive_int, default=3, help="epochs per candidate")
+    s.add_argument("--search-seeds", type=positive_int, default=2, help="seeds per candidate")
+    s.add_argument("--top", type=positive_int, default=3, help="finalists judged on test")
     s.add_argument(
         "--rerank",
         type=positive_int,
         default=30,
         help="the best candidates scored again on validation at --final-epochs, "
-        "from which the finalists are chosen (30)",
+        "from which the finalists are chosen",
+    )
+    s.add_argument("--final-epochs", type=positive_int, default=15, help="epochs of the verdict")
+    s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict")
+    s.add_argument(
+        "--population",
+        type=positive_int,
+        default=64,
+        help="population of the aging evolution: the last N candidates trained, from which "
+        "parents are drawn",
     )
     s.add_argument(
-        "--final-epochs", type=positive_int, default=15, help="epochs of the verdict (15)"
+        "--tournament",
+        type=positive_int,
+        default=8,
+        help="candidates drawn per tournament; the fittest becomes a parent (2 to --population)",
     )
-    s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict (10)")
-    s.add_argument("--population", type=positive_int, default=64)
-    s.add_argument("--tournament", type=positive_int, default=8)
     s.add_argument(
         "--operators",
         default=None,
         help="comma-separated operators of the search space (default: the "
         "activation primitives and arithmetic)",
     )
-    s.add_argument("--max-size", type=positive_int, default=15, help="nodes per formula (15)")
+    s.add_argument("--max-size", type=positive_int, default=15, help="nodes per formula")
     s.add_argument(
         "--learnable-constants",
         action="store_true",
@@ -85,7 +100,7 @@ def add_search_parser(sub) -> None:
         default=None,
         help="other datasets on which the finalists get the same verdict",
     )
-    s.add_argument("--widths", default="64,32", help="the searched network's widths (64,32)")
+    s.add_argument("--widths", default="64,32", help="the searched network's widths")
     s.add_argument(
         "--retry-failed",
         action="store_true",
@@ -189,6 +204,7 @@ def search_plan(args: argparse.Namespace):
 
 
 def _bar(console: Console) -> Progress:
+    """The search's bar on a terminal."""
     return Progress(
         TextColumn("{task.description:<10}", markup=False),
         BarColumn(),
@@ -200,6 +216,63 @@ def _bar(console: Console) -> Progress:
         TextColumn("{task.fields[best]}", markup=False),
         console=console,
     )
+
+
+@dataclass
+class SearchProgress:
+    """How far the search is, in candidates: the one number its bar, its plain lines and its
+    interrupt message speak of."""
+
+    trained: int = 0
+    budget: int = 0
+
+    def line(self, best, seconds: float) -> str:
+        """One plain line: where output is not a terminal (a file, a pipe, a CI log), a bar
+        rewritten in place with carriage returns would be garbled, or shown only at the end."""
+        rate = 60 * self.trained / max(seconds, 1e-9)
+        shown = "" if best is None else f"; best {best.fitness:.4f} {best.formula}"
+        return (
+            f"search: {self.trained}/{self.budget} candidates trained, {rate:,.0f}/min, "
+            f"{_clock(seconds)} elapsed{shown}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}"
+
+
+#: Plain progress lines come at least this far apart (and after the last batch).
+PLAIN_EVERY_S = 10.0
+
+
+@contextlib.contextmanager
+def search_progress(console: Console, state: SearchProgress):
+    """The callback the search calls after every batch: it draws a bar on a terminal and
+    plain lines elsewhere, and counts candidates in ``state`` either way."""
+    from symact.cli import say
+
+    if console.is_terminal:
+        with _bar(console) as bar:
+            task = bar.add_task("search", total=state.budget, rate="", best="")
+
+            def draw(trained, total, best, seconds):
+                state.trained, state.budget = trained, total
+                rate = f"{60 * trained / max(seconds, 1e-9):,.0f}/min"
+                shown = "" if best is None else f"best {best.fitness:.4f} {best.formula}"
+                bar.update(task, completed=trained, total=total, rate=rate, best=shown[:60])
+
+            yield draw
+        return
+    last = [-PLAIN_EVERY_S]
+
+    def write(trained, total, best, seconds):
+        state.trained, state.budget = trained, total
+        if seconds - last[0] >= PLAIN_EVERY_S or trained >= total:
+            last[0] = seconds
+            say(console, state.line(best, seconds))
+
+    yield write
 
 
 def cmd_search(args: argparse.Namespace, console: Console) -> int:
@@ -228,15 +301,9 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     start = time.perf_counter()
     with open_results_store(out, executor) as store:
         before = store.count()
+        state = SearchProgress(budget=settings.budget)
         try:
-            with _bar(console) as bar:
-                task = bar.add_task("search", total=settings.budget, rate="", best="")
-
-                def progress(trained, budget, best, seconds):
-                    rate = f"{60 * trained / max(seconds, 1e-9):,.0f}/min"
-                    shown = "" if best is None else f"best {best.fitness:.4f} {best.formula}"
-                    bar.update(task, completed=trained, total=budget, rate=rate, best=shown[:60])
-
+            with search_progress(console, state) as progress:
                 outcome = run_search(
                     data,
                     settings,
@@ -255,8 +322,9 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
         except KeyboardInterrupt:
             say(
                 console,
-                f"\nInterrupted. {store.count() - before} run(s) finished in this session are "
-                f"kept in {store_path}. Run the same command again to continue the same search.",
+                f"\nInterrupted at {state.trained}/{state.budget} candidates trained: their "
+                f"training runs are kept in {store_path} ({store.count() - before} finished in "
+                "this session). Run the same command again to continue the same search.",
                 "yellow",
             )
             return EXIT_INTERRUPTED
@@ -273,7 +341,9 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     metric = "AUC" if outcome.entries and outcome.entries[0].n_classes <= 2 else "accuracy"
     for label in dict.fromkeys(table["dataset"]):
         say(console, conclusion(table.to_dict("records"), label, metric))
-    say(console, f"{seconds:.1f} s in all. Outputs in {out}/ (report.html, search_results.csv)")
+    from symact.search.outputs import SEARCH_REPORT
+
+    say(console, f"{seconds:.1f} s in all. Outputs in {out}/ ({SEARCH_REPORT}, search_results.csv)")
     return 0
 
 
@@ -284,6 +354,8 @@ SHOWN = (
     "val_score",
     "test_auc_mean",
     "test_acc_mean",
+    "n_seeds",
+    "n_failed",
     "diff_vs_best_baseline",
     "ci_low",
     "ci_high",

@@ -4,7 +4,8 @@ A finished search leaves its runs in the store and one ``search`` document
 (:func:`search_document`): the settings, every candidate proposed (trained or not, with why
 not), and the verdict's rows with the keys of their final runs. :func:`write_search_outputs`
 computes everything from those: ``search_results.csv`` (the verdict), ``search.json``,
-``search_progress.png``, ``search_activations.png`` and ``report.html``. ``symact report
+``search_progress.png``, ``search_activations.png`` and ``search_report.html`` (every name
+apart from a benchmark's, so that both commands can share one ``--out``). ``symact report
 DIR`` calls it too.
 """
 
@@ -29,6 +30,8 @@ from symact.report.plots import plot_activations_combined
 from symact.search.runner import SearchOutcome, verdict_rows
 
 SEARCH_DOCUMENT = "search"
+#: The search's report: not ``report.html``, which a benchmark into the same folder writes.
+SEARCH_REPORT = "search_report.html"
 RESULT_COLUMNS = (
     "dataset",
     "activation",
@@ -39,6 +42,7 @@ RESULT_COLUMNS = (
     "test_auc_mean",
     "test_auc_std",
     "n_seeds",
+    "n_failed",
     "diff_vs_best_baseline",
     "ci_low",
     "ci_high",
@@ -113,7 +117,7 @@ def write_search_outputs(store: ResultsStore, out: str | Path) -> pd.DataFrame:
         (stage / "search.json").write_text(text, encoding="utf-8")
         progress_png = plot_progress(doc, stage / "search_progress.png")
         activations_png = plot_top(doc, table, stage / "search_activations.png")
-        write_report(_report(doc, table, progress_png, activations_png), stage / "report.html")
+        write_report(_report(doc, table, progress_png, activations_png), stage / SEARCH_REPORT)
     return table
 
 

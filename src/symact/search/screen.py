@@ -25,6 +25,12 @@ FINGERPRINT_POINTS = np.concatenate(
 EXPLODING = 1e4
 
 
+#: The reasons of :func:`screen` that callers act on by name (``symact benchmark`` refuses a
+#: constant activation and notes a linear one).
+CONSTANT = "constant"
+LINEAR = "linear (a network with it is a linear model)"
+
+
 @dataclass(frozen=True)
 class Screen:
     """What screening found: ``reason`` is None for a trainable candidate."""
@@ -43,9 +49,9 @@ def screen(formula: Formula) -> Screen:
     if np.max(np.abs(y)) > EXPLODING:
         return Screen(None, f"exploding: |f(x)| reaches {np.max(np.abs(y)):.3g} on N(0, 1) inputs")
     if np.ptp(y) <= 1e-9 * (1.0 + np.max(np.abs(y))):
-        return Screen(None, "constant")
+        return Screen(None, CONSTANT)
     if formula.is_degenerate():
-        return Screen(None, "linear (a network with it is a linear model)")
+        return Screen(None, LINEAR)
     # rounding to 6 significant digits merges formulas equal up to float64 rounding
     rounded = np.array([float(f"{v:.6g}") for v in y]) + 0.0  # -0.0 -> 0.0
     return Screen(hashlib.sha256(rounded.tobytes()).hexdigest()[:20], None)

@@ -198,6 +198,7 @@ def judge(entries: Sequence[dict[str, Any]], results: dict[str, dict]) -> list[d
             "test_auc_mean": _mean(auc),
             "test_auc_std": _std(auc),
             "n_seeds": len(ok),
+            "n_failed": len(finals) - len(ok),
             "best_baseline": best["activation"] if best else "",
             "diff_vs_best_baseline": math.nan,
             "ci_low": math.nan,

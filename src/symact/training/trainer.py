@@ -149,7 +149,11 @@ def plan_stacks(
 
 
 def _as_tensor(a: ArrayLike, dtype: torch.dtype, what: str) -> Tensor:
-    t = torch.as_tensor(np.asarray(a) if not isinstance(a, Tensor) else a)
+    if not isinstance(a, Tensor):
+        a = np.asarray(a)
+        if not a.flags.writeable:  # a DataFrame's values under copy-on-write: torch
+            a = a.copy()  # would warn, and share memory it may not write
+    t = torch.as_tensor(a)
     t = t.to(dtype).contiguous()
     if dtype.is_floating_point and not bool(torch.isfinite(t).all()):
         raise ValueError(f"{what} holds NaN or inf values; clean or impute the data first")
