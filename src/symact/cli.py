@@ -335,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--suite",
         default="paper",
         help="paper, builtin, a shipped suite file (tabular, openml-cc18) or the path of a "
-        "suite file (.toml; see the README)",
+        "suite file (.toml; see the README), whose [grid] may set --epochs, --activations, "
+        "--widths, --heavy-widths, --seeds and --discovery (a flag given wins)",
     )
     b.add_argument("--datasets", default=None, help="comma-separated registry names or files")
     b.add_argument("--out", default="results", help="output folder")
@@ -347,19 +348,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--epochs",
         type=positive_int,
         default=None,
-        help="training epochs per run (default: 15, or the suite file's)",
+        help="training epochs per run (default: 15)",
     )
     b.add_argument(
         "--activations",
         default=None,
-        help="Light activations: names or formulas (default: relu,gelu,silu, or the suite file's)",
+        help="Light activations: names or formulas (default: relu,gelu,silu)",
     )
     b.add_argument(
         "--discovery",
         choices=["gplearn", "none"],
         default=None,
-        help="discover each dataset's formula with gplearn (the paper), or none (default: "
-        "gplearn, or the suite file's)",
+        help="discover each dataset's formula with gplearn (the paper), or none (default: gplearn)",
     )
     b.add_argument(
         "--discovery-part",
@@ -380,13 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="datasets lending their formula to the others: names, all or none "
         "(paper: higgs; builtin: all)",
     )
-    b.add_argument(
-        "--widths", default=None, help="Light hidden widths (default: 64,32, or the suite file's)"
-    )
+    b.add_argument("--widths", default=None, help="Light hidden widths (default: 64,32)")
     b.add_argument(
         "--heavy-widths",
         default=None,
-        help="Heavy widths, or none (default: 200,100, or the suite file's)",
+        help="Heavy widths, or none (default: 200,100)",
     )
     b.add_argument(
         "--learnable-constants",
