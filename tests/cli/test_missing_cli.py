@@ -117,4 +117,4 @@ def test_search_runs_on_a_file_with_missing_values(symact, tmp_path):
     )
     assert r.status == 0, r.err
     assert FILLED in r.out.splitlines()
-    assert (out / "report.html").exists()
+    assert (out / "search_report.html").exists()
