@@ -18,10 +18,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from symact.errors import UserError
+
 _POLL_S = 0.1
 
 
-class ResultsInUse(ValueError):
+class ResultsInUse(UserError, ValueError):
     """Another process holds the results store; the message names its pid and what to do."""
 
 

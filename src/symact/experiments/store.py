@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from symact.errors import UserError
 from symact.experiments.lock import ResultsInUse, ResultsLock, in_use_message, lock_holder
 
 #: The store's file name inside a results folder (``--out``).
@@ -43,7 +44,7 @@ SCHEMA = tuple(
 _WHAT_TO_DO = "choose another --out folder"
 
 
-class StoreError(ValueError):
+class StoreError(UserError, ValueError):
     """A results store cannot be opened, read or written; the message says what to do."""
 
 
