@@ -114,3 +114,37 @@ def test_a_kernel_folder_others_can_write_is_refused_before_any_work(symact, tmp
     assert f"the kernel cache folder {shared} is writable by others" in r.error
     assert "SYMACT_KERNEL_DIR" in r.error
     assert not out.exists() and list(shared.iterdir()) == []
+
+
+def test_a_file_stem_with_two_dollars_runs_end_to_end_and_is_drawn_literally(
+    symact, tmp_path, shared_data
+):
+    """``price_$m_$k.csv`` would be mathtext (``$m_$``) in every figure that names it, and
+    fail to draw after training; it is drawn as written."""
+    from cli_helpers import MAIL_COLUMNS, csv_rows, mail_rows, write_csv
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.legend import Legend
+
+    from symact.experiments import ResultsStore
+    from symact.report.outputs import records
+    from symact.report.plots import accuracy_vs_params_figure
+
+    data = write_csv(
+        tmp_path / "price_$m_$k.csv", MAIL_COLUMNS, mail_rows(shared_data / "spambase.data")
+    )
+    out = tmp_path / "out"
+    label_options = ["--target", "y", "--positive", "yes", "--drop", "id"]
+    r = symact("benchmark", "--datasets", str(data), *label_options, *FAST, "--out", str(out))
+    assert r.status == 0, r.err
+    assert "4 runs: 4 trained, 0 already stored, 0 failed" in r.out
+    assert {x["Dataset"] for x in csv_rows(out / "final_efficiency_results.csv")} == {"PRICE_$M_$K"}
+    assert (out / "accuracy_vs_params.png").read_bytes().startswith(b"\x89PNG")
+    assert "PRICE_$M_$K" in (out / "report.html").read_text(encoding="utf-8")
+    with ResultsStore(out / "symact.sqlite") as store:
+        runs = records(store.get_document("suite"), store)
+    fig = accuracy_vs_params_figure(runs)
+    FigureCanvasAgg(fig).draw()  # mathtext would fail here
+    (legend_text,) = [
+        t for legend in fig.findobj(Legend) for t in legend.get_texts() if "PRICE" in t.get_text()
+    ]
+    assert legend_text.get_text() == "PRICE_$M_$K" and not legend_text.get_parse_math()
