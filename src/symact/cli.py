@@ -221,6 +221,11 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
         help="Ray cluster to join ('auto' or host:port); default: start a local "
         "Ray instance for this command",
     )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another run holds --out, wait for it to finish (default: stop, naming it)",
+    )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -394,10 +399,16 @@ def check_datasets(
         raise UsageError("--positive makes a task binary; it cannot go with --labels all")
 
 
-def check_out(out: Path) -> None:
-    """--out must be a folder where a results store can be written (nothing is created)."""
+def check_out(out: Path, *, wait: bool = False) -> None:
+    """--out must be a folder where a results store can be written (nothing is created);
+    held by another run, it is refused naming the holder, unless ``wait`` (``--wait``)."""
     from symact.experiments.store import check_results_folder
 
+    if out.is_symlink() and not out.exists():
+        raise UsageError(
+            f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist; "
+            "create its target, or name a folder that exists or can be created"
+        )
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a folder (it is created if missing)")
     if out.is_dir() and not (out / "symact.sqlite").exists():
@@ -408,7 +419,7 @@ def check_out(out: Path) -> None:
                 f"{', ...' if len(others) > 3 else ''}) and no symact results store; symact "
                 "would overwrite its outputs there: choose a new or empty folder"
             )
-    check_results_folder(out)
+    check_results_folder(out, held_ok=wait)
 
 
 def _benchmark_plan(args: argparse.Namespace):
@@ -595,7 +606,7 @@ def checked_out_and_executor(args: argparse.Namespace) -> Path:
     if not args.out.strip():  # Path("") is the current folder
         raise UsageError("--out is empty; name a folder, e.g. --out results")
     out = Path(args.out)
-    check_out(out)
+    check_out(out, wait=args.wait)
     from symact.training.kernel_cache import check_kernel_cache
 
     check_kernel_cache()
@@ -611,14 +622,20 @@ def checked_out_and_executor(args: argparse.Namespace) -> Path:
     return out
 
 
-def open_results_store(out: Path, executor):
+def open_results_store(out: Path, executor, *, wait: bool = False):
     """``out``'s results store, opened once the executor is ready: a ``--ray-address``
-    that cannot be joined fails before ``--out`` exists."""
+    that cannot be joined fails before ``--out`` exists. ``wait`` (``--wait``): while
+    another run holds it, say so and wait for it to finish."""
     from symact.experiments import ResultsStore
+    from symact.experiments.lock import lock_holder
 
     if executor is not None:
         executor.ready()
-    return ResultsStore(out / "symact.sqlite")
+    path = out / "symact.sqlite"
+    holder = lock_holder(path) if wait else None
+    if holder is not None:
+        print(f"waiting for the run holding {path} ({holder}) to finish", file=sys.stderr)
+    return ResultsStore(path, wait=wait)
 
 
 def note_file_datasets(console: Console, cache, datasets) -> None:
@@ -671,7 +688,7 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
     note_file_datasets(console, data, suite.datasets)
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    with open_results_store(out, executor) as store:
+    with open_results_store(out, executor, wait=args.wait) as store:
         before = store.count()
         try:
             with _progress(console) as progress:

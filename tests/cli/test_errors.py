@@ -148,3 +148,14 @@ def test_a_file_stem_with_two_dollars_runs_end_to_end_and_is_drawn_literally(
         t for legend in fig.findobj(Legend) for t in legend.get_texts() if "PRICE" in t.get_text()
     ]
     assert legend_text.get_text() == "PRICE_$M_$K" and not legend_text.get_parse_math()
+
+
+def test_a_dangling_out_link_is_refused_before_any_work_naming_it(symact, tmp_path):
+    link = tmp_path / "results"
+    link.symlink_to(tmp_path / "gone")
+    r = symact("benchmark", "--datasets", "spambase", *FAST, "--out", str(link))
+    assert r.error == (
+        f"error: --out {link} is a symbolic link to {tmp_path / 'gone'}, which does not "
+        "exist; create its target, or name a folder that exists or can be created"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]

@@ -28,8 +28,10 @@ class ResultsInUse(UserError, ValueError):
 
 
 def lock_path(store: str | Path) -> Path:
-    """The lock file of the store at ``store``: ``symact.sqlite`` -> ``symact.sqlite.lock``."""
-    store = Path(store)
+    """The lock file of the store at ``store``: ``symact.sqlite`` -> ``symact.sqlite.lock``,
+    beside the real file: symbolic links (a linked ``--out``, a linked ``symact.sqlite``)
+    are resolved first, so two folders linking one store share its one lock."""
+    store = Path(os.path.realpath(store))
     return store.with_name(store.name + ".lock")
 
 

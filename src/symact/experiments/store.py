@@ -55,11 +55,14 @@ def _now() -> str:
 # --------------------------------------------------------------------------- checks
 
 
-def check_results_folder(folder: str | Path, name: str = STORE_NAME) -> None:
+def check_results_folder(
+    folder: str | Path, name: str = STORE_NAME, *, held_ok: bool = False
+) -> None:
     """Raise :class:`StoreError` if a results store cannot be created or written in
     ``folder`` (``--out``), or :class:`~symact.experiments.lock.ResultsInUse` if another
-    run holds it. Creates nothing: the folder may not exist yet."""
-    check_store_path(Path(folder) / name)
+    run holds it (unless ``held_ok``: the caller will wait). Creates nothing: the folder
+    may not exist yet."""
+    check_store_path(Path(folder) / name, held_ok=held_ok)
 
 
 def check_store_path(path: str | Path, *, held_ok: bool = False) -> None:
