@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cli_helpers import FAST, CliResult
 
 from symact.errors import UserError
@@ -159,3 +160,21 @@ def test_a_dangling_out_link_is_refused_before_any_work_naming_it(symact, tmp_pa
         "exist; create its target, or name a folder that exists or can be created"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_a_full_disk_while_outputs_are_written_is_a_user_error_naming_the_folder(tmp_path):
+    """/dev/full answers every write with ENOSPC, as a full disk does."""
+    from symact.errors import OutputError
+    from symact.report.outputs import staging
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(OutputError) as err, staging(out) as stage:
+        (stage / "summary.csv").write_text("a,b\n")
+        with open("/dev/full", "w") as full:
+            full.write("x")
+            full.flush()
+    message = str(err.value)
+    assert message.startswith(f"cannot write the outputs into {out} (No space left on device")
+    assert f"then run `symact report {out}`" in message
+    assert list(out.iterdir()) == []  # the staged file is not half moved in
