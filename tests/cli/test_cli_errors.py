@@ -24,7 +24,7 @@ INJECT = """
 import sys
 import symact.cli
 
-def check_out(out):
+def check_out(out, **options):
     return 1 / 0  # the injected bug
 
 symact.cli.check_out = check_out
