@@ -57,7 +57,7 @@ def _traceback_file(line: str) -> Path:
     text = path.read_text()
     assert text.startswith("Traceback (most recent call last):")
     assert 'File "<string>", line 6, in check_out' in text  # the injected function
-    assert "in checked_out_and_executor\n    check_out(out)" in text  # and its caller
+    assert "in checked_out_and_executor\n    check_out(out" in text  # and its caller
     assert text.rstrip().endswith("ZeroDivisionError: division by zero")
     return path
 
