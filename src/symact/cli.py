@@ -2,8 +2,11 @@
 
 Every subcommand validates its arguments here, at the edge, before any heavy import or any
 work: a bad flag, token, file, column or folder is one line naming it and how to fix it, and
-exit status 2. The library's ``ValueError`` family becomes such a line too (data-stage
-errors spell their options as flags, ``--positive``). Ctrl-C or SIGTERM exits 130 after
+exit status 2. The library's user errors (``symact.errors.UserError``: data, formula, store,
+Ray) become such a line too (data-stage errors spell their options as flags, ``--positive``).
+Any other exception is a bug in symact: one line saying so and naming the file that holds
+its traceback (in ``--out`` where it exists, else the temp folder), exit status 1. Ctrl-C or
+SIGTERM exits 130 after
 saying what is kept and how to resume. User text (paths, formulas) is never passed through
 rich markup.
 """
@@ -27,12 +30,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
+from symact.errors import UserError
+
 EXIT_USAGE = 2
+#: an internal error (a bug in symact), reported with the file holding its traceback
+EXIT_BUG = 1
 EXIT_INTERRUPTED = 130
 MAX_SEED = 2**32 - 1
 
 
-class UsageError(ValueError):
+class UsageError(UserError, ValueError):
     """A command-line problem found before any work: one line, exit status 2."""
 
 
@@ -268,6 +275,11 @@ def _add_executor_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="Ray cluster to join ('auto' or host:port); default: start a local "
         "Ray instance for this command",
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="when another run holds --out, wait for it to finish (default: stop, naming it)",
     )
 
 
@@ -540,10 +552,16 @@ def check_datasets(
         raise UsageError("--positive makes a task binary; it cannot go with --labels all")
 
 
-def check_out(out: Path) -> None:
-    """--out must be a folder where a results store can be written (nothing is created)."""
+def check_out(out: Path, *, wait: bool = False) -> None:
+    """--out must be a folder where a results store can be written (nothing is created);
+    held by another run, it is refused naming the holder, unless ``wait`` (``--wait``)."""
     from symact.experiments.store import check_results_folder
 
+    if out.is_symlink() and not out.exists():
+        raise UsageError(
+            f"--out {out} is a symbolic link to {os.readlink(out)}, which does not exist; "
+            "create its target, or name a folder that exists or can be created"
+        )
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; name a folder (it is created if missing)")
     if out.is_dir() and not (out / "symact.sqlite").exists():
@@ -554,7 +572,7 @@ def check_out(out: Path) -> None:
                 f"{', ...' if len(others) > 3 else ''}) and no symact results store; symact "
                 "would overwrite its outputs there: choose a new or empty folder"
             )
-    check_results_folder(out)
+    check_results_folder(out, held_ok=wait)
 
 
 def _benchmark_plan(args: argparse.Namespace):
@@ -825,7 +843,10 @@ def checked_out_and_executor(args: argparse.Namespace) -> Path:
     if not args.out.strip():  # Path("") is the current folder
         raise UsageError("--out is empty; name a folder, e.g. --out results")
     out = Path(args.out)
-    check_out(out)
+    check_out(out, wait=args.wait)
+    from symact.training.kernel_cache import check_kernel_cache
+
+    check_kernel_cache()
     if args.executor == "ray":
         from symact.experiments.ray_executor import check_ray_installed
 
@@ -838,14 +859,20 @@ def checked_out_and_executor(args: argparse.Namespace) -> Path:
     return out
 
 
-def open_results_store(out: Path, executor):
+def open_results_store(out: Path, executor, *, wait: bool = False):
     """``out``'s results store, opened once the executor is ready: a ``--ray-address``
-    that cannot be joined fails before ``--out`` exists."""
+    that cannot be joined fails before ``--out`` exists. ``wait`` (``--wait``): while
+    another run holds it, say so and wait for it to finish."""
     from symact.experiments import ResultsStore
+    from symact.experiments.lock import lock_holder
 
     if executor is not None:
         executor.ready()
-    return ResultsStore(out / "symact.sqlite")
+    path = out / "symact.sqlite"
+    holder = lock_holder(path) if wait else None
+    if holder is not None:
+        print(f"waiting for the run holding {path} ({holder}) to finish", file=sys.stderr)
+    return ResultsStore(path, wait=wait)
 
 
 def note_file_datasets(console: Console, cache, datasets) -> None:
@@ -900,7 +927,7 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
         say(console, f"note {note}", "yellow")
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    with open_results_store(out, executor) as store:
+    with open_results_store(out, executor, wait=args.wait) as store:
         before = store.count()
         try:
             with _progress(console) as progress:
@@ -1121,6 +1148,41 @@ def _on_sigterm(signum, frame) -> None:
     raise _Terminated()
 
 
+def _bug_folder(args: argparse.Namespace) -> Path | None:
+    """Where a bug's traceback goes: the command's results folder, where it exists."""
+    folder = getattr(args, "out", None) or getattr(args, "folder", None)
+    if folder and str(folder).strip() and Path(folder).is_dir():
+        return Path(folder)
+    return None
+
+
+def report_bug(exc: BaseException, folder: Path | None) -> str:
+    """Write ``exc``'s traceback to ``symact-error-<timestamp>.log`` in ``folder`` (else the
+    temp folder) and return the one line that says it is a bug in symact and where the
+    traceback is. A bug must not read as bad input, nor lose the evidence to fix it."""
+    import tempfile
+    import traceback
+
+    text = "".join(traceback.format_exception(exc))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"symact-error-{stamp}-{os.getpid()}.log"
+    summary = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+    for where in (folder, Path(tempfile.gettempdir())):
+        if where is None:
+            continue
+        path = where / name
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError:
+            continue
+        return (
+            f"this is a bug in symact, not a problem with your input ({summary}); the full "
+            f"traceback is in {path}; please report it with that file"
+        )
+    sys.stderr.write(text)  # no folder would take the file: the traceback itself, then
+    return f"this is a bug in symact ({summary}); its traceback is printed above"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(highlight=False)
@@ -1133,11 +1195,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         what = "Terminated" if isinstance(exc, _Terminated) else "Interrupted"
         say(err, f"{what}. Finished runs are kept; run the same command again to continue.")
         return EXIT_INTERRUPTED
-    except (ValueError, OSError) as exc:
+    except UserError as exc:
         from symact.data.errors import render_error
 
         say(err, f"error: {render_error(exc, 'cli')}", "red")
         return EXIT_USAGE
+    except Exception as exc:  # not the user's doing: say so, and keep the traceback
+        say(err, f"error: {report_bug(exc, _bug_folder(args))}", "red")
+        return EXIT_BUG
     finally:
         if handles:
             signal.signal(signal.SIGTERM, previous)

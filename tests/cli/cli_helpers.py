@@ -27,10 +27,15 @@ class CliResult:
 
     @property
     def error(self) -> str:
-        """The one error line: exactly one non-empty line on stderr, no traceback."""
+        """The one line of a user error: exit status 2, exactly one non-empty line on
+        stderr, no traceback, and not the line of a bug in symact (exit status 1)."""
+        assert self.status == 2, (
+            f"expected exit status 2 (a user error), got {self.status}:\n{self.err}"
+        )
         lines = [line for line in self.err.splitlines() if line.strip()]
         assert len(lines) == 1, f"expected one error line, got:\n{self.err}"
         assert lines[0].startswith("error: "), self.err
+        assert "bug in symact" not in lines[0], self.err
         assert "Traceback" not in self.out + self.err
         assert "MarkupError" not in self.out + self.err
         return lines[0]

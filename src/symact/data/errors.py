@@ -19,6 +19,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal
 
+from symact.errors import UserError
+
 #: Python parameter -> command-line flag, for the options data-stage messages name. A
 #: parameter missing here is spelled ``--<name with dashes>``.
 CLI_FLAGS = {
@@ -79,7 +81,7 @@ def _shell_word(value: object) -> str:
     return shlex.quote(str(value))
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A dataset could not be found, fetched, verified or turned into the task asked for.
 
     Build it from message parts: plain strings and :class:`Option` mentions, e.g.

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from symact.data import Dataset
+from symact.data.errors import DataError
 from symact.data.missing import impute
+from symact.errors import SettingError
 from symact.formula import Formula, parse_formula
 
 PAPER_FUNCTION_SET: tuple[str, ...] = ("add", "sub", "mul", "sin", "cos", "abs")
@@ -46,9 +48,9 @@ class GplearnSettings:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.subsample <= 1.0:
-            raise ValueError(f"subsample must be in (0, 1], got {self.subsample}")
+            raise SettingError(f"subsample must be in (0, 1], got {self.subsample}")
         if self.generations < 1 or self.population_size < 2:
-            raise ValueError(
+            raise SettingError(
                 "generations must be >= 1 and population_size >= 2, got "
                 f"{self.generations} and {self.population_size}"
             )
@@ -122,7 +124,7 @@ def discovery_sample(
     NaN, and the sample is all it may look at."""
     n = len(X)
     if len(y) != n:
-        raise ValueError(f"X has {n} rows but y has {len(y)} labels; pass one label per row")
+        raise DataError(f"X has {n} rows but y has {len(y)} labels; pass one label per row")
     k = max(2, int(n * settings.subsample))
     idx = np.random.RandomState(settings.seed).choice(n, k, replace=False)
     from sklearn.preprocessing import StandardScaler  # here: option checks run without sklearn
@@ -131,7 +133,7 @@ def discovery_sample(
     Xs = StandardScaler().fit_transform(sample)
     ys = np.asarray(y[idx])
     if len(np.unique(ys)) < 2:
-        raise ValueError(
+        raise DataError(
             f"the {settings.subsample:.0%} discovery sample ({k} rows) holds only one class; "
             "use a larger dataset or a larger subsample"
         )

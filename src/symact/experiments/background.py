@@ -32,13 +32,15 @@ from multiprocessing.process import BaseProcess
 import numpy as np
 
 from symact.discovery import Discovery, GplearnSettings, discover_gplearn
+from symact.errors import UserError
 
 
-class DiscoveryProcessDied(ChildProcessError, RuntimeError):
+class DiscoveryProcessDied(UserError, ChildProcessError, RuntimeError):
     """The discovery child ended before it sent its results (killed, out of memory).
 
-    An OSError, so that the CLI reports it as one line like any other failure it cannot fix
-    itself; a RuntimeError, as it was first raised.
+    Not a bug in symact but the machine's doing, which a rerun continues: a
+    :class:`~symact.errors.UserError`, so the CLI reports it as one line (exit 2) naming
+    what to do; a ChildProcessError and RuntimeError, as it was first raised.
     """
 
 

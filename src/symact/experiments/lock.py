@@ -18,16 +18,20 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from symact.errors import UserError
+
 _POLL_S = 0.1
 
 
-class ResultsInUse(ValueError):
+class ResultsInUse(UserError, ValueError):
     """Another process holds the results store; the message names its pid and what to do."""
 
 
 def lock_path(store: str | Path) -> Path:
-    """The lock file of the store at ``store``: ``symact.sqlite`` -> ``symact.sqlite.lock``."""
-    store = Path(store)
+    """The lock file of the store at ``store``: ``symact.sqlite`` -> ``symact.sqlite.lock``,
+    beside the real file: symbolic links (a linked ``--out``, a linked ``symact.sqlite``)
+    are resolved first, so two folders linking one store share its one lock."""
+    store = Path(os.path.realpath(store))
     return store.with_name(store.name + ".lock")
 
 

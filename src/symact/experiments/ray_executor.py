@@ -32,6 +32,7 @@ from functools import cache
 from typing import Any
 
 from symact.data import Dataset
+from symact.errors import UserError
 from symact.experiments.datacache import DataCache
 from symact.experiments.executors import (
     EpochsFn,
@@ -58,11 +59,11 @@ TASK_NAME = "symact_stack"
 CONNECT_TIMEOUT = 10.0
 
 
-class RayNotInstalled(ValueError):
+class RayNotInstalled(UserError, ValueError):
     """``--executor ray`` without Ray (or with one too old): the message says what to run."""
 
 
-class RayConnectError(ValueError):
+class RayConnectError(UserError, ValueError):
     """The Ray cluster named by ``--ray-address`` cannot be reached."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from symact.discovery import GplearnSettings
+from symact.errors import SettingError
 from symact.identity import PROTOCOL_VERSION, identity_dict
 from symact.models import ModelSpec
 from symact.training.config import TrainConfig
@@ -56,9 +57,9 @@ class DataSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "drop", tuple(self.drop))
         if self.labels not in LABELS:
-            raise ValueError(f"labels must be one of {LABELS}, got {self.labels!r}")
+            raise SettingError(f"labels must be one of {LABELS}, got {self.labels!r}")
         if self.missing not in MISSING:
-            raise ValueError(f"missing must be one of {MISSING}, got {self.missing!r}")
+            raise SettingError(f"missing must be one of {MISSING}, got {self.missing!r}")
 
     def options(self) -> DataSpec:
         """What to read, without what was read: the same spec before ``identify``."""
@@ -89,9 +90,9 @@ class SplitSpec:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test_size < 1.0:
-            raise ValueError(f"test_size must be in (0, 1), got {self.test_size}")
+            raise SettingError(f"test_size must be in (0, 1), got {self.test_size}")
         if not 0.0 <= self.validation < 1.0:
-            raise ValueError(f"validation must be in [0, 1), got {self.validation}")
+            raise SettingError(f"validation must be in [0, 1), got {self.validation}")
 
     @property
     def scored_on(self) -> str:

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from symact.errors import UserError
 from symact.experiments.lock import ResultsInUse, ResultsLock, in_use_message, lock_holder
 from symact.identity import PROTOCOL_VERSION
 
@@ -44,7 +45,7 @@ SCHEMA = tuple(
 _WHAT_TO_DO = "choose another --out folder"
 
 
-class StoreError(ValueError):
+class StoreError(UserError, ValueError):
     """A results store cannot be opened, read or written; the message says what to do."""
 
 
@@ -55,11 +56,14 @@ def _now() -> str:
 # --------------------------------------------------------------------------- checks
 
 
-def check_results_folder(folder: str | Path, name: str = STORE_NAME) -> None:
+def check_results_folder(
+    folder: str | Path, name: str = STORE_NAME, *, held_ok: bool = False
+) -> None:
     """Raise :class:`StoreError` if a results store cannot be created or written in
     ``folder`` (``--out``), or :class:`~symact.experiments.lock.ResultsInUse` if another
-    run holds it. Creates nothing: the folder may not exist yet."""
-    check_store_path(Path(folder) / name)
+    run holds it (unless ``held_ok``: the caller will wait). Creates nothing: the folder
+    may not exist yet."""
+    check_store_path(Path(folder) / name, held_ok=held_ok)
 
 
 def check_store_path(path: str | Path, *, held_ok: bool = False, protocol: bool = True) -> None:

@@ -19,6 +19,7 @@ from symact.data import REGISTRY
 from symact.data.openml import is_openml, openml_label
 from symact.data.registry import resolve_name
 from symact.discovery import Discovery, GplearnSettings
+from symact.errors import SettingError
 from symact.experiments.background import DiscoveryJob, DiscoveryProcess, can_run_in_background
 from symact.experiments.datacache import DataCache, discovery_rows
 from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec, SplitSpec
@@ -96,21 +97,21 @@ class Suite:
 
     def __post_init__(self) -> None:
         if not self.datasets:
-            raise ValueError("a suite needs at least one dataset")
+            raise SettingError("a suite needs at least one dataset")
         if not self.seeds:
-            raise ValueError("a suite needs at least one seed")
+            raise SettingError("a suite needs at least one seed")
         if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seed listed twice in {list(self.seeds)}")
+            raise SettingError(f"seed listed twice in {list(self.seeds)}")
         labels = [dataset_label(d.name) for d in self.datasets]
         twice = sorted({lab for lab in labels if labels.count(lab) > 1})
         if twice:
-            raise ValueError(
+            raise SettingError(
                 f"two datasets would share the table label {twice[0]!r} "
                 f"({[d.name for d in self.datasets if dataset_label(d.name) == twice[0]]}); "
                 "rename one of the files"
             )
         if self.discovery_method not in ("gplearn", "none"):
-            raise ValueError(
+            raise SettingError(
                 f"discovery must be 'gplearn' or 'none', got {self.discovery_method!r}"
             )
         if self.discovery_part not in DISCOVERY_PARTS:
@@ -123,7 +124,7 @@ class Suite:
             raise ValueError("discovery on training parts cannot go with learnable constants")
         acts = [activation_label(a) for a in self.activations]
         if len(set(acts)) != len(acts):
-            raise ValueError(f"activation listed twice in {list(self.activations)}")
+            raise SettingError(f"activation listed twice in {list(self.activations)}")
 
     @property
     def split_seeds(self) -> tuple[int | None, ...]:
@@ -186,7 +187,7 @@ def make_suite(
     elif all(isinstance(d, DataSpec) for d in datasets or ()):
         default, sources = (), ()  # a suite file's entries: no transfer unless asked
     else:
-        raise ValueError(f"unknown suite {name!r}; choose 'paper' or 'builtin'")
+        raise SettingError(f"unknown suite {name!r}; choose 'paper' or 'builtin'")
     data_options = {
         k: options.pop(k)
         for k in ("target", "positive", "drop", "labels", "missing")
@@ -237,7 +238,7 @@ def _transfer_sources(transfer: str | Sequence[str], chosen: Sequence[str]) -> t
     for t in names:
         key = resolve_name(t) or t
         if key not in chosen:
-            raise ValueError(
+            raise SettingError(
                 f"--transfer {t!r} is not one of this run's datasets ({', '.join(chosen)}); "
                 "use 'all', 'none' or one of them"
             )
@@ -359,7 +360,7 @@ def grid(
     that need no discovery, so they can train while discovery runs) or ``"formulas"``.
     """
     if include not in ("all", "baselines", "formulas"):
-        raise ValueError(f"include must be 'all', 'baselines' or 'formulas', got {include!r}")
+        raise SettingError(f"include must be 'all', 'baselines' or 'formulas', got {include!r}")
     lc = suite.learnable_constants
     entries: list[GridEntry] = []
     for data in suite.datasets:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from math import isfinite
 from typing import TYPE_CHECKING, Any
 
+from symact.errors import UserError
 from symact.formula.operators import OPERATORS
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ MAX_SIZE = 20_000
 _VARIABLE = re.compile(r"x|X(?:0|[1-9][0-9]{0,5})")
 
 
-class FormulaError(ValueError):
+class FormulaError(UserError, ValueError):
     """A formula was rejected: bad text, unknown operator, wrong arity, non-finite constant.
 
     The message names the problem, the position (for text) and how to fix it.

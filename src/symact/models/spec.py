@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from symact.errors import SettingError
 from symact.formula.named import named_activation
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula, FormulaError
@@ -35,12 +36,12 @@ NORMALIZATIONS = ("batchnorm", "none")
 def check_widths(widths: Sequence[int]) -> tuple[int, ...]:
     """Hidden widths as a tuple of positive ints; ValueError naming the bad value."""
     if isinstance(widths, (str, bytes)) or len(widths) == 0:
-        raise ValueError(
+        raise SettingError(
             f"hidden widths must be a non-empty sequence of positive integers, got {widths!r}"
         )
     for w in widths:
         if isinstance(w, bool) or not isinstance(w, (int, float)) or int(w) != w or w < 1:
-            raise ValueError(
+            raise SettingError(
                 f"hidden widths must be a non-empty sequence of positive integers, got {widths!r}"
             )
     return tuple(int(w) for w in widths)
@@ -101,18 +102,18 @@ class ModelSpec:
         object.__setattr__(self, "hidden", check_widths(self.hidden))
         object.__setattr__(self, "activation", canonical_activation(self.activation))
         if self.norm not in NORMALIZATIONS:
-            raise ValueError(f"norm must be one of {NORMALIZATIONS}, got {self.norm!r}")
+            raise SettingError(f"norm must be one of {NORMALIZATIONS}, got {self.norm!r}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise SettingError(f"dropout must be in [0, 1), got {self.dropout}")
         if isinstance(self.n_outputs, bool) or not isinstance(self.n_outputs, int):
-            raise ValueError(f"n_outputs must be an integer, got {self.n_outputs!r}")
+            raise SettingError(f"n_outputs must be an integer, got {self.n_outputs!r}")
         if self.n_outputs < 1 or self.n_outputs == 2:
-            raise ValueError(
+            raise SettingError(
                 f"n_outputs is 1 for two classes (one logit) or the number of classes (>= 3), "
                 f"got {self.n_outputs}"
             )
         if not self.bn_eps > 0 or not 0.0 <= self.bn_momentum <= 1.0:
-            raise ValueError(
+            raise SettingError(
                 f"bn_eps must be > 0 and bn_momentum in [0, 1], got {self.bn_eps}, "
                 f"{self.bn_momentum}"
             )
@@ -155,7 +156,7 @@ class ModelSpec:
 
     def dims(self, n_features: int) -> tuple[int, ...]:
         if isinstance(n_features, bool) or int(n_features) != n_features or n_features < 1:
-            raise ValueError(f"n_features must be a positive integer, got {n_features!r}")
+            raise SettingError(f"n_features must be a positive integer, got {n_features!r}")
         return (int(n_features), *self.hidden, self.n_outputs)
 
     def layout(self, n_features: int, n_constants: int | None = None) -> tuple[ParamBlock, ...]:

@@ -16,6 +16,7 @@ written.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import multiprocessing
 import os
@@ -27,6 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from symact.errors import OutputError
 from symact.experiments import ResultsStore, SuiteOutcome
 from symact.experiments.background import child_signals, start_child
 from symact.experiments.executors import environment
@@ -297,10 +299,32 @@ def staging(out: Path):
     and which is removed either way."""
     for stale in out.glob(".symact-outputs-*"):  # left by a killed run (the store's lock
         shutil.rmtree(stale, ignore_errors=True)  # makes this process the only writer)
-    stage = Path(tempfile.mkdtemp(prefix=".symact-outputs-", dir=out))
+    with _writable(out):
+        stage = Path(tempfile.mkdtemp(prefix=".symact-outputs-", dir=out))
     try:
-        yield stage
-        for path in sorted(stage.iterdir()):
-            os.replace(path, out / path.name)
+        with _writable(out):
+            yield stage
+            for path in sorted(stage.iterdir()):
+                os.replace(path, out / path.name)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+#: what the machine says when a folder cannot take files: the user's to fix, not a bug
+_NOT_WRITABLE = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextlib.contextmanager
+def _writable(out: Path):
+    """A full disk or a folder made read-only while outputs are written is an
+    :class:`~symact.errors.OutputError` naming the folder; the stored runs are kept, so
+    ``symact report`` writes the outputs once it is fixed."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:
+            raise
+        raise OutputError(
+            f"cannot write the outputs into {out} ({exc.strerror}: {exc.filename}); the runs "
+            f"are stored: free space or make it writable, then run `symact report {out}`"
+        ) from None

@@ -5,6 +5,10 @@ Figures are built with matplotlib's object API (``Figure`` + ``FigureCanvasAgg``
 activation arrives as an elementwise numpy function plus its formula text (for instance
 ``parse_formula(text).univariate().to_numpy()``); values that are not finite on the grid are
 masked (drawn as gaps and counted in the legend), never allowed to break a figure.
+
+Text from the user (dataset and file names, formulas, activation names) is drawn literally:
+never parsed as mathtext, where ``price_$m_$k`` would be math and could fail to draw after
+the training it reports (``parse_math=False`` on every such text, see :func:`literal`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
@@ -106,6 +111,14 @@ def _draw_activation(ax, x: np.ndarray, fn: ActivationFn, x_range: tuple[float, 
     ax.axhline(0.0, color="black", linewidth=0.5, alpha=0.5)
 
 
+def literal(legend: Legend) -> Legend:
+    """``legend`` with its entries and title drawn as written (no mathtext): its labels are
+    the user's names. Returns it, to wrap ``ax.legend(...)``."""
+    for text in (*legend.get_texts(), legend.get_title()):
+        text.set_parse_math(False)
+    return legend
+
+
 def _title(dataset_name: str, formula_text: str, width: int) -> str:
     formula = textwrap.fill(f"f(x) = {formula_text}", width=width, break_long_words=True)
     return f"Activation: {dataset_name}\n{formula}"
@@ -134,8 +147,8 @@ def plot_activation(
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.add_subplot()
     _draw_activation(ax, x, fn, x_range)
-    ax.set_title(_title(dataset_name, formula_text, width=80))
-    ax.legend(loc="best")
+    ax.set_title(_title(dataset_name, formula_text, width=80), parse_math=False)
+    literal(ax.legend(loc="best"))
     return _save(fig, path)
 
 
@@ -156,10 +169,10 @@ def plot_activations_combined(
     axes = fig.subplots(1, len(items), squeeze=False)[0]
     for ax, (dataset_name, formula_text, fn) in zip(axes, items, strict=True):
         _draw_activation(ax, x, fn, x_range)
-        ax.set_title(_title(dataset_name, formula_text, width=45), fontsize=10)
+        ax.set_title(_title(dataset_name, formula_text, width=45), fontsize=10, parse_math=False)
         # Per-panel legend only when a panel has a masking note the shared legend lacks.
         if any("not finite" in line.get_label() for line in ax.get_lines()):
-            ax.legend(loc="best", fontsize=8)
+            literal(ax.legend(loc="best", fontsize=8))
     handles = [
         Line2D([], [], linestyle="--", color="gray", alpha=0.7, label="ReLU"),
         Line2D([], [], linestyle=":", color="green", alpha=0.8, label="Swish (SiLU)"),
@@ -212,6 +225,13 @@ def plot_accuracy_vs_params(
     share one parameter count, so their points are nudged apart by ``dodge`` decades each
     (set 0 to draw them at the exact count). Configurations with no finished run are left out.
     """
+    return _save(accuracy_vs_params_figure(data, dodge=dodge), path)
+
+
+def accuracy_vs_params_figure(
+    data: pd.DataFrame | Iterable[RecordLike], *, dodge: float = 0.012
+) -> Figure:
+    """The figure :func:`plot_accuracy_vs_params` saves (to look at its artists)."""
     summary = _as_summary(data)
     summary = summary[np.isfinite(summary["acc_mean"].to_numpy(dtype=np.float64))]
     if summary.empty:
@@ -285,6 +305,9 @@ def plot_accuracy_vs_params(
     first = ax.legend(
         handles=dataset_handles, title="Dataset", loc="upper left", bbox_to_anchor=(1.02, 1.0)
     )
-    ax.add_artist(first)
-    ax.legend(handles=family_handles, title="Model", loc="lower left", bbox_to_anchor=(1.02, 0.0))
-    return _save(fig, path)
+    ax.add_artist(literal(first))
+    families_legend = ax.legend(
+        handles=family_handles, title="Model", loc="lower left", bbox_to_anchor=(1.02, 0.0)
+    )
+    literal(families_legend)
+    return fig

@@ -299,7 +299,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
         kernels.prebuild()
     store_path = out / "symact.sqlite"
     start = time.perf_counter()
-    with open_results_store(out, executor) as store:
+    with open_results_store(out, executor, wait=args.wait) as store:
         before = store.count()
         state = SearchProgress(budget=settings.budget)
         try:

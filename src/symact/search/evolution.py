@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from symact.errors import SettingError
 from symact.experiments.datacache import DataCache
 from symact.experiments.specs import DataSpec, RunSpec, SplitSpec
 from symact.experiments.store import ResultsStore
@@ -72,17 +73,17 @@ class SearchSettings:
         stages = (self.search_seeds, self.select_seeds, self.final_seeds)
         shared = set(stages[0]) & set(stages[2]) | (set(stages[1]) & set(stages[2]))
         if shared or set(stages[0]) & set(stages[1]):
-            raise ValueError(
+            raise SettingError(
                 "search, selection and final seeds must be disjoint (selection and judgement "
                 "on the same seeds is the winner's curse); "
                 f"{sorted(shared or set(stages[0]) & set(stages[1]))} appear twice"
             )
         if self.budget < 1 or self.population < 2 or self.batch < 1 or self.top < 1:
-            raise ValueError("budget, batch and top must be >= 1, population >= 2")
+            raise SettingError("budget, batch and top must be >= 1, population >= 2")
         if self.rerank < self.top:
-            raise ValueError(f"rerank ({self.rerank}) must be at least top ({self.top})")
+            raise SettingError(f"rerank ({self.rerank}) must be at least top ({self.top})")
         if not 2 <= self.tournament <= self.population:
-            raise ValueError(f"tournament must be in [2, population], got {self.tournament}")
+            raise SettingError(f"tournament must be in [2, population], got {self.tournament}")
 
     def search_split(self) -> SplitSpec:
         return SplitSpec(self.seed, self.test_size, self.validation)

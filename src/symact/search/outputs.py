@@ -162,7 +162,7 @@ def plot_progress(doc: dict[str, Any], path: Path) -> Path:
             ax.set_ylim(lo - 0.02, float(finite.max()) + 0.01)
     ax.set_xlabel("candidates trained")
     ax.set_ylabel("validation score (mean over search seeds)")
-    ax.set_title(f"symact search on {doc['dataset']}")
+    ax.set_title(f"symact search on {doc['dataset']}", parse_math=False)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from symact.errors import SettingError
 from symact.formula.operators import OPERATORS
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula, FormulaError
@@ -75,7 +76,7 @@ class SearchSpace:
         ):
             raise FormulaError("a search needs at least one operator")
         if self.max_size < 2 or self.max_depth < 2:
-            raise ValueError("max_size and max_depth must be at least 2")
+            raise SettingError("max_size and max_depth must be at least 2")
 
     @property
     def unary(self) -> tuple[str, ...]:

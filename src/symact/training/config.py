@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from symact.errors import SettingError
 from symact.identity import identity_dict
 
 
@@ -33,21 +34,21 @@ class TrainConfig:
         from symact.training.optimizers import OPTIMIZERS
 
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be an integer >= 1, got {self.epochs!r}")
+            raise SettingError(f"epochs must be an integer >= 1, got {self.epochs!r}")
         if self.batch_size < 2:
-            raise ValueError(
+            raise SettingError(
                 f"batch_size must be >= 2 (BatchNorm needs 2 rows per batch), got {self.batch_size}"
             )
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(
+            raise SettingError(
                 f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}"
             )
         if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise SettingError(f"lr must be > 0, got {self.lr}")
         if not all(0.0 <= b < 1.0 for b in self.betas) or len(self.betas) != 2:
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas}")
+            raise SettingError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if not self.eps > 0 or not self.weight_decay >= 0:
-            raise ValueError(
+            raise SettingError(
                 f"eps must be > 0 and weight_decay >= 0, got {self.eps}, {self.weight_decay}"
             )
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))

@@ -74,6 +74,9 @@ class FusedStep:
         self._scratch: dict[str, Tensor] = {}
         self._plans: dict[int, _Plan] = {}
         self._drawn_at = lib.symact_hidden_forward.index("drawn")
+        self._idx_at = lib.symact_gather.index("idx")
+        #: arguments of the per-step calls, bound by name once (see all_finite, gather)
+        self._bound: dict[tuple, kernels.BoundArgs] = {}
 
     @classmethod
     def create(cls, stack: StackedModel) -> FusedStep | None:
@@ -135,21 +138,26 @@ class FusedStep:
         return plan.loss  # float64, overwritten by the next step
 
     def all_finite(self, t: Tensor) -> bool:
-        return bool(self.lib.symact_all_finite(t.numel(), t.data_ptr()))
+        kernel = self.lib.symact_all_finite
+        key = ("all_finite", id(t))  # the bound arguments keep ``t``: its id stays its own
+        args = self._bound.get(key)
+        if args is None:
+            args = self._bound[key] = kernel.bind(n=t.numel(), x=t)
+        return bool(kernel(*args))
 
     def gather(self, m, rows, d, x_all, y_all, idx_ptr, stride, x_buf, y_buf) -> None:
-        """Batch rows of the training data into the step's buffers (common.c's loop)."""
-        self.lib.symact_gather(
-            m,
-            rows,
-            d,
-            x_all.data_ptr(),
-            y_all.data_ptr(),
-            idx_ptr,
-            stride,
-            x_buf.data_ptr(),
-            y_buf.data_ptr(),
-        )
+        """Batch rows of the training data into the step's buffers (common.c's loop). The
+        arguments are bound by name once per batch shape; ``idx`` is replaced per call."""
+        kernel = self.lib.symact_gather
+        key = ("gather", m, rows, d, stride, *map(id, (x_all, y_all, x_buf, y_buf)))
+        args = self._bound.get(key)
+        if args is None:
+            args = self._bound[key] = kernel.bind(
+                m=m, rows=rows, d=d, src=x_all, ysrc=y_all, idx=None, stride=stride,
+                dst=x_buf, ydst=y_buf,
+            )  # fmt: skip
+        at = self._idx_at
+        kernel(*args[:at], idx_ptr, *args[at + 1 :])
 
     # -- arguments, bound once per batch size ---------------------------------------------
 

@@ -17,7 +17,11 @@ arguments are built, never a corrupted run. The library reports the hash of the 
 was built from, and a library built from another header is refused at load time.
 
 Build: ``cc -O3 -march=native`` into ``<cache>/kernels/symact_<hash>.so`` (hash of the
-sources, flags, compiler and CPU flags; written to a temporary name, then renamed), loaded
+sources, flags, compiler and CPU flags; written to a temporary name, then renamed) with the
+SHA-256 of its bytes beside it (``.so.sha256``). Loading runs the library's code (its
+initializers run inside ``dlopen``), so a library is loaded only from a folder that the user
+owns and no one else can write (``kernel_cache``), and only once its bytes, read through
+the descriptor that ``dlopen`` then opens, match the digest recorded at build. Loaded
 with ctypes, which releases the GIL during calls, so stacks on several threads run in
 parallel. First with glibc's vector math library (libmvec: sin/cos/exp/erf 16 lanes at a
 time), else without.
@@ -36,6 +40,7 @@ import hashlib
 import os
 import platform
 import re
+import stat
 import subprocess
 import tempfile
 import threading
@@ -51,6 +56,12 @@ import torch
 from torch import Tensor
 
 from symact.formula.ccode import LIBM_FUNCTIONS, interpreter_source
+from symact.training.kernel_cache import (
+    cache_dir,
+    check_private_folder,
+    digest_path,
+    mode,
+)
 
 SOURCES = ("hidden.c", "output.c")
 HEADER = "kernels.h"
@@ -183,6 +194,10 @@ class Kernel:
     def __call__(self, *args: Any) -> Any:
         return self.fn(*args)
 
+    def call(self, **args: Any) -> Any:
+        """Bind by name (:meth:`bind`) and call: for kernels called once, not per step."""
+        return self.fn(*self.bind(**args))
+
 
 @dataclass(frozen=True)
 class Library:
@@ -243,19 +258,12 @@ def _cpu_id() -> str:
     return f"{platform.machine()} {platform.processor()} {flags}"
 
 
-def cache_dir() -> Path:
-    env = os.environ.get("SYMACT_KERNEL_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("symact")) / "kernels"
-
-
 def compile_library(source: str, out: Path, *, libmvec: bool, cc: str | None = None) -> None:
-    """Compile C ``source`` (with ``kernels.h`` beside it) into the shared library ``out``."""
+    """Compile C ``source`` (with ``kernels.h`` beside it) into the shared library ``out``,
+    and record its bytes' SHA-256 beside it (:func:`digest_path`)."""
     cc = cc or os.environ.get("SYMACT_CC", "cc")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    check_private_folder(out.parent)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         src = Path(tmp) / "symact.c"
         src.write_text(source)
@@ -272,7 +280,46 @@ def compile_library(source: str, out: Path, *, libmvec: bool, cc: str | None = N
             raise KernelBuildError(f"could not run the C compiler {cc!r}: {exc}") from exc
         if r.returncode != 0:
             raise KernelBuildError(f"{' '.join(cmd)} failed:\n{r.stderr.strip()[-2000:]}")
-        os.replace(tmp_out, out)  # atomic: a concurrent build of the same key is harmless
+        tmp_digest = Path(tmp) / "digest"
+        tmp_digest.write_text(hashlib.sha256(tmp_out.read_bytes()).hexdigest())
+        # atomic each; a concurrent build of the same key may pair one build's digest with
+        # the other's bytes, which loading refuses and the next build repairs
+        os.replace(tmp_digest, digest_path(out))
+        os.replace(tmp_out, out)
+
+
+def _open_verified(path: Path) -> int:
+    """A descriptor of ``path`` whose bytes match the digest recorded when it was built
+    (KernelBuildError otherwise), in a private folder (KernelDirError otherwise). Loading
+    through this descriptor loads the bytes that were checked."""
+    if not path.parent.is_dir():
+        raise KernelBuildError(f"{path} is not built")
+    check_private_folder(path.parent)
+    try:
+        expected = digest_path(path).read_text().strip()
+    except OSError:
+        raise KernelBuildError(
+            f"{path} has no recorded digest ({digest_path(path).name})"
+        ) from None
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+            raise KernelBuildError(f"{path} is not a file of this user's")
+        digest = hashlib.sha256()
+        offset = 0
+        while block := os.pread(fd, 1 << 20, offset):
+            digest.update(block)
+            offset += len(block)
+        if digest.hexdigest() != expected:
+            raise KernelBuildError(
+                f"{path} does not match the digest recorded when it was built; delete it and "
+                "run again"
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def load_library(path: Path, *, header: str | None = None) -> Library:
@@ -280,7 +327,12 @@ def load_library(path: Path, *, header: str | None = None) -> Library:
     KernelBuildError if the library lacks a kernel or was built from another header."""
     header = _text(HEADER) if header is None else header
     expected = hashlib.sha256(header.encode()).hexdigest()[:16]
-    cdll = ctypes.CDLL(str(path))
+    fd = _open_verified(path)  # before dlopen: loading runs the library's code
+    try:
+        by_fd = Path(f"/proc/self/fd/{fd}")
+        cdll = ctypes.CDLL(str(by_fd if by_fd.exists() else path))
+    finally:
+        os.close(fd)
     sigs = parse_header(header)
     missing = [name for name in sigs if not hasattr(cdll, name)]
     if missing:
@@ -293,14 +345,6 @@ def load_library(path: Path, *, header: str | None = None) -> Library:
             f"{expected}); delete it and run again"
         )
     return Library(path, kernels)
-
-
-def mode() -> str:
-    """``SYMACT_KERNELS``: ``auto`` (default), ``fused`` (failures are errors) or ``torch``."""
-    value = os.environ.get("SYMACT_KERNELS", "auto").strip().lower() or "auto"
-    if value not in ("auto", "fused", "torch"):
-        raise ValueError(f"SYMACT_KERNELS must be 'auto', 'fused' or 'torch', got {value!r}")
-    return value
 
 
 _lock = threading.Lock()
@@ -325,9 +369,11 @@ def _build_and_load() -> tuple[Library | None, str]:
             message = _failed[key]
             continue
         try:
-            if not path.exists():
+            try:
+                lib = load_library(path)
+            except (KernelBuildError, OSError):  # not built, or not as recorded: build
                 compile_library(source, path, libmvec=libmvec, cc=cc)
-            lib = load_library(path)
+                lib = load_library(path)
         except (KernelBuildError, OSError) as exc:
             message = _failed[key] = str(exc)
             continue

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from symact.data.errors import DataError
+from symact.errors import SettingError
 from symact.models.network import Network
 from symact.models.spec import ModelSpec
 from symact.training.config import TrainConfig
@@ -99,9 +101,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu'")
+        raise SettingError("device 'cuda' was asked for but no CUDA GPU is available; use 'cpu'")
     if not (name == "cpu" or name.startswith("cuda")):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+        raise SettingError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
     return torch.device(name)
 
 
@@ -156,7 +158,7 @@ def _as_tensor(a: ArrayLike, dtype: torch.dtype, what: str) -> Tensor:
     t = torch.as_tensor(a)
     t = t.to(dtype).contiguous()
     if dtype.is_floating_point and not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{what} holds NaN or inf values; clean or impute the data first")
+        raise DataError(f"{what} holds NaN or inf values; clean or impute the data first")
     return t
 
 
