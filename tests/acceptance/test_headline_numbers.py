@@ -139,7 +139,9 @@ def test_claims_b_c_d_hold_and_a_does_not(paper_suite: Path) -> None:
     model; (d) HIGGS's formula is worse than Light ReLU on Spambase. Each of (b)-(d) on every
     comparison with all 10 seeds and the formula marked as supporting the claim. The README
     states (b) and (c) for both formulas of ``--discovery-seeds 2``; this suite has one
-    discovery (the paper's), whose formulas are the README's first ones.
+    discovery (the paper's), whose formulas are the README's first ones. The README's effect
+    sizes (:data:`README_CLAIM_DIFFS`) must lie inside this run's 95% t-intervals over the
+    10 seeds: a verdict that holds with a different size is a different result.
     """
     audit = claims(paper_suite)
     assert audit["(a)"][1] == "does not hold"
@@ -150,6 +152,25 @@ def test_claims_b_c_d_hold_and_a_does_not(paper_suite: Path) -> None:
         counts = re.findall(r"n=(\d+)\)", numbers)
         assert counts and set(counts) == {str(N_SEEDS)}, numbers
     assert "sub(cos(x), cos(cos(x)))" in audit["(b)"][0]  # the README's HIGGS formula
+    for claim, rival, readme_diff in README_CLAIM_DIFFS:
+        low, high = claim_interval(audit[claim][0], rival)
+        assert low <= readme_diff <= high, f"{claim} vs {rival}: README {readme_diff:+}"
+
+
+#: the README's effect sizes (its "The verdict" section, first formula of each dataset):
+#: claim, rival, mean test AUC difference over 10 seeds
+README_CLAIM_DIFFS = [
+    ("(b)", "Light ReLU", 0.011),
+    ("(c)", "Light GELU", 0.0054),
+    ("(d)", "Light ReLU", -0.062),
+]
+
+
+def claim_interval(numbers: str, rival: str) -> tuple[float, float]:
+    """The 95% interval of the first comparison against ``rival`` in a claim's numbers."""
+    found = re.search(rf"vs {rival} [+-][\d.]+ \[([+-][\d.]+), ([+-][\d.]+)\]", numbers)
+    assert found, f"no comparison with {rival} in: {numbers}"
+    return float(found.group(1)), float(found.group(2))
 
 
 #: the search: Forest Cover's default 20,000 rows, 64 candidates, the 8 best reranked at 15
