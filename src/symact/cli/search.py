@@ -265,7 +265,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     from symact.experiments import DataCache
     from symact.search.outputs import SEARCH_REPORT, save_search, write_search_outputs
     from symact.search.runner import run_search
-    from symact.search.verdict import conclusion
+    from symact.search.verdict import conclusions
     from symact.training import resolve_device
 
     device = str(resolve_device(args.device))
@@ -312,9 +312,9 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     statuses = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     say(console, f"{len(st.candidates)} candidates proposed ({statuses}); {st.stopped}")
     say(console, verdict_text(table))
-    metric = "AUC" if outcome.entries and outcome.entries[0].n_classes <= 2 else "accuracy"
-    for label in dict.fromkeys(table["dataset"]):
-        say(console, conclusion(table.to_dict("records"), label, metric))
+    n_classes = {e.dataset: e.n_classes for e in outcome.entries}
+    for line in conclusions(table.to_dict("records"), n_classes):
+        say(console, line)
     say(console, f"{seconds:.1f} s in all. Outputs in {out}/ ({SEARCH_REPORT}, search_results.csv)")
     return 0
 

@@ -162,11 +162,17 @@ class Candidate:
         }
 
 
+def selection_metric(n_classes: int) -> tuple[str, str]:
+    """The score a search selects and judges on, as (result field, name shown): ROC AUC
+    for two classes, accuracy for more (AUC has no one multi-class meaning)."""
+    return ("auc", "AUC") if n_classes <= 2 else ("accuracy", "accuracy")
+
+
 def metric_of(result: dict[str, Any] | None, n_classes: int) -> float | None:
-    """The score a search selects on: ROC AUC for two classes, accuracy for more."""
+    """A run's score by :func:`selection_metric`; None where it failed or has none."""
     if result is None or result.get("failed"):
         return None
-    value = result["auc"] if n_classes <= 2 else result["accuracy"]
+    value = result[selection_metric(n_classes)[0]]
     return None if value is None else float(value)
 
 
