@@ -28,7 +28,7 @@ from rich.console import Console
 from symact.cli import benchmark, datasets, discover, report, search
 from symact.cli.checks import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from symact.cli.options import CommandParser, Parser
-from symact.cli.session import Terminated, bug_folder, on_sigterm, report_bug, say
+from symact.cli.session import bug_folder, on_sigterm, report_bug, say, stopped_by
 from symact.errors import UserError
 
 __all__ = [
@@ -79,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command].command(args, console)
     except KeyboardInterrupt as exc:
-        what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
-        say(err, f"{what}. Finished runs are kept; run the same command again to continue.")
+        say(
+            err,
+            f"{stopped_by(exc)}. Finished runs are kept; run the same command again to continue.",
+        )
         return EXIT_INTERRUPTED
     except UserError as exc:
         from symact.data.errors import render_error

@@ -61,6 +61,11 @@ def on_sigterm(signum, frame) -> None:
     raise Terminated()
 
 
+def stopped_by(exc: KeyboardInterrupt) -> str:
+    """How a stop is told: Terminated (SIGTERM) or Interrupted (Ctrl-C)."""
+    return "Terminated" if isinstance(exc, Terminated) else "Interrupted"
+
+
 @contextlib.contextmanager
 def executor_of(args: argparse.Namespace):
     """The executor ``--executor`` names (None: the runner's local threads). Ray starts in
@@ -108,9 +113,8 @@ def work_in_store(
         try:
             return work(store)
         except KeyboardInterrupt as exc:
-            what = "Terminated" if isinstance(exc, Terminated) else "Interrupted"
             stored = store.count()
-            say(console, "\n" + stopped(what, stored - before, stored, path), "yellow")
+            say(console, "\n" + stopped(stopped_by(exc), stored - before, stored, path), "yellow")
             return None
 
 
