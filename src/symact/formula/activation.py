@@ -93,6 +93,15 @@ class SymbolicActivation(nn.Module):
             return f"{self.learned_formula()}, learnable_constants=True"
         return str(self.formula)
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        """What ``torch.jit.script`` compiles in this module's place: TorchScript cannot
+        compile the formula's Python closure, but the closure is element-wise and free of
+        data-dependent Python branches, so its trace is the same function for every shape
+        and floating dtype. The trace shares this module's constants (parameters)."""
+        with torch.no_grad():
+            traced = torch.jit.trace(self, torch.linspace(-3.0, 3.0, 7), check_trace=False)
+        return _ScriptableActivation(traced, str(self))
+
     # The compiled closure is rebuilt, never pickled (pickle, deepcopy, torch.save).
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -131,6 +140,18 @@ class SymbolicActivation(nn.Module):
                 f"state_dict was saved from SymbolicActivation({other}); this module computes "
                 f"{self.formula}. Build the module from the saved formula."
             )
+
+
+class _ScriptableActivation(nn.Module):
+    """A traced :class:`SymbolicActivation` in a module TorchScript can script as a child."""
+
+    def __init__(self, traced: nn.Module, text: str) -> None:
+        super().__init__()
+        self.traced = traced
+        self.text = text
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.traced(x)
 
 
 def make_activation(
