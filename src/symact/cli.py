@@ -440,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     from symact.search.cli import add_search_parser
 
     add_search_parser(sub)
+    from symact.export.commands import add_parsers as add_export_parsers
+
+    add_export_parsers(sub)
     return parser
 
 
@@ -1137,7 +1140,15 @@ COMMANDS = {
     "report": cmd_report,
     "discover": cmd_discover,
     "datasets": cmd_datasets,
+    "export": lambda args, console: _export_commands().cmd_export(args, console),
+    "predict": lambda args, console: _export_commands().cmd_predict(args, console),
 }
+
+
+def _export_commands():
+    import symact.export.commands
+
+    return symact.export.commands
 
 
 class _Terminated(KeyboardInterrupt):
