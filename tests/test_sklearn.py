@@ -41,8 +41,15 @@ def test_sklearn_estimator_checks(estimator, check):
 def test_binary_formula_with_learnable_constants_learns_spambase():
     X, y = _spambase()
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
-    clf = SymbolicMLPClassifier("x*sig(1.5*x)", hidden=(32, 16), learnable_constants=True,
-                                epochs=10, batch_size=64, lr=3e-3, random_state=1).fit(Xtr, ytr)
+    clf = SymbolicMLPClassifier(
+        "x*sig(1.5*x)",
+        hidden=(32, 16),
+        learnable_constants=True,
+        epochs=10,
+        batch_size=64,
+        lr=3e-3,
+        random_state=1,
+    ).fit(Xtr, ytr)
     assert roc_auc_score(yte, clf.predict_proba(Xte)[:, 1]) > 0.9
     assert clf.n_features_in_ == X.shape[1]
     assert len(clf.learned_formulas_) == 2
@@ -68,13 +75,29 @@ def test_pipeline_on_penguins_text_and_missing_cells():
     frame = frame[frame["species"].notna()]
     X, y = frame.drop(columns=["species"]), frame["species"]
     numeric = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
-    prep = ColumnTransformer([
-        ("num", SimpleImputer(strategy="median"), numeric),
-        ("txt", make_pipeline(SimpleImputer(strategy="most_frequent"),
-                              OneHotEncoder(handle_unknown="ignore")), ["island", "sex"]),
-    ])
-    pipe = Pipeline([("prep", prep), ("mlp", SymbolicMLPClassifier(
-        "x*tanh(x)", hidden=(32,), epochs=30, lr=1e-2, random_state=0))])
+    prep = ColumnTransformer(
+        [
+            ("num", SimpleImputer(strategy="median"), numeric),
+            (
+                "txt",
+                make_pipeline(
+                    SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")
+                ),
+                ["island", "sex"],
+            ),
+        ]
+    )
+    pipe = Pipeline(
+        [
+            ("prep", prep),
+            (
+                "mlp",
+                SymbolicMLPClassifier(
+                    "x*tanh(x)", hidden=(32,), epochs=30, lr=1e-2, random_state=0
+                ),
+            ),
+        ]
+    )
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
     assert pipe.fit(Xtr, ytr).score(Xte, yte) > 0.9
 

@@ -62,7 +62,7 @@ def predict_command(
 # ------------------------------------------------------------------ command-line wiring
 
 
-def add_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subparsers type
+def add_parsers(sub) -> None:
     """Register ``export`` and ``predict`` on the ``symact`` command's subparsers."""
     e = sub.add_parser("export", help="write a run's trained network (PyTorch, ONNX, card)")
     e.add_argument("out", help="folder to write model.pt, model.onnx and model_card.* into")
@@ -79,7 +79,7 @@ def add_parsers(sub) -> None:  # noqa: ANN001 - argparse's private subparsers ty
     p.add_argument("--out", required=True, help="CSV file to write the predictions to")
 
 
-def cmd_export(args, console) -> int:  # noqa: ANN001 - argparse.Namespace, rich Console
+def cmd_export(args, console) -> int:
     export_command(
         Path(args.out),
         Path(args.results),
@@ -91,6 +91,6 @@ def cmd_export(args, console) -> int:  # noqa: ANN001 - argparse.Namespace, rich
     return 0
 
 
-def cmd_predict(args, console) -> int:  # noqa: ANN001 - argparse.Namespace, rich Console
+def cmd_predict(args, console) -> int:
     predict_command(Path(args.model), Path(args.data), Path(args.out), say=console.print)
     return 0

@@ -170,13 +170,14 @@ class _LogitsAndProbabilities(nn.Module):
 
 def onnx_bytes(net: Network, metadata: dict[str, str] | None = None) -> bytes:
     """``net`` (eval mode) as an ONNX model: input ``x`` [rows, features], outputs ``logits``
-    and ``probabilities``; ``metadata`` goes into the model's metadata_props."""
+    and ``probabilities``, in the dtype of the network's parameters (float32 as trained;
+    ``net.double()`` gives a float64 model); ``metadata`` goes into metadata_props."""
     import warnings
 
     import onnx
 
     graph = _LogitsAndProbabilities(traceable(net)).eval()
-    example = torch.zeros(2, net.n_features)
+    example = torch.zeros(2, net.n_features, dtype=next(net.parameters()).dtype)
     buf = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
         warnings.simplefilter("ignore")

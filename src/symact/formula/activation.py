@@ -103,7 +103,11 @@ class SymbolicActivation(nn.Module):
         """What ``torch.jit.script`` compiles in this module's place: TorchScript cannot
         compile the formula's Python closure, but the closure is element-wise and free of
         data-dependent Python branches, so its trace is the same function for every shape
-        and floating dtype. The trace shares this module's constants (parameters)."""
+        and floating dtype. The trace shares this module's constants (parameters).
+
+        As for every module with this hook, ``torch.jit.script(net)`` puts the returned module
+        into ``net`` in place of this one (same function, same constants, but no formula in
+        the state dict): script a ``copy.deepcopy(net)`` to keep ``net`` as it is."""
         with torch.no_grad():
             example = torch.linspace(-3.0, 3.0, 7)
             traced = torch.jit.trace(self.traceable(), example, check_trace=False)
