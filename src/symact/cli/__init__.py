@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
-from symact.cli import benchmark, datasets, discover, report, search
+from symact.cli import benchmark, datasets, discover, export, predict, report, search
 from symact.cli.checks import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 from symact.cli.options import CommandParser, Parser
 from symact.cli.session import bug_folder, on_sigterm, report_bug, say, stopped_by
@@ -49,6 +49,8 @@ COMMANDS = {
     "discover": discover,
     "datasets": datasets,
     "search": search,
+    "export": export,
+    "predict": predict,
 }
 
 

@@ -201,7 +201,7 @@ def read_user_file(
     missing: str = "impute",
 ) -> UserTable:
     """A user's CSV or Parquet file as validated arrays; see the module docstring."""
-    frame, read_notes = _read_frame(path)
+    frame, read_notes = read_frame(path)
     label_name = _resolve_target(frame, target, drop, path)
     frame = _drop_columns(frame, drop, path)
     if frame.shape[1] < 2:
@@ -280,7 +280,7 @@ def _first_lines(path: Path, n: int) -> list[str]:
     return lines
 
 
-def _read_frame(path: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
+def read_frame(path: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The file as a frame, with the notes on how it was read."""
     if not path.exists():
         raise DataError(

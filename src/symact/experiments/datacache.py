@@ -74,7 +74,7 @@ class DataCache:
         return self.dataset(data).n_classes
 
 
-def _train_indices(n: int, split: SplitSpec) -> np.ndarray:
+def train_indices(n: int, split: SplitSpec) -> np.ndarray:
     from sklearn.model_selection import train_test_split
 
     train_idx, _ = train_test_split(
@@ -92,7 +92,7 @@ def discovery_rows(ds: Dataset, part: SplitSpec | None) -> tuple[np.ndarray, np.
 def training_part(ds: Dataset, split: SplitSpec) -> tuple[np.ndarray, np.ndarray]:
     """The raw rows of the training part of ``split`` (validation rows included, test rows
     not): what a search may look at, e.g. to discover its gplearn Specialist."""
-    idx = _train_indices(len(ds.y), split)
+    idx = train_indices(len(ds.y), split)
     return ds.X[idx], ds.y[idx]
 
 

@@ -93,6 +93,26 @@ class SymbolicActivation(nn.Module):
             return f"{self.learned_formula()}, learnable_constants=True"
         return str(self.formula)
 
+    def traceable(self) -> nn.Module:
+        """The same function as a module with no extra state, sharing this module's
+        constants: tracing exporters (``torch.jit.trace``, ``torch.onnx.export``) cannot
+        carry the formula text that the state dict holds."""
+        return _TraceableActivation(self)
+
+    def __prepare_scriptable__(self) -> nn.Module:
+        """What ``torch.jit.script`` compiles in this module's place: TorchScript cannot
+        compile the formula's Python closure, but the closure is element-wise and free of
+        data-dependent Python branches, so its trace is the same function for every shape
+        and floating dtype. The trace shares this module's constants (parameters).
+
+        As for every module with this hook, ``torch.jit.script(net)`` puts the returned module
+        into ``net`` in place of this one (same function, same constants, but no formula in
+        the state dict): script a ``copy.deepcopy(net)`` to keep ``net`` as it is."""
+        with torch.no_grad():
+            example = torch.linspace(-3.0, 3.0, 7)
+            traced = torch.jit.trace(self.traceable(), example, check_trace=False)
+        return _ScriptableActivation(traced)
+
     # The compiled closure is rebuilt, never pickled (pickle, deepcopy, torch.save).
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -131,6 +151,38 @@ class SymbolicActivation(nn.Module):
                 f"state_dict was saved from SymbolicActivation({other}); this module computes "
                 f"{self.formula}. Build the module from the saved formula."
             )
+
+
+class _TraceableActivation(nn.Module):
+    """:meth:`SymbolicActivation.traceable`: its forward, its parameters, no extra state."""
+
+    def __init__(self, act: SymbolicActivation) -> None:
+        super().__init__()
+        self.formula_text = str(act.formula)
+        self._fn = act._fn
+        self.learnable_constants = act.learnable_constants
+        self._names = act._names if act.learnable_constants else ()
+        for name in self._names:
+            self.register_parameter(name, act._parameters[name])
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.learnable_constants:
+            return self._fn((x, [self._parameters[name] for name in self._names]))
+        return self._fn(x)
+
+    def extra_repr(self) -> str:
+        return self.formula_text
+
+
+class _ScriptableActivation(nn.Module):
+    """A traced :class:`SymbolicActivation` in a module TorchScript can script as a child."""
+
+    def __init__(self, traced: nn.Module) -> None:
+        super().__init__()
+        self.traced = traced
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.traced(x)
 
 
 def make_activation(
