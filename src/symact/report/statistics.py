@@ -10,8 +10,9 @@ Holm's step-down adjustment within each family (one dataset, one baseline, one m
 
 Every test and interval comes from scipy.stats; only Holm's adjustment (a few lines of
 arithmetic on p-values: scipy offers Benjamini-Hochberg, not Holm) is written here. With
-few seeds the tests often cannot decide: the smallest two-sided Wilcoxon p with n pairs is 2/2^n (0.25 with 3 seeds), so rows with fewer than ``min_pairs`` pairs are
-"untestable" and left out of Holm's families.
+few seeds the tests often cannot decide: the smallest two-sided Wilcoxon p with n pairs is
+2/2^n (0.25 with 3 seeds), so rows with fewer than ``min_pairs`` pairs are "untestable" and
+left out of Holm's families.
 """
 
 from __future__ import annotations

@@ -113,8 +113,8 @@ class FriedmanTest:
     ``chi2`` is Friedman's statistic from the mean ranks (no tie correction: Demšar's
     equation, on which the critical difference builds too); ``f_statistic`` Iman and
     Davenport's F_F = (N - 1) chi2 / (N (k - 1) - chi2) with (k - 1, (k - 1)(N - 1)) degrees
-    of freedom, and ``p_value`` its p (1 where every dataset ranks alike is impossible to
-    beat: F_F is infinite, p = 0). ``decidable`` is False with fewer datasets than
+    of freedom, and ``p_value`` its p (0 where every dataset ranks the configurations alike:
+    F_F is then infinite). ``decidable`` is False with fewer datasets than
     ``datasets_needed``; the p-value is then reported but cannot reach ``alpha``.
     """
 
@@ -196,10 +196,9 @@ def wilcoxon_across(differences: Sequence[float], alpha: float = 0.05) -> Wilcox
         return WilcoxonAcross(n, math.nan, 1.0, "no difference")
     result = stats.wilcoxon(d, zero_method="zsplit")
     p = float(result.pvalue)
+    verdict = "no difference"
     if p < alpha:
         verdict = "better" if float(np.median(d)) > 0 else "worse"
-    else:
-        verdict = "no difference"
     return WilcoxonAcross(n, float(result.statistic), p, verdict)
 
 
@@ -289,9 +288,7 @@ def _suite_row(
     light_label: str,
     heavy_label: str,
 ) -> dict[str, object]:
-    datasets = [
-        ds for ds, m in groups if m == model and (ds, base_label) in groups
-    ]
+    datasets = [ds for ds, m in groups if m == model and (ds, base_label) in groups]
     tests = [
         paired_test(
             list(seed_differences(groups[(ds, model)], groups[(ds, base_label)], metric).values()),
