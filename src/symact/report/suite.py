@@ -391,3 +391,35 @@ def verdict_sentence(row: pd.Series | dict) -> str:
     if not math.isnan(float(row["gap_closed_median"])):
         tail += f", closes a median {float(row['gap_closed_median']):.0%} of the Light-Heavy gap"
     return head + tail + "."
+
+
+def configuration_sentence(suite: pd.DataFrame, model: str, metric: str = "auc") -> str:
+    """One sentence on ``model`` over the suite: against each baseline, the verdict across
+    datasets with its p and the per-dataset wins / ties / losses, then the gap it closes."""
+    rows = suite[(suite["model"] == model) & (suite["metric"] == metric)]
+    unit = "AUC" if metric == "auc" else "accuracy"
+    parts = []
+    for r in rows.to_dict("records"):
+        verdict = str(r["wilcoxon_verdict"])
+        if verdict.startswith(NOT_DECIDABLE):
+            said = f"against {r['baseline']} {verdict}"
+        else:
+            words = {"better": "better than", "worse": "worse than"}
+            word = words.get(verdict, "no different from")
+            said = f"{word} {r['baseline']} (Wilcoxon p = {r['wilcoxon_p']:.3g})"
+        parts.append(
+            f"{said}, {r['wins']} wins / {r['ties']} ties / {r['losses']} losses "
+            f"over {r['n_datasets']} datasets"
+        )
+    if not parts:
+        return f"{model}: no baseline to compare with."
+    sentence = f"{model} on {unit}: " + "; ".join(parts)
+    gap = rows["gap_closed_median"].dropna()
+    if not gap.empty:
+        r = rows.loc[gap.index[0]]
+        sentence += (
+            f"; it closes a median {r['gap_closed_median']:.0%} (IQR "
+            f"{r['gap_closed_q1']:.0%} to {r['gap_closed_q3']:.0%}) of the Light ReLU to "
+            "Heavy ReLU gap"
+        )
+    return sentence + "."
