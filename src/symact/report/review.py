@@ -233,11 +233,13 @@ def write_review(
     versions: Mapping[str, str] | None = None,
     figures: Sequence[ReportFigure] = (),
     generated: str = "",
+    tables: Sequence[ReportTable] = (),
 ) -> dict[str, Path]:
     """Write the review's CSVs, the transfer heatmap and report.html into ``out``.
 
     ``run_settings``, ``provenance`` and ``versions`` are shown as given (plain values);
-    ``figures`` (e.g. the activation plots) follow the transfer heatmap. The statistics
+    ``figures`` (e.g. the activation plots) follow the transfer heatmap; ``tables`` (e.g.
+    learned constants) follow the verdict tables. The statistics
     settings (bootstrap seed included) go to ``statistics_settings.json`` beside the CSVs,
     whose columns are fixed. Returns the paths written by name.
     """
@@ -279,7 +281,7 @@ def write_review(
         settings=settings,
         provenance=provenance,
         versions=dict(versions or {}),
-        tables=review_tables(review, claims=review.holds_paper_datasets),
+        tables=_with_extra(review_tables(review, claims=review.holds_paper_datasets), tables),
         verdict_title=(
             "Verdict across datasets"
             if review.holds_paper_datasets
@@ -343,3 +345,9 @@ def _verdict(
             )
         )
     return sentences, figures
+
+
+def _with_extra(tables: list[ReportTable], extra: Sequence[ReportTable]) -> list[ReportTable]:
+    """``extra`` after the verdict tables (suite, claims), before the evidence."""
+    verdicts = [t for t in tables if t.anchor in ("suite", "claims")]
+    return [*verdicts, *extra, *(t for t in tables if t not in verdicts)]

@@ -7,6 +7,7 @@ Each ``*_figure`` function returns the figure (tests look at its artists); ``plo
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def critical_difference_figure(ranking: FriedmanTest, metric: str = "AUC") -> Fi
     ordered = sorted(ranks, key=ranks.get)
     half = (k + 1) // 2
     height = 1.6 + 0.32 * max(half, k - half)
-    fig = Figure(figsize=(8.0, height), layout="constrained")
+    fig = Figure(figsize=(6.4, height), layout="constrained")
     ax = fig.add_subplot()
     ax.set_xlim(0.5, k + 0.5)
     ax.set_ylim(-0.35 * (max(half, k - half) + 1.5), 1.1)
@@ -63,7 +64,7 @@ def critical_difference_figure(ranking: FriedmanTest, metric: str = "AUC") -> Fi
         ax.text(
             x_text,
             level + 0.04,
-            f"{name} ({ranks[name]:.2f})",
+            f"{textwrap.shorten(name, width=36, placeholder='...')} ({ranks[name]:.2f})",
             ha="left" if left else "right",
             va="bottom",
             fontsize=9,
@@ -77,8 +78,8 @@ def critical_difference_figure(ranking: FriedmanTest, metric: str = "AUC") -> Fi
             y = -0.12 - 0.07 * j
             ax.plot([ranks[group[0]] - 0.03, ranks[group[-1]] + 0.03], [y, y], lw=4, color="0.3")
     ax.set_title(
-        f"Mean rank on {metric} over {ranking.n_datasets} datasets (1 = best); Friedman "
-        f"p = {ranking.p_value:.3g}; bars join models Nemenyi cannot tell apart",
+        f"Mean rank on {metric} over {ranking.n_datasets} datasets (1 = best), Friedman "
+        f"p = {ranking.p_value:.3g}\nbars join models Nemenyi cannot tell apart",
         fontsize=9,
     )
     return fig
@@ -93,7 +94,7 @@ def forest_figure(statistics: pd.DataFrame, model: str, metric: str = "auc") -> 
     one row per dataset, one colour per baseline; filled markers are significant (Holm)."""
     rows = statistics[(statistics["model"] == model) & (statistics["metric"] == metric)]
     datasets = list(dict.fromkeys(rows["dataset"]))
-    fig = Figure(figsize=(7.0, 1.2 + 0.28 * max(len(datasets), 1)), layout="constrained")
+    fig = Figure(figsize=(6.4, 1.3 + 0.22 * max(len(datasets), 1)), layout="constrained")
     ax = fig.add_subplot()
     y_of = {ds: len(datasets) - 1 - i for i, ds in enumerate(datasets)}
     baselines = list(dict.fromkeys(rows["baseline"]))
@@ -123,8 +124,9 @@ def forest_figure(statistics: pd.DataFrame, model: str, metric: str = "auc") -> 
     ax.set_yticks(range(len(datasets)), list(reversed(datasets)))
     ax.set_ylim(-0.7, len(datasets) - 0.3)
     unit = "AUC" if metric == "auc" else "accuracy"
-    ax.set_xlabel(f"{unit} difference ({model} minus baseline), mean over seeds, 95% t-interval")
-    ax.set_title(f"{model}: per dataset (filled: significant after Holm)", fontsize=10)
+    ax.set_xlabel(f"{unit} minus the baseline's (mean over seeds, 95% t-interval)")
+    title = textwrap.shorten(model, width=60, placeholder="...")
+    ax.set_title(f"{title}: per dataset (filled: significant, Holm)", fontsize=10)
     for label in (*ax.get_yticklabels(), ax.title, ax.xaxis.label):
         label.set_parse_math(False)
     legend = ax.legend(loc="best", fontsize=8)
