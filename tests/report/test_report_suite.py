@@ -11,9 +11,11 @@ import pytest
 from scipy import stats
 
 from conftest import load_runs
+from symact.report import statistics_table
 from symact.report.suite import (
     NOT_DECIDABLE,
     SUITE_COLUMNS,
+    configuration_sentence,
     critical_difference,
     datasets_needed_nemenyi,
     friedman_test,
@@ -23,6 +25,13 @@ from symact.report.suite import (
     suite_statistics,
     verdict_sentence,
     wilcoxon_across,
+)
+from symact.report.suite_plots import (
+    cliques,
+    critical_difference_figure,
+    forest_figure,
+    pareto_front,
+    pareto_points,
 )
 
 # Demšar (2006), JMLR 7, Table 6: AUC of C4.5 with m = 0 and cf = 0.25, with m optimised, with
@@ -156,3 +165,37 @@ def test_suite_statistics_with_few_datasets_say_not_decidable(tabular_runs):
     assert (table["n_datasets"] == 2).all()
     assert table["wilcoxon_verdict"].str.startswith(f"{NOT_DECIDABLE}: needs 6").all()
     assert table["rank_verdict"].str.startswith(NOT_DECIDABLE).all()
+
+
+def test_cliques_reproduce_demsar_figure_1():
+    ranks = friedman_test(DEMSAR_AUC).mean_ranks
+    # alpha 0.05: CD 1.25 exceeds even best-to-worst (1.18): one group
+    assert cliques(ranks, critical_difference(4, 14, 0.05)) == [
+        ["C4.5+m+cf", "C4.5+m", "C4.5+cf", "C4.5"]
+    ]
+    # alpha 0.10 (the paper's Figure 1a): C4.5 is worse than C4.5+m and C4.5+m+cf, C4.5+cf
+    # belongs to both groups
+    assert cliques(ranks, critical_difference(4, 14, 0.10)) == [
+        ["C4.5+m+cf", "C4.5+m", "C4.5+cf"],
+        ["C4.5+cf", "C4.5"],
+    ]
+
+
+def test_suite_figures_show_the_numbers(tabular_runs):
+    ranking = suite_ranking(tabular_runs)
+    fig = critical_difference_figure(ranking)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert f"CD = {ranking.critical_difference:.2f}" in texts
+    assert any(t.startswith("Heavy ReLU (1.") for t in texts)
+    statistics = statistics_table(tabular_runs)
+    forest = forest_figure(statistics, "Light GELU")
+    labels = [t.get_text() for t in forest.axes[0].get_yticklabels()]
+    assert len(labels) == 17 and labels[0] == "TWONORM" and labels[-1] == "BANANA"
+    points = pareto_points(tabular_runs)
+    assert points.at["Light ReLU", "median_diff"] == 0.0
+    assert points.at["Heavy ReLU", "params"] > 5 * points.at["Light ReLU", "params"]
+    # at 3 epochs Heavy ReLU has the best median AUC: it ends the Pareto front
+    assert pareto_front(points)[-1] == "Heavy ReLU"
+    assert configuration_sentence(suite_statistics(tabular_runs), "Light GELU").startswith(
+        "Light GELU on AUC: better than Light ReLU"
+    )

@@ -169,9 +169,7 @@ def review_tables(review: Review, *, claims: bool = True) -> list[ReportTable]:
     statistics_note = STATISTICS_NOTE.format(min_pairs=review.settings.min_pairs)
     tables = []
     if not review.suite.empty:
-        tables.append(
-            ReportTable("Verdict across datasets", suite_rows(review.suite), SUITE_NOTE, "suite")
-        )
+        tables.append(ReportTable("Verdict table", suite_rows(review.suite), SUITE_NOTE, "suite"))
     if claims:
         tables.append(
             ReportTable(
