@@ -31,7 +31,12 @@ from symact.report.statistics import (
     statistics_table,
 )
 from symact.report.suite import configuration_sentence, suite_ranking, suite_statistics
-from symact.report.suite_plots import plot_critical_difference, plot_forest, plot_pareto
+from symact.report.suite_plots import (
+    plot_claim_forest,
+    plot_critical_difference,
+    plot_forest,
+    plot_pareto,
+)
 from symact.report.tables import (
     HEAVY_BASELINE,
     LIGHT_BASELINE,
@@ -174,9 +179,18 @@ def review_tables(review: Review, *, claims: bool = True) -> list[ReportTable]:
         tables.append(
             ReportTable(
                 "Claims audit",
-                review.claims.table[["claim", "verdict", "numbers", "test"]],
+                review.claims.table[["claim", "verdict"]],
                 f"{CLAIMS_NOTE} {review.claims.discovery}",
                 "claims",
+            )
+        )
+        tables.append(
+            ReportTable(
+                "Claims: the evidence",
+                review.claims.table[["claim", "numbers", "test"]],
+                "Each claim's numbers and the rule that decided it.",
+                "claims-evidence",
+                folded=True,
             )
         )
     return [
@@ -332,6 +346,22 @@ def _verdict(
                 "its 95% t-interval; filled markers are significant (Holm within the dataset)",
             )
         )
+    if review.holds_paper_datasets:
+        claims = list(review.claims.table["claim"])
+        judgements = review.claims.judgements or (None,) * len(claims)
+        for i, (claim, judgement) in enumerate(zip(claims, judgements, strict=True)):
+            if judgement is None or not judgement.comparisons:
+                continue
+            key = f"claim_{i}_png"
+            paths[key] = plot_claim_forest(claim, judgement, out / f"claim_{i}.png")
+            figures.append(
+                ReportFigure(
+                    f"Claim {claim.split(' ', 1)[0]}: {judgement.verdict}",
+                    paths[key],
+                    "Each comparison the claim makes; blue supports it, red contradicts it, "
+                    "grey is undecided",
+                )
+            )
     if model_label(*LIGHT_BASELINE) in set(review.runs["model"]):
         paths["pareto_png"] = plot_pareto(review.records, out / "pareto.png")
         figures.append(
@@ -347,5 +377,5 @@ def _verdict(
 
 def _with_extra(tables: list[ReportTable], extra: Sequence[ReportTable]) -> list[ReportTable]:
     """``extra`` after the verdict tables (suite, claims), before the evidence."""
-    verdicts = [t for t in tables if t.anchor in ("suite", "claims")]
+    verdicts = [t for t in tables if t.anchor in ("suite", "claims", "claims-evidence")]
     return [*verdicts, *extra, *(t for t in tables if t not in verdicts)]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from symact.report.claims import CONTRADICTS, SUPPORTS, Judgement
 from symact.report.plots import _save
 from symact.report.suite import FriedmanTest
 from symact.report.tables import RecordLike, as_records, model_label
@@ -220,3 +221,43 @@ def pareto_figure(records: Iterable[RecordLike], metric: str = "auc") -> Figure:
 
 def plot_pareto(records: Sequence[RecordLike], path: str | Path, metric: str = "auc") -> Path:
     return _save(pareto_figure(records, metric), path)
+
+
+OUTCOME_COLOURS = {SUPPORTS: "#1f77b4", CONTRADICTS: "#d62728"}
+
+
+def claim_forest_figure(claim: str, judgement: Judgement) -> Figure:
+    """One claim's comparisons: each one's mean paired difference with its 95% t-interval,
+    the null the claim is tested against, coloured by outcome (blue supports, red
+    contradicts, grey undecided); the verdict in the title."""
+    comps = judgement.comparisons
+    fig = Figure(figsize=(6.4, 1.5 + 0.3 * max(len(comps), 1)), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (c, outcome) in enumerate(zip(comps, judgement.outcomes, strict=True)):
+        y = len(comps) - 1 - i
+        t = c.test
+        colour = OUTCOME_COLOURS.get(outcome, "0.55")
+        if np.isfinite(t.ci_low) and np.isfinite(t.ci_high):
+            ax.plot([t.ci_low, t.ci_high], [y, y], color=colour, lw=1.5)
+        ax.plot([t.mean_diff], [y], "o", color=colour)
+    nulls = {c.null for c in comps}
+    for null in nulls:
+        ax.axvline(null, color="black", lw=0.8)
+    labels = [
+        textwrap.shorten(f"{c.dataset}: {c.model} vs {c.baseline}", width=55, placeholder="...")
+        for c in comps
+    ]
+    ax.set_yticks(range(len(comps)), list(reversed(labels)), fontsize=8)
+    ax.set_ylim(-0.7, len(comps) - 0.3)
+    quantity = "efficiency gain" if nulls != {0.0} else "AUC difference"
+    ax.set_xlabel(f"{quantity}, mean over seeds with 95% t-interval (line: the claim's null)")
+    title = textwrap.fill(f"{claim}: {judgement.verdict}", width=80)
+    ax.set_title(title, fontsize=9)
+    for text in (*ax.get_yticklabels(), ax.title):
+        text.set_parse_math(False)
+    ax.grid(True, axis="x", alpha=0.3)
+    return fig
+
+
+def plot_claim_forest(claim: str, judgement: Judgement, path: str | Path) -> Path:
+    return _save(claim_forest_figure(claim, judgement), path)
