@@ -30,7 +30,12 @@ from symact.report.statistics import (
     runs_table,
     statistics_table,
 )
-from symact.report.suite import configuration_sentence, suite_ranking, suite_statistics
+from symact.report.suite import (
+    NOT_DECIDABLE,
+    configuration_sentence,
+    suite_ranking,
+    suite_statistics,
+)
 from symact.report.suite_plots import (
     plot_claim_forest,
     plot_critical_difference,
@@ -322,7 +327,12 @@ def _verdict(
     datasets = set(review.runs["dataset"])
     if len(datasets) >= 2 and review.runs["model"].nunique() >= 2:
         ranking = suite_ranking(review.records, "auc", review.settings.alpha)
-        if ranking.n_datasets >= 2:
+        if not ranking.decidable:  # with too few datasets a diagram could only mislead
+            sentences.append(
+                f"Mean ranks over {ranking.n_datasets} datasets holding every model: "
+                f"{NOT_DECIDABLE}: Friedman and Nemenyi need {ranking.datasets_needed}."
+            )
+        else:
             paths["critical_difference_png"] = plot_critical_difference(
                 ranking, out / "critical_difference.png"
             )
@@ -334,18 +344,6 @@ def _verdict(
                     f"{review.settings.alpha}); models joined by a bar are not told apart",
                 )
             )
-    for i, model in enumerate(models):
-        sentences.append(configuration_sentence(review.suite, model))
-        key = f"forest_{i}_png"
-        paths[key] = plot_forest(review.statistics, model, out / f"forest_{i}.png")
-        figures.append(
-            ReportFigure(
-                f"{model} per dataset",
-                paths[key],
-                "AUC difference to Light ReLU and Heavy ReLU per dataset, mean over seeds with "
-                "its 95% t-interval; filled markers are significant (Holm within the dataset)",
-            )
-        )
     if review.holds_paper_datasets:
         claims = list(review.claims.table["claim"])
         judgements = review.claims.judgements or (None,) * len(claims)
@@ -362,6 +360,18 @@ def _verdict(
                     "grey is undecided",
                 )
             )
+    for i, model in enumerate(models):
+        sentences.append(configuration_sentence(review.suite, model))
+        key = f"forest_{i}_png"
+        paths[key] = plot_forest(review.statistics, model, out / f"forest_{i}.png")
+        figures.append(
+            ReportFigure(
+                f"{model} per dataset",
+                paths[key],
+                "AUC difference to Light ReLU and Heavy ReLU per dataset, mean over seeds with "
+                "its 95% t-interval; filled markers are significant (Holm within the dataset)",
+            )
+        )
     if model_label(*LIGHT_BASELINE) in set(review.runs["model"]):
         paths["pareto_png"] = plot_pareto(review.records, out / "pareto.png")
         figures.append(

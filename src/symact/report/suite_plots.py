@@ -126,7 +126,7 @@ def forest_figure(statistics: pd.DataFrame, model: str, metric: str = "auc") -> 
     ax.set_ylim(-0.7, len(datasets) - 0.3)
     unit = "AUC" if metric == "auc" else "accuracy"
     ax.set_xlabel(f"{unit} minus the baseline's (mean over seeds, 95% t-interval)")
-    title = textwrap.shorten(model, width=60, placeholder="...")
+    title = textwrap.shorten(model, width=42, placeholder="...")
     ax.set_title(f"{title}: per dataset (filled: significant, Holm)", fontsize=10)
     for label in (*ax.get_yticklabels(), ax.title, ax.xaxis.label):
         label.set_parse_math(False)
