@@ -226,12 +226,19 @@ def plot_pareto(records: Sequence[RecordLike], path: str | Path, metric: str = "
 OUTCOME_COLOURS = {SUPPORTS: "#1f77b4", CONTRADICTS: "#d62728"}
 
 
+def _short(model: str) -> str:
+    """ "Light Hybrid (Transfer from HIGGS, discovery seed 42)" -> "Transfer from HIGGS, seed
+    42": the claim's figure has room for its rows' distinguishing words only."""
+    inner = model.removeprefix("Light Hybrid ").removeprefix("(").removesuffix(")")
+    return inner.replace("discovery seed", "seed")
+
+
 def claim_forest_figure(claim: str, judgement: Judgement) -> Figure:
     """One claim's comparisons: each one's mean paired difference with its 95% t-interval,
     the null the claim is tested against, coloured by outcome (blue supports, red
     contradicts, grey undecided); the verdict in the title."""
     comps = judgement.comparisons
-    fig = Figure(figsize=(6.4, 1.5 + 0.3 * max(len(comps), 1)), layout="constrained")
+    fig = Figure(figsize=(8.0, 1.6 + 0.3 * max(len(comps), 1)), layout="constrained")
     ax = fig.add_subplot()
     for i, (c, outcome) in enumerate(zip(comps, judgement.outcomes, strict=True)):
         y = len(comps) - 1 - i
@@ -244,16 +251,21 @@ def claim_forest_figure(claim: str, judgement: Judgement) -> Figure:
     for null in nulls:
         ax.axvline(null, color="black", lw=0.8)
     labels = [
-        textwrap.shorten(f"{c.dataset}: {c.model} vs {c.baseline}", width=55, placeholder="...")
+        textwrap.shorten(
+            f"{c.dataset}: {_short(c.model)} vs {c.baseline}",
+            width=64,
+            placeholder="...",
+        )
         for c in comps
     ]
-    ax.set_yticks(range(len(comps)), list(reversed(labels)), fontsize=8)
+    ax.set_yticks(range(len(comps)), list(reversed(labels)), fontsize=7)
     ax.set_ylim(-0.7, len(comps) - 0.3)
     quantity = "efficiency gain" if nulls != {0.0} else "AUC difference"
-    ax.set_xlabel(f"{quantity}, mean over seeds with 95% t-interval (line: the claim's null)")
-    title = textwrap.fill(f"{claim}: {judgement.verdict}", width=80)
-    ax.set_title(title, fontsize=9)
-    for text in (*ax.get_yticklabels(), ax.title):
+    ax.set_xlabel(f"{quantity} (mean over seeds, 95% t-interval; line: null)", fontsize=8)
+    title = textwrap.fill(f"{claim}: {judgement.verdict}", width=90)
+    fig.suptitle(title, fontsize=9, parse_math=False)
+    ax.margins(x=0.08)
+    for text in ax.get_yticklabels():
         text.set_parse_math(False)
     ax.grid(True, axis="x", alpha=0.3)
     return fig
