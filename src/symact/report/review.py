@@ -324,8 +324,9 @@ def _verdict(
     models = [m for m in dict.fromkeys(review.suite["model"]) if m not in baselines]
     sentences: list[str] = []
     figures: list[ReportFigure] = []
-    datasets = set(review.runs["dataset"])
-    if len(datasets) >= 2 and review.runs["model"].nunique() >= 2:
+    finished = review.runs[~review.runs["failed"]]
+    datasets = set(finished["dataset"])
+    if len(datasets) >= 2 and finished["model"].nunique() >= 2:
         ranking = suite_ranking(review.records, "auc", review.settings.alpha)
         if not ranking.decidable:  # with too few datasets a diagram could only mislead
             sentences.append(
@@ -372,7 +373,7 @@ def _verdict(
                 "its 95% t-interval; filled markers are significant (Holm within the dataset)",
             )
         )
-    if model_label(*LIGHT_BASELINE) in set(review.runs["model"]):
+    if model_label(*LIGHT_BASELINE) in set(finished["model"]):
         paths["pareto_png"] = plot_pareto(review.records, out / "pareto.png")
         figures.append(
             ReportFigure(

@@ -220,6 +220,8 @@ def _dataset_means(records: Iterable[RecordLike], metric: str) -> pd.DataFrame:
         for key, runs in group_by_model(records).items()
         if any(not r.failed for r in runs)
     }
+    if not means:
+        return pd.DataFrame()
     frame = pd.Series(means).unstack()
     order = list(dict.fromkeys(model for _, model in group_by_model(records)))
     return frame.reindex(columns=[m for m in order if m in frame.columns])
