@@ -29,6 +29,8 @@ EVERY_OUTPUT = {
     "paired_vs_heavy.csv",
     "accuracy_vs_params.png",
     "statistics.csv",
+    "suite_statistics.csv",
+    "pareto.png",
     "runs.csv",
     "claims.csv",
     "statistics_settings.json",

@@ -51,7 +51,8 @@ def test_user_text_shows_literally(browser, report_page):
     assert browser.evaluate("document.scripts.length") == 1  # ours, nothing injected
     assert browser.evaluate("document.querySelectorAll('#hostile i, #hostile b').length") == 0
     assert browser.evaluate("document.title") == "symact builtin <b>run</b> & co"
-    provenance = browser.evaluate("document.getElementById('table-provenance').innerText")
+    # folded (<details>): its text is there, not rendered
+    provenance = browser.evaluate("document.getElementById('table-provenance').textContent")
     assert HOSTILE_PATH in provenance
 
 

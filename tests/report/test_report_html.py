@@ -26,6 +26,7 @@ from symact.report import (
     write_report,
     write_review,
 )
+from symact.report.suite import SUITE_COLUMNS
 
 
 class Tags(HTMLParser):
@@ -141,15 +142,29 @@ def test_write_review_writes_every_table(tmp_path, paper_runs, paper_formulas):
         provenance=[{"dataset": "SPAMBASE", "sha256": "b1ef93de"}],
         versions={"symact": "0.1.0"},
     )
-    assert sorted(paths) == [
+    forests = sorted(k for k in paths if k.startswith("forest_"))
+    # one forest plot per configuration other than the two baselines
+    n_models = len(set(review.statistics["model"]) - {"Light ReLU", "Heavy ReLU"})
+    assert len(forests) == n_models > 0
+    # SPAMBASE is in the run: a forest plot per claim, each made of its comparisons
+    claim_figures = sorted(k for k in paths if k.startswith("claim_"))
+    assert claim_figures == [f"claim_{i}_png" for i in range(4)]
+    assert sorted(set(paths) - set(forests) - set(claim_figures)) == [
         "claims",
+        "pareto_png",
         "report",
         "runs",
         "statistics",
         "statistics_settings",
+        "suite_statistics",
         "transfer_matrix",
         "transfer_matrix_png",
     ]
+    # 10 models but only FOREST_COVER and SPAMBASE hold them all: no CD diagram, a sentence
+    html = paths["report"].read_text(encoding="utf-8")
+    assert "Mean ranks over 2 datasets holding every model: not decidable" in html
+    suite = pd.read_csv(paths["suite_statistics"])
+    assert list(suite.columns) == list(SUITE_COLUMNS)
     assert json.loads(paths["statistics_settings"].read_text())["bootstrap_seed"] == 0
     assert list(pd.read_csv(paths["statistics"]).columns) == list(STATISTICS_COLUMNS)
     assert list(pd.read_csv(paths["runs"]).columns) == list(RUNS_COLUMNS)

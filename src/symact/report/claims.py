@@ -162,6 +162,8 @@ class ClaimsAudit:
     table: pd.DataFrame
     more_seeds: str
     discovery: str = DISCOVERY_PARTS["all"][1]
+    #: per claim (table order): its comparisons and their outcomes, None where none was made
+    judgements: tuple[Judgement | None, ...] = ()
 
 
 def judge(comparisons: Sequence[Comparison], settings: StatisticsSettings) -> Judgement:
@@ -244,7 +246,8 @@ def audit_claims(
     ]
     table = pd.DataFrame(rows, columns=list(CLAIMS_COLUMNS[:-1]))
     table["discovery_rows"] = DISCOVERY_PARTS[discovery_part][0]
-    return ClaimsAudit(table, more_seeds_note(statistics, settings), note)
+    judgements = tuple(row["judgement"] for row in rows)
+    return ClaimsAudit(table, more_seeds_note(statistics, settings), note, judgements)
 
 
 def _groups(runs: Sequence[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:
@@ -301,8 +304,20 @@ def _count_line(j: Judgement, what: str) -> str:
     )
 
 
-def _row(claim: str, test: str, numbers: Sequence[str], verdict: str) -> dict[str, str]:
-    return {"claim": claim, "test": test, "numbers": "\n".join(numbers), "verdict": verdict}
+def _row(
+    claim: str,
+    test: str,
+    numbers: Sequence[str],
+    verdict: str,
+    judgement: Judgement | None = None,
+) -> dict[str, object]:
+    return {
+        "claim": claim,
+        "test": test,
+        "numbers": "\n".join(numbers),
+        "verdict": verdict,
+        "judgement": judgement,
+    }
 
 
 def _missing_models(groups, dataset: str, models: Sequence[str]) -> list[str]:
@@ -387,7 +402,7 @@ def _claim_efficiency(groups, configs, statistics: pd.DataFrame, settings) -> di
             f"model); AUC significantly below Heavy ReLU: {len(below)} of {len(mine)}"
         )
     numbers.append(_seeds_line(j, settings))
-    return _row(CLAIM_A, test, numbers, j.verdict)
+    return _row(CLAIM_A, test, numbers, j.verdict, j)
 
 
 def _efficiency_gains(mine: Sequence[RunRecord], heavy: Sequence[RunRecord]) -> list[float]:
@@ -454,7 +469,7 @@ def _claim_transfer_beats(groups, configs, settings) -> dict[str, str]:
         *_detail_lines(j),
         _seeds_line(j, settings),
     ]
-    return _row(CLAIM_B, test, numbers, j.verdict)
+    return _row(CLAIM_B, test, numbers, j.verdict, j)
 
 
 def _claim_specialist_best(groups, configs, settings) -> dict[str, str]:
@@ -483,7 +498,7 @@ def _claim_specialist_best(groups, configs, settings) -> dict[str, str]:
         *_detail_lines(j),
         _seeds_line(j, settings),
     ]
-    return _row(CLAIM_C, test, numbers, j.verdict)
+    return _row(CLAIM_C, test, numbers, j.verdict, j)
 
 
 def _claim_text_transfer_fails(groups, configs, settings) -> dict[str, str]:
@@ -508,7 +523,7 @@ def _claim_text_transfer_fails(groups, configs, settings) -> dict[str, str]:
         *_detail_lines(j),
         _seeds_line(j, settings),
     ]
-    return _row(CLAIM_D, test, numbers, j.verdict)
+    return _row(CLAIM_D, test, numbers, j.verdict, j)
 
 
 # --- what more seeds change ------------------------------------------------------------------

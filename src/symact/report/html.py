@@ -48,6 +48,7 @@ class ReportTable:
     rows: TableRows
     note: str = ""
     anchor: str = ""
+    folded: bool = False  # shown closed (<details>): evidence a reader opens on demand
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,9 @@ class ReportData:
     figures: Sequence[ReportFigure] = ()
     notes: Sequence[str] = ()
     generated: str = ""
+    verdict_title: str = ""
+    verdict: Sequence[str] = ()
+    verdict_figures: Sequence[ReportFigure] = ()
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,31 @@ _VERDICT_CLASSES = {
     "not decidable with these seeds": "open",
     "untestable": "open",
     "yes": "sig",
+}
+
+
+# What each metric column means, shown as the header's tooltip: every number is labelled.
+COLUMN_HELP: dict[str, str] = {
+    "mean_diff": "mean over paired seeds of (model - baseline), in the metric's units",
+    "ci_low": "95% Student-t interval of the mean difference, low end",
+    "ci_high": "95% Student-t interval of the mean difference, high end",
+    "ci_boot_low": "95% bootstrap interval of the mean difference, low end",
+    "ci_boot_high": "95% bootstrap interval of the mean difference, high end",
+    "p_t": "paired t test p-value (two-sided)",
+    "p_wilcoxon": "Wilcoxon signed-rank p-value over the seeds (two-sided)",
+    "p_holm": "paired t p after Holm's step-down within (dataset, baseline, metric)",
+    "significant": "p_holm below alpha; 'untestable' with too few pairs",
+    "n_pairs": "seeds where both runs finished",
+    "W/T/L": "datasets won / tied / lost (paired t per dataset, Holm over the suite's datasets)",
+    "median_diff": "median over datasets of the mean paired difference",
+    "gap closed": "share of each dataset's Light ReLU -> Heavy ReLU gap closed: median [IQR]",
+    "wilcoxon_p": "Wilcoxon signed-rank across datasets on the per-dataset mean differences",
+    "across datasets": "the Wilcoxon verdict across datasets",
+    "mean_rank": "mean rank over datasets among all models (1 = best; Friedman)",
+    "by rank": "Nemenyi: mean ranks further apart than the critical difference",
+    "Acc": "test accuracy, mean ± population std over seeds",
+    "AUC": "test ROC AUC, mean ± population std over seeds",
+    "Efficiency": "the paper's AUC / log10(params)",
 }
 
 
@@ -117,6 +146,9 @@ def render_report(data: ReportData) -> str:
         tables=tables,
         notes=[str(n) for n in data.notes],
         figures=[_figure_context(f) for f in data.figures],
+        verdict_title=data.verdict_title,
+        verdict=[str(v) for v in data.verdict],
+        verdict_figures=[_figure_context(f) for f in data.verdict_figures],
     )
 
 
@@ -186,7 +218,13 @@ def _table_context(table: ReportTable, index: int) -> dict[str, Any]:
     anchor = table.anchor or _anchor(table.title, index)
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", anchor):
         raise ValueError(f"table anchor must be letters, digits, '-' or '_', got {anchor!r}")
-    return {"title": table.title, "note": table.note, "anchor": anchor, **context}
+    return {
+        "title": table.title,
+        "note": table.note,
+        "anchor": anchor,
+        "folded": table.folded,
+        **context,
+    }
 
 
 def _rows_context(rows: TableRows) -> dict[str, Any]:
@@ -197,7 +235,7 @@ def _rows_context(rows: TableRows) -> dict[str, Any]:
         records = [dict(r) for r in rows]
         columns = list(dict.fromkeys(str(k) for r in records for k in r))
     body = [[_cell(column, record.get(column)) for column in columns] for record in records]
-    return {"columns": columns, "rows": body}
+    return {"columns": [(c, COLUMN_HELP.get(c, "")) for c in columns], "rows": body}
 
 
 def _cell(column: str, value: Any) -> _Cell:

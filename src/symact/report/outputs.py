@@ -34,9 +34,10 @@ from symact.experiments.background import child_signals, start_child
 from symact.experiments.executors import environment
 from symact.experiments.suites import discovery_specs
 from symact.formula import parse_formula
+from symact.formula.tree import FormulaError
 from symact.numbers import none_as_nan
 from symact.report.configurations import FormulaConfiguration
-from symact.report.html import ReportFigure
+from symact.report.html import ReportFigure, ReportTable
 from symact.report.plots import (
     plot_accuracy_vs_params,
     plot_activation,
@@ -238,6 +239,11 @@ def _figures(doc: dict[str, Any], runs: list[RunRecord], out: Path) -> list[tupl
             jobs.append(partial(plot_activation, fn, text, name, path))
             combined.append((name, text, fn))
             drawn.append((f"Activation discovered on {name}", path))
+    mine = _formula_activations(doc["protocol"]["activations"])
+    if mine:
+        path = out / "activation_yours.png"
+        jobs.append(partial(plot_activations_combined, mine, path))
+        drawn.insert(0, ("Your activations", path))
     if combined:
         path = out / "activation_combined.png"
         jobs.append(partial(plot_activations_combined, combined, path))
@@ -248,6 +254,38 @@ def _figures(doc: dict[str, Any], runs: list[RunRecord], out: Path) -> list[tupl
         drawn.append(("Accuracy against parameters", path))
     _draw(jobs)
     return drawn
+
+
+def _formula_activations(activations: list[str]) -> list[tuple[str, str, Any]]:
+    """The Light activations given as formulas (named ones such as ``gelu`` are not
+    formulas), each as (label, text, numpy function) for the activation plot."""
+    items = []
+    for text in activations:
+        try:
+            formula = parse_formula(text)
+        except FormulaError:
+            continue  # a named activation: PyTorch's, nothing of the user's to draw
+        items.append((f"Light {text}", text, formula.to_numpy()))
+    return items
+
+
+def learned_constants(doc: dict[str, Any], store: ResultsStore) -> list[dict[str, Any]]:
+    """One row per run that learned its activation's constants: the formula of each hidden
+    layer after training (``--learnable-constants``)."""
+    results = store.stored_runs(e["key"] for e in doc["entries"])
+    rows = []
+    for e in doc["entries"]:
+        learned = (results.get(e["key"]) or {}).get("learned_formulas") or []
+        if learned:
+            rows.append(
+                {
+                    "dataset": e["dataset"],
+                    "model": f"{e['architecture']} {e['activation']}",
+                    "seed": int(e["seed"]),
+                    "learned formula per hidden layer": " | ".join(learned),
+                }
+            )
+    return rows
 
 
 def write_outputs(store: ResultsStore, out: str | Path) -> str:
@@ -282,10 +320,19 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
             provenance=provenance,
             versions=environment(),
             figures=[ReportFigure(title, path) for title, path in drawn],
+            tables=_learned_table(doc, store),
         )
         text = json.dumps(_results_json(doc, store), indent=2)
         (stage / "results.json").write_text(text, encoding="utf-8")
     return to_markdown(table)
+
+
+def _learned_table(doc: dict[str, Any], store: ResultsStore) -> list[ReportTable]:
+    rows = learned_constants(doc, store)
+    if not rows:
+        return []
+    note = "The activation's constants after training, per run and hidden layer."
+    return [ReportTable("Learned constants", rows, note, "learned")]
 
 
 def _title(doc: dict[str, Any]) -> str:

@@ -8,10 +8,11 @@ differences paired by seed (runs of one dataset and seed share one split), their
 Student-t and a seeded bootstrap interval, the paired t and Wilcoxon signed-rank p-values, and
 Holm's step-down adjustment within each family (one dataset, one baseline, one metric).
 
-Every distribution comes from scipy.stats; only Holm's adjustment (arithmetic on p-values) is
-written here. With few seeds the tests often cannot decide: the smallest two-sided Wilcoxon p
-with n pairs is 2/2^n (0.25 with 3 seeds), so rows with fewer than ``min_pairs`` pairs are
-"untestable" and left out of Holm's families.
+Every test and interval comes from scipy.stats; only Holm's adjustment (a few lines of
+arithmetic on p-values: scipy offers Benjamini-Hochberg, not Holm) is written here. With
+few seeds the tests often cannot decide: the smallest two-sided Wilcoxon p with n pairs is
+2/2^n (0.25 with 3 seeds), so rows with fewer than ``min_pairs`` pairs are "untestable" and
+left out of Holm's families.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from symact.report.tables import (
     RunRecord,
     as_records,
     configuration_rank,
-    efficiency,
     model_label,
     shared_params,
 )
+from symact.training.metrics import efficiency
 
 PAIRED_COLUMNS: tuple[str, ...] = (
     "dataset",
@@ -72,9 +73,10 @@ def mean_confidence_interval(
     mean = float(x.mean())
     if x.size < 2:
         return (mean, math.nan, math.nan)
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, df=x.size - 1)) * float(x.std(ddof=1))
-    half /= math.sqrt(x.size)
-    return (mean, mean - half, mean + half)
+    if float(np.ptp(x)) <= ZERO_SPREAD:  # scipy's t is undefined without spread
+        return (mean, mean, mean)
+    ci = stats.ttest_1samp(x, popmean=0.0).confidence_interval(confidence)
+    return (mean, float(ci.low), float(ci.high))
 
 
 def param_ratio_gain(baseline_params: int, params: int) -> float:

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from symact.training.metrics import efficiency
+
 EFFICIENCY_COLUMNS: tuple[str, ...] = (
     "Dataset",
     "Architecture",
@@ -176,11 +178,6 @@ def format_mean_std(
     if n is not None and n < of:
         cell += f" ({n} of {of} seeds)"
     return cell
-
-
-def efficiency(auc: float, params: int) -> float:
-    """The paper's Efficiency score: AUC / log10(parameter count)."""
-    return float(auc) / math.log10(params)
 
 
 def configuration_rank(configuration: tuple[str, str]) -> int:
