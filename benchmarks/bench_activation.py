@@ -11,6 +11,7 @@ networks on ``--train-rows`` rows (seeded N(0, 1) features: the cost depends on 
 ``--epochs`` epochs. Interleaved, best of ``--repeats``.
 
     python benchmarks/bench_activation.py [--rows 1024] [--cols 64] [--repeats 7]
+        [--part all|formula|fused]
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, flo
     return best
 
 
-def time_fused(rows: int, cols: int, train_rows: int, models: int, epochs: int, repeats: int):
+def time_fused(
+    rows: int, cols: int, train_rows: int, models: int, epochs: int, repeats: int
+) -> None:
     """The fused cost of each named activation: the interpreter alone, and training."""
     os.environ["SYMACT_KERNELS"] = "fused"
     lib = kernels.load()
@@ -103,9 +106,14 @@ def time_fused(rows: int, cols: int, train_rows: int, models: int, epochs: int, 
     programs = {
         n: compile_program(parse_formula(NAMED_ACTIVATIONS[n].formula)) for n in FUSED_NAMES
     }
-    interpreter = best_of(
-        {n: (lambda p=p: evaluate_program(lib, p, y)) for n, p in programs.items()}, repeats
-    )
+    loops = 100
+
+    def interpret(program) -> None:
+        for _ in range(loops):
+            evaluate_program(lib, program, y)
+
+    interpreter = best_of({n: (lambda p=p: interpret(p)) for n, p in programs.items()}, repeats)
+    interpreter = {n: seconds / loops for n, seconds in interpreter.items()}
     rng = np.random.default_rng(0)
     X = rng.standard_normal((train_rows, 32)).astype(np.float32)
     labels = (X[:, 0] * X[:, 1] + np.sin(X[:, 2]) > 0).astype(np.int64)
@@ -117,7 +125,7 @@ def time_fused(rows: int, cols: int, train_rows: int, models: int, epochs: int, 
         (first, *_) = train_stack(tasks, config)
         assert first.backend == "fused", first.backend
 
-    training = best_of({n: (lambda n=n: train(n)) for n in FUSED_NAMES}, max(1, repeats // 3))
+    training = best_of({n: (lambda n=n: train(n)) for n in FUSED_NAMES}, max(3, repeats // 2))
     print(
         f"\nfused path, {torch.get_num_threads()} threads: (a) interpreter, value + derivative "
         f"of {rows * cols:,} elements; (b) training {models} Light models x {train_rows:,} rows "
@@ -132,19 +140,10 @@ def time_fused(rows: int, cols: int, train_rows: int, models: int, epochs: int, 
         )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1024)
-    parser.add_argument("--cols", type=int, default=64)
-    parser.add_argument("--number", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--train-rows", type=int, default=16_384)
-    parser.add_argument("--models", type=int, default=4, help="models per stack (fused)")
-    parser.add_argument("--epochs", type=int, default=3)
-    args = parser.parse_args()
-
+def time_formula(rows: int, cols: int, number: int, repeats: int) -> None:
+    """SymbolicActivation against the hand-written expression, then hostile text."""
     torch.manual_seed(0)
-    x = torch.randn(args.rows, args.cols, dtype=torch.float32, requires_grad=True)
+    x = torch.randn(rows, cols, dtype=torch.float32, requires_grad=True)
     candidates = {
         "hand-written x*torch.cos(x) (function)": hand_written,
         "hand-written x*torch.cos(x) (nn.Module)": HandWritten(),
@@ -161,10 +160,10 @@ def main() -> None:
     best = {name: float("inf") for name in candidates}
     for _ in range(3):
         for name, fn in candidates.items():
-            best[name] = min(best[name], time_forward_backward(fn, x, args.number, args.repeats))
+            best[name] = min(best[name], time_forward_backward(fn, x, number, repeats))
     baseline = best["hand-written x*torch.cos(x) (function)"]
     print(
-        f"forward+backward, {args.rows}x{args.cols} float32, torch {torch.__version__}, "
+        f"forward+backward, {rows}x{cols} float32, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
     print(f"{'candidate':<62} {'us/call':>9} {'ratio':>7}")
@@ -173,7 +172,24 @@ def main() -> None:
     target = best['SymbolicActivation("mul(cos(x), x)")'] / baseline
     print(f"target: SymbolicActivation / hand-written <= 1.20x -> {target:.2f}x")
     time_rejections()
-    time_fused(args.rows, args.cols, args.train_rows, args.models, args.epochs, args.repeats)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1024)
+    parser.add_argument("--cols", type=int, default=64)
+    parser.add_argument("--number", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--part", choices=("all", "formula", "fused"), default="all")
+    parser.add_argument("--train-rows", type=int, default=8192)
+    parser.add_argument("--models", type=int, default=4, help="models per stack (fused)")
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+
+    if args.part in ("all", "formula"):
+        time_formula(args.rows, args.cols, args.number, args.repeats)
+    if args.part in ("all", "fused"):
+        time_fused(args.rows, args.cols, args.train_rows, args.models, args.epochs, args.repeats)
 
 
 if __name__ == "__main__":
