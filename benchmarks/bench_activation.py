@@ -1,22 +1,40 @@
-"""Benchmark: forward + backward of SymbolicActivation against the hand-written expression.
+"""Benchmark: forward + backward of SymbolicActivation against the hand-written expression,
+and the fused cost of the named activations against ReLU.
 
 The compiled formula should add almost nothing over writing ``x * torch.cos(x)`` by hand:
 target ratio <= 1.2x. Both are timed in the same run, interleaved, best of several repeats.
 
+The named activations (GELU, SiLU and the baselines reviewers expect: ELU, SELU, Mish, leaky
+ReLU) on the fused path, each against ReLU: (a) the kernels' interpreter alone, value and
+derivative over ``rows x cols`` elements; (b) training, a stack of ``--models`` Light
+networks on ``--train-rows`` rows (seeded N(0, 1) features: the cost depends on shapes only),
+``--epochs`` epochs. Interleaved, best of ``--repeats``.
+
     python benchmarks/bench_activation.py [--rows 1024] [--cols 64] [--repeats 7]
+        [--part all|formula|fused]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import timeit
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import nn
 
 from symact.formula import FormulaError, SymbolicActivation, parse_formula
+from symact.formula.named import NAMED_ACTIVATIONS
+from symact.formula.program import compile_program
+from symact.models import LIGHT
+from symact.training import TrainConfig, TrainTask, kernels, train_stack
+from symact.training.fused import evaluate_program
+
+#: the named activations timed on the fused path, ReLU first (the reference)
+FUSED_NAMES = ("relu", "gelu", "silu", "elu", "selu", "mish", "leaky_relu")
 
 
 class HandWritten(nn.Module):
@@ -65,16 +83,67 @@ def time_rejections() -> None:
         print(f"{name:<50} {(time.perf_counter() - start) * 1e3:>9.2f}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1024)
-    parser.add_argument("--cols", type=int, default=64)
-    parser.add_argument("--number", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=7)
-    args = parser.parse_args()
+def best_of(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best seconds of each function, the rounds interleaved so load drift hits all alike."""
+    best = {name: float("inf") for name in fns}
+    for fn in fns.values():  # warm-up (builds, first-touch)
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
+
+def time_fused(
+    rows: int, cols: int, train_rows: int, models: int, epochs: int, repeats: int
+) -> None:
+    """The fused cost of each named activation: the interpreter alone, and training."""
+    os.environ["SYMACT_KERNELS"] = "fused"
+    lib = kernels.load()
+    y = torch.randn(rows * cols, generator=torch.Generator().manual_seed(1))
+    programs = {
+        n: compile_program(parse_formula(NAMED_ACTIVATIONS[n].formula)) for n in FUSED_NAMES
+    }
+    loops = 100
+
+    def interpret(program) -> None:
+        for _ in range(loops):
+            evaluate_program(lib, program, y)
+
+    interpreter = best_of({n: (lambda p=p: interpret(p)) for n, p in programs.items()}, repeats)
+    interpreter = {n: seconds / loops for n, seconds in interpreter.items()}
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((train_rows, 32)).astype(np.float32)
+    labels = (X[:, 0] * X[:, 1] + np.sin(X[:, 2]) > 0).astype(np.int64)
+    config = TrainConfig(epochs=epochs)
+
+    def train(name: str) -> None:
+        spec = LIGHT.with_activation(name)
+        tasks = [TrainTask(X, labels, X[:1024], labels[:1024], spec, seed=s) for s in range(models)]
+        (first, *_) = train_stack(tasks, config)
+        assert first.backend == "fused", first.backend
+
+    training = best_of({n: (lambda n=n: train(n)) for n in FUSED_NAMES}, max(3, repeats // 2))
+    print(
+        f"\nfused path, {torch.get_num_threads()} threads: (a) interpreter, value + derivative "
+        f"of {rows * cols:,} elements; (b) training {models} Light models x {train_rows:,} rows "
+        f"x {epochs} epochs"
+    )
+    print(f"{'activation':<12} {'(a) us':>9} {'vs ReLU':>8} {'(b) s':>8} {'vs ReLU':>8}")
+    for n in FUSED_NAMES:
+        a, b = interpreter[n], training[n]
+        print(
+            f"{n:<12} {a * 1e6:>9.1f} {a / interpreter['relu']:>7.2f}x "
+            f"{b:>8.3f} {b / training['relu']:>7.2f}x"
+        )
+
+
+def time_formula(rows: int, cols: int, number: int, repeats: int) -> None:
+    """SymbolicActivation against the hand-written expression, then hostile text."""
     torch.manual_seed(0)
-    x = torch.randn(args.rows, args.cols, dtype=torch.float32, requires_grad=True)
+    x = torch.randn(rows, cols, dtype=torch.float32, requires_grad=True)
     candidates = {
         "hand-written x*torch.cos(x) (function)": hand_written,
         "hand-written x*torch.cos(x) (nn.Module)": HandWritten(),
@@ -91,10 +160,10 @@ def main() -> None:
     best = {name: float("inf") for name in candidates}
     for _ in range(3):
         for name, fn in candidates.items():
-            best[name] = min(best[name], time_forward_backward(fn, x, args.number, args.repeats))
+            best[name] = min(best[name], time_forward_backward(fn, x, number, repeats))
     baseline = best["hand-written x*torch.cos(x) (function)"]
     print(
-        f"forward+backward, {args.rows}x{args.cols} float32, torch {torch.__version__}, "
+        f"forward+backward, {rows}x{cols} float32, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
     print(f"{'candidate':<62} {'us/call':>9} {'ratio':>7}")
@@ -103,6 +172,24 @@ def main() -> None:
     target = best['SymbolicActivation("mul(cos(x), x)")'] / baseline
     print(f"target: SymbolicActivation / hand-written <= 1.20x -> {target:.2f}x")
     time_rejections()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1024)
+    parser.add_argument("--cols", type=int, default=64)
+    parser.add_argument("--number", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--part", choices=("all", "formula", "fused"), default="all")
+    parser.add_argument("--train-rows", type=int, default=8192)
+    parser.add_argument("--models", type=int, default=4, help="models per stack (fused)")
+    parser.add_argument("--epochs", type=int, default=2)
+    args = parser.parse_args()
+
+    if args.part in ("all", "formula"):
+        time_formula(args.rows, args.cols, args.number, args.repeats)
+    if args.part in ("all", "fused"):
+        time_fused(args.rows, args.cols, args.train_rows, args.models, args.epochs, args.repeats)
 
 
 if __name__ == "__main__":

@@ -113,7 +113,7 @@ def test_bad_settings_are_refused():
     with pytest.raises(FormulaError, match="one input x"):
         ModelSpec(hidden=(4,), activation="mul(X1, X2)")
     with pytest.raises(FormulaError):
-        ModelSpec(hidden=(4,), activation="mish")
+        ModelSpec(hidden=(4,), activation="hardswish")
 
 
 def test_a_module_activation_must_be_a_module():

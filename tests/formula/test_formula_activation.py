@@ -121,6 +121,10 @@ def test_learnable_constants_train_and_read_back() -> None:
         ("tanh", nn.Tanh),
         ("sigmoid", nn.Sigmoid),
         ("identity", nn.Identity),
+        ("elu", nn.ELU),
+        ("SELU", nn.SELU),
+        ("mish", nn.Mish),
+        ("leaky_relu", nn.LeakyReLU),
         (PAPER, SymbolicActivation),
         ("x*cos(x)", SymbolicActivation),
         (parse_formula(PAPER), SymbolicActivation),
@@ -139,8 +143,8 @@ def test_make_activation_edge_cases() -> None:
     assert make_activation(PAPER) is not make_activation(PAPER)  # a fresh module per call
     learnable = make_activation("mul(0.5, x)", learnable_constants=True)
     assert len(list(learnable.parameters())) == 1
-    with pytest.raises(FormulaError, match="unknown activation 'mish'"):
-        make_activation("mish")
+    with pytest.raises(FormulaError, match="unknown activation 'hardswish'"):
+        make_activation("hardswish")
     with pytest.raises(FormulaError, match=r"univariate"):
         make_activation("mul(cos(X3), X3)")
     with pytest.raises(TypeError, match="make_activation takes"):

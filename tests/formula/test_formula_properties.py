@@ -25,7 +25,9 @@ BINARY = sorted(n for n, r in OPERATORS.items() if r.arity == 2)
 
 # operators computed from several rounded terms, x * g(x), whose own rounding is relative to
 # |x| rather than to the value (GELU's 1 + erf(x / sqrt 2) cancels for negative x)
-COMPOSITE = {"gelu", "silu"}
+COMPOSITE = {"gelu", "silu", "mish"}
+# operators whose derivative (or second derivative: elu) jumps at 0
+KINK_AT_ZERO = ("abs", "relu", "sqrt", "log", "elu", "selu", "leaky_relu")
 
 SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -87,7 +89,7 @@ def _near_branch_switch(formula: Formula, points: np.ndarray, margin: float) -> 
         if op in ("div", "log", "inv"):
             t = args[1] if op == "div" else a
             bad |= np.abs(np.abs(t) - PROTECTION_THRESHOLD) < margin
-        if op in ("abs", "relu", "sqrt", "log"):
+        if op in KINK_AT_ZERO:
             bad |= np.abs(a) < margin
         if op in ("max", "min"):
             bad |= np.abs(a - args[1]) < margin

@@ -60,5 +60,5 @@ def test_children_stay_in_the_space_and_draws_are_seeded():
     assert len(made) > 20  # the mutations explore
     mixed = crossover(parent, parse_formula("silu(sin(x))"), np.random.default_rng(1))
     assert mixed != parent
-    with pytest.raises(FormulaError, match="unknown operator 'mish'"):
-        SearchSpace(operators=("add", "mish"))
+    with pytest.raises(FormulaError, match="unknown operator 'hardswish'"):
+        SearchSpace(operators=("add", "hardswish"))

@@ -80,7 +80,8 @@ def test_a_search_writes_its_outputs_and_is_deterministic(tmp_path, shared_data,
     assert statuses <= {"trained", "failed", "rejected", "duplicate"} and "trained" in statuses
     assert sum(c["status"] in ("trained", "failed") for c in doc["candidates"]) == 40  # budget
     known = [c["formula"] for c in doc["candidates"] if c["origin"] == "known"]
-    assert known == ["relu(x)", "gelu(x)", "silu(x)", "tanh(x)", "mul(x, cos(x))"]
+    assert known == ["relu(x)", "gelu(x)", "silu(x)", "tanh(x)", "mul(x, cos(x))", "elu(x)",
+                     "selu(x)", "mish(x)", "leaky_relu(x)"]  # fmt: skip
     for c in doc["candidates"]:
         if c["status"] == "rejected":
             assert c["reason"] and c["fitness"] is None
@@ -234,8 +235,8 @@ def test_bad_search_options_are_one_line_before_any_work(tmp_path, capsys):
     cases = [
         (["--dataset", "breast_cancer", "--tournament", "99"], "--tournament cannot exceed"),
         (
-            ["--dataset", "breast_cancer", "--operators", "add,mish"],
-            "--operators: unknown operator 'mish'",
+            ["--dataset", "breast_cancer", "--operators", "add,hardswish"],
+            "--operators: unknown operator 'hardswish'",
         ),
         (["--dataset", "breast_cancer", "--evaluate-on", "breast_cancer"], "--evaluate-on"),
         (["--dataset", "nope.csv"], "error: --dataset: 'nope.csv': file not found"),

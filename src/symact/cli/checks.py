@@ -101,6 +101,7 @@ def split_top_level(text: str) -> list[str]:
 def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
     """Names or formulas, each checked now; a formula error names its position."""
     from symact.formula import FormulaError
+    from symact.formula.named import NAMED_ACTIVATIONS
     from symact.models.spec import canonical_activation
     from symact.search.screen import CONSTANT
 
@@ -115,8 +116,8 @@ def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
             canonical = canonical_activation(item)
         except FormulaError as exc:
             raise UsageError(
-                f"{flag}: {item!r} is neither a named activation (relu, gelu, silu, tanh, "
-                f"sigmoid, identity) nor a formula of x: {exc}"
+                f"{flag}: {item!r} is neither a named activation "
+                f"({', '.join(NAMED_ACTIVATIONS)}) nor a formula of x: {exc}"
             ) from None
         if canonical in out:
             raise UsageError(f"{flag}: {item!r} is listed twice (as {canonical})")

@@ -182,6 +182,7 @@ def _grid_problem(key: str, v: object) -> str | None:
 
 def _activations_problem(values: list[str]) -> str | None:
     from symact.formula import FormulaError
+    from symact.formula.named import NAMED_ACTIVATIONS
     from symact.models.spec import canonical_activation
 
     seen = []
@@ -190,8 +191,8 @@ def _activations_problem(values: list[str]) -> str | None:
             canonical = canonical_activation(v)
         except FormulaError as exc:
             return (
-                f"holds {v!r}, neither a named activation (relu, gelu, silu, tanh, sigmoid, "
-                f"identity) nor a formula of x: {exc}"
+                f"holds {v!r}, neither a named activation ({', '.join(NAMED_ACTIVATIONS)}) "
+                f"nor a formula of x: {exc}"
             )
         if canonical in seen:
             return f"lists {v!r} twice (as {canonical})"

@@ -24,7 +24,7 @@ from symact.experiments.background import DiscoveryJob, DiscoveryProcess, can_ru
 from symact.experiments.datacache import DataCache, discovery_rows
 from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec, SplitSpec
 from symact.experiments.store import ResultsStore
-from symact.formula.named import named_activation
+from symact.formula.named import NAMED_ACTIVATIONS, named_activation
 from symact.models import HEAVY, LIGHT, ModelSpec
 from symact.training.config import TrainConfig
 
@@ -39,14 +39,7 @@ _SEEDS = (42, 43, 44)
 SPECIALIST = "Hybrid (Specialist)"
 TRANSFER = "Hybrid (Transfer)"
 #: display names of named activations in the tables (the paper's spelling)
-ACTIVATION_LABELS = {
-    "relu": "ReLU",
-    "gelu": "GELU",
-    "silu": "SiLU",
-    "tanh": "Tanh",
-    "sigmoid": "Sigmoid",
-    "identity": "Identity",
-}
+ACTIVATION_LABELS = {row.name: row.label for row in NAMED_ACTIVATIONS.values()}
 
 
 def activation_label(activation: str) -> str:

@@ -191,7 +191,8 @@ def make_activation(
     """One factory for every activation in the project.
 
     ``spec`` is a name (``"relu"``, ``"gelu"``, ``"silu"``/``"swish"``, ``"tanh"``,
-    ``"sigmoid"``, ``"identity"``; case-insensitive), formula text over ``x``
+    ``"sigmoid"``, ``"identity"``, ``"elu"``, ``"selu"``, ``"mish"``, ``"leaky_relu"``;
+    case-insensitive), formula text over ``x``
     (``"mul(cos(x), x)"``), a ``Formula``, an ``nn.Module`` (returned as is) or an
     ``nn.Module`` class (instantiated without arguments). ``learnable_constants`` applies to
     formulas only.
@@ -223,14 +224,26 @@ def make_activation(
 def activation_formula(act: nn.Module) -> tuple[Formula, bool] | None:
     """The formula a module computes and whether its constants are learnable, or None.
 
-    Known for :class:`SymbolicActivation` and the modules of the named-activation table
-    (``nn.GELU`` only with ``approximate="none"``); the fused kernels train exactly these.
+    Known for :class:`SymbolicActivation` and the modules of the named-activation table at
+    their default settings (``nn.GELU(approximate="tanh")``, ``nn.ELU(alpha=0.5)`` or
+    ``nn.LeakyReLU(0.2)`` compute another function: None); the fused kernels train exactly
+    these.
     """
     if type(act) is SymbolicActivation:
         return act.formula, act.learnable_constants
-    if type(act) is nn.GELU and act.approximate != "none":
-        return None
     for row in NAMED_ACTIVATIONS.values():
-        if type(act) is _torch_function(row.module):
+        module = _torch_function(row.module)
+        if type(act) is module:
+            if _settings(act) != _settings(module()):
+                return None
             return parse_formula(row.formula), False
     return None
+
+
+def _settings(act: nn.Module) -> dict[str, Any]:
+    """A module's public settings that change its function (``inplace`` does not)."""
+    return {
+        k: v
+        for k, v in vars(act).items()
+        if not k.startswith("_") and k not in ("training", "inplace")
+    }

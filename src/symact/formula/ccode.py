@@ -29,7 +29,7 @@ from symact.formula.operators import EXP_MAX, OPERATORS, PROTECTION_THRESHOLD, O
 from symact.formula.program import CONST_B, OPCODES
 
 #: libm functions the operator rows may call (the kernels declare their vector variants)
-LIBM_FUNCTIONS = ("sinf", "cosf", "tanf", "tanhf", "expf", "logf", "erff", "log1pf")
+LIBM_FUNCTIONS = ("sinf", "cosf", "tanf", "tanhf", "expf", "logf", "erff", "log1pf", "expm1f")
 
 _HELPERS = f"""\
 #define SYMACT_T {PROTECTION_THRESHOLD!r}f

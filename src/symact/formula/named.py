@@ -13,23 +13,29 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class NamedActivation:
-    """A named activation: its formula over ``x`` and the ``torch.nn`` module computing it."""
+    """A named activation: its formula over ``x``, the ``torch.nn`` module computing it (at
+    the module's default settings) and its label in tables (the paper's spelling)."""
 
     name: str
     formula: str
     module: str
+    label: str
 
 
 NAMED_ACTIVATIONS: dict[str, NamedActivation] = {
     row.name: row
     for row in (
-        NamedActivation("relu", "relu(x)", "torch.nn.ReLU"),
-        NamedActivation("gelu", "gelu(x)", "torch.nn.GELU"),
-        NamedActivation("silu", "silu(x)", "torch.nn.SiLU"),
-        NamedActivation("swish", "silu(x)", "torch.nn.SiLU"),
-        NamedActivation("tanh", "tanh(x)", "torch.nn.Tanh"),
-        NamedActivation("sigmoid", "sig(x)", "torch.nn.Sigmoid"),
-        NamedActivation("identity", "x", "torch.nn.Identity"),
+        NamedActivation("relu", "relu(x)", "torch.nn.ReLU", "ReLU"),
+        NamedActivation("gelu", "gelu(x)", "torch.nn.GELU", "GELU"),
+        NamedActivation("silu", "silu(x)", "torch.nn.SiLU", "SiLU"),
+        NamedActivation("swish", "silu(x)", "torch.nn.SiLU", "SiLU"),
+        NamedActivation("tanh", "tanh(x)", "torch.nn.Tanh", "Tanh"),
+        NamedActivation("sigmoid", "sig(x)", "torch.nn.Sigmoid", "Sigmoid"),
+        NamedActivation("identity", "x", "torch.nn.Identity", "Identity"),
+        NamedActivation("elu", "elu(x)", "torch.nn.ELU", "ELU"),
+        NamedActivation("selu", "selu(x)", "torch.nn.SELU", "SELU"),
+        NamedActivation("mish", "mish(x)", "torch.nn.Mish", "Mish"),
+        NamedActivation("leaky_relu", "leaky_relu(x)", "torch.nn.LeakyReLU", "LeakyReLU"),
     )
 }
 

@@ -148,7 +148,46 @@ def _np_silu(x1: np.ndarray) -> np.ndarray:
     return x1 * _np_sig(x1)
 
 
+def _np_elu(x1: np.ndarray) -> np.ndarray:
+    return np.where(x1 > 0, x1, np.expm1(np.minimum(x1, 0.0)))
+
+
+def _np_selu(x1: np.ndarray) -> np.ndarray:
+    negative = np.expm1(np.minimum(x1, 0.0)) * (SELU_ALPHA * SELU_SCALE)
+    return np.where(x1 > 0, x1 * SELU_SCALE, negative)
+
+
+def _np_mish(x1: np.ndarray) -> np.ndarray:
+    return x1 * np.tanh(np.logaddexp(0.0, x1))
+
+
+def _np_leaky_relu(x1: np.ndarray) -> np.ndarray:
+    return np.where(x1 > 0, x1, x1 * LEAKY_SLOPE)
+
+
 _SQRT1_2 = 0.7071067811865476
+
+#: SELU's constants as torch writes them (``torch.nn.SELU``; Klambauer et al. 2017, eq. 14,
+#: whose closed forms ``_sp_selu`` uses), and leaky ReLU's default negative slope.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+LEAKY_SLOPE = 0.01
+
+
+def _c_float32(value: float) -> str:
+    """``value`` as torch's float32 kernels hold it (the double rounded to float32), as an
+    exact C float literal."""
+    return f"{float(np.float32(value))!r}f"
+
+
+# torch's CPU ELU kernel computes x * scale, or expm1(x) * (alpha * scale) with the product
+# taken in float32; its backward g * (alpha * scale) * exp(x) for x <= 0 (so selu'(0) is
+# alpha * scale, elu'(0) = 1)
+_C_SELU_SCALE = _c_float32(SELU_SCALE)
+_C_SELU_NEG = _c_float32(np.float32(SELU_ALPHA) * np.float32(SELU_SCALE))
+_C_LEAKY = _c_float32(LEAKY_SLOPE)
+# mish and its derivative, as torch's CPU kernel: tanh(log1p(exp(x))) and sigmoid(x)
+_C_TSP = "tanhf(log1pf(expf(a)))"
 
 
 # ---------------------------------------------------------------------------- torch
@@ -222,6 +261,26 @@ def _sp_sig(sp: Any, a: Any) -> Any:
 
 def _sp_gelu(sp: Any, a: Any) -> Any:
     return a * (1 + sp.erf(a / sp.sqrt(2))) / 2
+
+
+def _sp_elu(sp: Any, a: Any) -> Any:
+    # Max/Min rather than Piecewise: exact, and from_sympy reads it back
+    return sp.Max(a, 0) + sp.Min(sp.exp(a) - 1, 0)
+
+
+def _sp_selu(sp: Any, a: Any) -> Any:
+    # the closed forms of Klambauer et al. 2017, eq. 14 (torch's decimals agree to 31 digits)
+    e, pi = sp.E, sp.pi
+    c = sp.erfc(1 / sp.sqrt(2))
+    alpha = -sp.sqrt(2 / pi) / (c * sp.sqrt(e) - 1)
+    scale = (
+        (1 - c * sp.sqrt(e))
+        * sp.sqrt(2 * pi)
+        / sp.sqrt(
+            2 * sp.erfc(sp.sqrt(2)) * e**2 + pi * c**2 * e - 2 * (2 + pi) * c * sp.sqrt(e) + pi + 2
+        )
+    )
+    return scale * (sp.Max(a, 0) + alpha * sp.Min(sp.exp(a) - 1, 0))
 
 
 # ---------------------------------------------------------------------------- the table
@@ -502,6 +561,55 @@ _ROWS = (
         c="a / (1.0f + expf(-a))",
         c_grad=("g * (1.0f / (1.0f + expf(-a))) * (1.0f + a * (1.0f - 1.0f / (1.0f + expf(-a))))",),
         aliases=("swish",),
+    ),
+    # the baselines reviewers expect (torch's defaults: ELU alpha 1, leaky slope 0.01)
+    Operator(
+        "elu",
+        1,
+        _np_elu,
+        "torch.nn.functional.elu",
+        _sp_elu,
+        r"\operatorname{ELU}\left($0\right)",
+        90,
+        c="symact_pick(a > 0.0f, a, expm1f(a > 0.0f ? 0.0f : a))",
+        c_grad=("symact_pick(a > 0.0f, g, g * expf(a > 0.0f ? 0.0f : a))",),
+    ),
+    Operator(
+        "selu",
+        1,
+        _np_selu,
+        "torch.nn.functional.selu",
+        _sp_selu,
+        r"\operatorname{SELU}\left($0\right)",
+        90,
+        c=f"symact_pick(a > 0.0f, a * {_C_SELU_SCALE}, "
+        f"expm1f(a > 0.0f ? 0.0f : a) * {_C_SELU_NEG})",
+        c_grad=(
+            f"symact_pick(a > 0.0f, g * {_C_SELU_SCALE}, "
+            f"g * {_C_SELU_NEG} * expf(a > 0.0f ? 0.0f : a))",
+        ),
+    ),
+    Operator(
+        "mish",
+        1,
+        _np_mish,
+        "torch.nn.functional.mish",
+        lambda sp, a: a * sp.tanh(sp.log(1 + sp.exp(a))),
+        r"\operatorname{Mish}\left($0\right)",
+        90,
+        c=f"a * {_C_TSP}",
+        c_grad=(f"g * ({_C_TSP} + a * (1.0f / (1.0f + expf(-a))) * (1.0f - {_C_TSP} * {_C_TSP}))",),
+    ),
+    Operator(
+        "leaky_relu",
+        1,
+        _np_leaky_relu,
+        "torch.nn.functional.leaky_relu",
+        lambda sp, a: sp.Max(a, a / 100),
+        r"\operatorname{LeakyReLU}\left($0\right)",
+        90,
+        c=f"a > 0.0f ? a : a * {_C_LEAKY}",
+        c_grad=(f"a > 0.0f ? g : g * {_C_LEAKY}",),
     ),
 )
 

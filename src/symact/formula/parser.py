@@ -30,12 +30,12 @@ MAX_POWER = 16
 _TOKEN = re.compile(
     r"(?P<ws>[ \t\r\n]+)"
     r"|(?P<num>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
-    r"|(?P<name>[A-Za-z][A-Za-z0-9]*)"
+    r"|(?P<name>[A-Za-z][A-Za-z0-9_]*)"  # leaky_relu; never a leading _ (dunders)
     r"|(?P<op>\*\*|[-+*/(),])"
 )
 
 _CHAR_HINTS = {
-    "_": "underscores (and so dunders) are not allowed",
+    "_": "a name starts with a letter (so no dunders)",
     ".": "attributes are not allowed; numbers look like 0.5",
     "^": "use ** for integer powers",
     "'": "quotes are not allowed",

@@ -51,8 +51,19 @@ DEFAULT_OPERATORS: tuple[str, ...] = (
     "silu",
 )
 
-#: Known activations every search starts from (PROTOCOL: relu, gelu, silu, tanh, x·cos x).
-KNOWN_ACTIVATIONS: tuple[str, ...] = ("relu(x)", "gelu(x)", "silu(x)", "tanh(x)", "mul(x, cos(x))")
+#: Known activations every search starts from (PROTOCOL: relu, gelu, silu, tanh, x·cos x;
+#: and the baselines reviewers expect: elu, selu, mish, leaky_relu).
+KNOWN_ACTIVATIONS: tuple[str, ...] = (
+    "relu(x)",
+    "gelu(x)",
+    "silu(x)",
+    "tanh(x)",
+    "mul(x, cos(x))",
+    "elu(x)",
+    "selu(x)",
+    "mish(x)",
+    "leaky_relu(x)",
+)
 
 
 def _constant(rng: np.random.Generator) -> Formula:
