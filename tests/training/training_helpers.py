@@ -65,7 +65,8 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
     """``task.model.to_module()`` + ``torch.optim`` + torch's loss, one model, the stack's
     batches and dropout masks (its generator and SplitMix64 stream, replayed).
 
-    With ``exact_zero`` the Linear biases in front of BatchNorm are left out of the optimizer:
+    With ``exact_zero`` the Linear biases in front of BatchNorm (``Stage.fixed_bias``) are left
+    out of the optimizer:
     their true gradient is exactly zero, which is what the stack uses; PyTorch would feed the
     rounding noise of that zero to the optimizer (see symact/training/stack.py).
     """
@@ -86,7 +87,7 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
     pre_bn = {
         id(layer.linear.bias)
         for layer, stage in zip(net.hidden, spec.stages(), strict=True)
-        if stage.linear and stage.norm
+        if stage.linear and stage.fixed_bias
     }
     params = [p for p in net.parameters() if not (exact_zero and id(p) in pre_bn)]
     opt = make_optimizer(config, torch.zeros(1)).torch_optimizer(params)

@@ -99,7 +99,10 @@ class Stage:
     is required: a bias alone would be a Linear's). ``act`` is the model's activation (else
     the identity); ``drop`` takes the next ``batch * width`` dropout bits of the model's
     stream (see ``StackedModel.draw_keep_masks``); ``skip`` adds the output of an earlier
-    stage after the dropout.
+    stage after the dropout. ``fixed_bias``: the Linear's bias has an exactly zero gradient
+    in training, since every path from it to the loss meets a BatchNorm (which subtracts the
+    batch mean) before any activation or dropout; the steps keep that exact zero
+    (``training/stack.py`` explains why). :meth:`ModelSpec.stages` sets it.
     """
 
     width: int
@@ -108,6 +111,7 @@ class Stage:
     act: bool = True
     drop: bool = True
     skip: int | None = None
+    fixed_bias: bool = False
 
 
 @dataclass(frozen=True)
@@ -216,9 +220,27 @@ class ModelSpec:
 
     def stages(self) -> tuple[Stage, ...]:
         """The network's stages, in order (module docstring); the output Linear follows."""
+        stages = self._arch_stages()
+        # shift_free[i]: adding a constant to stage i's output leaves the loss unchanged
+        shift_free = [False] * len(stages)
+        for i in reversed(range(len(stages))):
+            readers = [j for j, s in enumerate(stages) if s.skip == i]  # a shift passes a skip
+            ok = all(shift_free[j] for j in readers) and i + 1 < len(stages)
+            if ok:
+                nxt = stages[i + 1]
+                passes = not (nxt.act or (nxt.drop and self.dropout > 0.0))
+                ok = nxt.norm or (passes and shift_free[i + 1])
+            shift_free[i] = ok
+        return tuple(
+            replace(s, fixed_bias=s.linear and (s.norm or (not s.act and shift_free[i] and
+                    not (s.drop and self.dropout > 0.0))))
+            for i, s in enumerate(stages)
+        )  # fmt: skip
+
+    def _arch_stages(self) -> list[Stage]:
         norm = self.norm == "batchnorm"
         if self.arch == "mlp":
-            return tuple(Stage(w, norm=norm) for w in self.hidden)
+            return [Stage(w, norm=norm) for w in self.hidden]
         width, inner = self.hidden
         stages = [Stage(width, norm=False, act=False, drop=False)]  # the input projection
         for _ in range(self.blocks):
@@ -227,7 +249,7 @@ class ModelSpec:
             stages.append(Stage(inner, norm=False))
             stages.append(Stage(width, norm=False, act=False, skip=stream))
         stages.append(Stage(width, linear=False, drop=False))  # the head: norm -> activation
-        return tuple(stages)
+        return stages
 
     def dims(self, n_features: int) -> tuple[int, ...]:
         """Input width, each stage's width, outputs."""

@@ -243,7 +243,12 @@ class FusedStep:
                 scale=scale,
                 ggamma=stack.g[f"gamma{i}"] if norm else None,
                 gbeta=stack.g[f"beta{i}"] if norm else None,
-                gbias=None if norm else stack.g[f"b{i}"],
+                # a fixed bias's gradient stays exactly zero: the kernel writes a scratch sink
+                gbias=None
+                if norm
+                else self._buffer(f"sink{i}", (k, 1, w))
+                if stage.fixed_bias
+                else stack.g[f"b{i}"],
                 gconsts=self.gconsts[i] if stage.act else self.no_consts,
             )
             layers.append(_Layer(z, h, out, dh, forward, backward, (deriv, mean, var, bias)))

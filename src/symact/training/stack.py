@@ -31,7 +31,9 @@ real arithmetic or in distribution up to 3e-6:
   float32 saturation); its gradient is ``(sigmoid(z) - y) / batch``; softmax cross-entropy
   likewise ``(softmax(z) - onehot(y)) / batch``.
 * The bias of a Linear layer followed by BatchNorm has an exactly zero gradient in training
-  mode (BatchNorm subtracts the batch mean). We use that exact zero; PyTorch computes the
+  mode (BatchNorm subtracts the batch mean); so has any bias whose every path to the loss
+  meets a BatchNorm before an activation or dropout (``Stage.fixed_bias``: the residual
+  MLP's input projection). We use that exact zero; PyTorch computes the
   float32 rounding noise of that zero, which Adam, normalizing gradients, turns into a tiny
   random walk of the bias that only shifts BatchNorm's running mean along with it.
 * Dropout keeps a unit when 16 random bits (from the model's own SplitMix64 stream) are at or
@@ -430,7 +432,8 @@ class StackedModel:
                 # the pre-BN bias's gradient stays exactly zero (module docstring)
             else:
                 dz = dy
-                torch.sum(dz, 1, keepdim=True, out=self.g[f"b{i}"])
+                if not stage.fixed_bias:  # else its gradient stays exactly zero
+                    torch.sum(dz, 1, keepdim=True, out=self.g[f"b{i}"])
             if stage.linear:
                 bmm(h_prev.transpose(1, 2), dz, out=self.g[f"W{i}"])
                 if i > 0:
