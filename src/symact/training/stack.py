@@ -344,7 +344,8 @@ class StackedModel:
         generator at construction): output ``n`` is ``mix(key + n * GOLDEN)``, and a step takes
         the next ``ceil(batch * sum(widths) / 4)`` outputs. Read as int16, the first
         ``batch * w0`` values are the first dropout stage's units (row-major), the next
-        ``batch * w1`` the second's, and so on; a unit is kept when its value is at or above ``self.keep_from``.
+        ``batch * w1`` the second's, and so on; a unit is kept when its value is at or above
+        ``self.keep_from``.
         The stream is counter-based, so all models' bits are computed at once in vectorized
         integer ops, and the fused kernels compute the same bits in C.
         """
