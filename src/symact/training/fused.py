@@ -45,6 +45,7 @@ class _Layer:
     h: Tensor  # after activation and dropout
     out: Tensor  # the stage's output: h, or h + the skip in a buffer of its own
     dh: Tensor  # gradient at out (= at h), overwritten by the gradient at z
+    skipped: Tensor | None  # with a skip: the gradient at out, kept for the skipped stage
     forward: tuple  # symact_hidden_forward's bound arguments (`drawn` replaced per step)
     backward: tuple
     keep: tuple  # buffers the arguments point into
@@ -124,7 +125,7 @@ class FusedStep:
                 bmm(h, stack.p[f"W{i}"], out=layer.z)
             args = layer.forward
             self._run(lib.symact_hidden_forward, (*args[:at], drawn, *args[at + 1 :]))
-            if stage.skip is not None:
+            if stage.skip is not None:  # in place unless the activation's backward reads h
                 torch.add(layer.h, plan.layers[stage.skip].out, out=layer.out)
             h = layer.out
         stack.dropout_drawn += plan.draws
@@ -149,7 +150,7 @@ class FusedStep:
             if i in pending:
                 layer.dh.add_(pending.pop(i))
             if stage.skip is not None:  # the kernel overwrites dh: keep its copy for the skip
-                pending[stage.skip] = torch.clone(layer.dh)
+                pending[stage.skip] = layer.skipped.copy_(layer.dh)
             self._run(lib.symact_hidden_backward, layer.backward)  # layer.dh := dz
             if i == 0:
                 if stage.linear:
@@ -159,8 +160,7 @@ class FusedStep:
             if stage.linear:
                 bmm(below.out.transpose(1, 2), layer.dh, out=stack.g[f"W{i}"])
                 bmm(layer.dh, stack.p[f"W{i}"].transpose(1, 2), out=below.dh)
-            else:
-                below.dh.copy_(layer.dh)
+            # else layer.dh is below.dh: the gradient at this stage's input is below's output's
         return plan.loss  # float64, overwritten by the next step
 
     def all_finite(self, t: Tensor) -> bool:
@@ -199,10 +199,13 @@ class FusedStep:
         for i, stage in enumerate(stack.stages):
             w, norm, drop = stage.width, stage.norm, dropout and stage.drop
             shape = (k, batch, w)
-            h, dh = self._buffer(f"h{i}", shape), self._buffer(f"dh{i}", shape)
-            # a stage without a Linear reads the previous stage's output as it is
+            h = self._buffer(f"h{i}", shape)
+            # a stage without a Linear reads the previous stage's output as it is, and its
+            # backward turns the gradient at its output into the one at that input in place
             z = self._buffer(f"z{i}", shape) if stage.linear else layers[i - 1].out
-            out = h if stage.skip is None else self._buffer(f"out{i}", shape)
+            dh = self._buffer(f"dh{i}", shape) if stage.linear else layers[i - 1].dh
+            out = h if stage.skip is None or not stage.act else self._buffer(f"out{i}", shape)
+            skipped = self._buffer(f"skipped{i}", shape) if stage.skip is not None else None
             deriv = self._buffer(f"deriv{i}", shape) if self.need_deriv or not stage.act else None
             mean, var = self._buffer(f"mean{i}", (k, w)), self._buffer(f"var{i}", (k, w))
             # the bias a stage without a Linear does not have (BatchNorm's running mean adds it)
@@ -251,7 +254,9 @@ class FusedStep:
                 else stack.g[f"b{i}"],
                 gconsts=self.gconsts[i] if stage.act else self.no_consts,
             )
-            layers.append(_Layer(z, h, out, dh, forward, backward, (deriv, mean, var, bias)))
+            layers.append(
+                _Layer(z, h, out, dh, skipped, forward, backward, (deriv, mean, var, bias))
+            )
             if drop:
                 pos += batch * w
         n, last = stack.n_hidden, layers[-1]
