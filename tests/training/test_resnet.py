@@ -96,3 +96,21 @@ def test_fused_resnet_trains_the_same_models_as_the_torch_path(spambase, monkeyp
         assert (a.backend, b.backend) == ("fused", "torch")
         assert_same_model(a.model, b.model, atol=1e-4)
         np.testing.assert_allclose(a.loss_history, b.loss_history, rtol=1e-4)
+
+
+def test_a_suite_of_residual_models_runs_through_the_python_api(tmp_path):
+    """``make_suite(light=ModelSpec(arch="resnet"))``: every run trains and stores the
+    residual network (its spec, with arch and blocks, is part of each run's key)."""
+    from symact.discovery import GplearnSettings
+    from symact.experiments import DataCache, ResultsStore, make_suite, run_suite
+
+    light = ModelSpec(hidden=(16, 8), arch="resnet", blocks=1)
+    suite = make_suite("builtin", datasets=("breast_cancer",), seeds=(1,), heavy=None,
+                       activations=("relu", "gelu"), train=TrainConfig(epochs=2), light=light,
+                       discovery=GplearnSettings(population_size=80, generations=2))  # fmt: skip
+    with ResultsStore(tmp_path / "symact.sqlite") as store:
+        outcome = run_suite(suite, store, DataCache())
+    assert len(outcome.entries) >= 2
+    for entry in outcome.entries:
+        assert (entry.spec.model.arch, entry.spec.model.blocks) == ("resnet", 1)
+        assert entry.spec.model.hidden == (16, 8)
