@@ -10,7 +10,8 @@ printed table are measured in the same run:
     one model at a time. Only one Light and one Heavy run are timed; the
     grid's time is extrapolated as 15 x Light + 3 x Heavy (marked "extrapolated").
 (b) symact one model at a time: every task as its own stack (K = 1).
-(c) symact batched: the grid as planned by ``plan_stacks`` (mixed activations per stack:
+(c) symact batched: one stack per network structure (``runner.plan_jobs`` with no work cap;
+    mixed activations per stack:
     the kernels interpret each model's formula), and (c') the same with one activation per
     stack, to show that mixing costs nothing;
 (d) as (c) on the torch path (``SYMACT_KERNELS=torch``: element-wise work as torch ops and
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import os
 import resource
 import sys
@@ -46,9 +48,10 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from symact.experiments.runner import max_stack_size
+from symact.experiments.runner import plan_jobs
+from symact.experiments.specs import DataSpec, RunSpec
 from symact.models import HEAVY, LIGHT, ModelSpec
-from symact.training import TrainConfig, TrainTask, plan_stacks, train_stack
+from symact.training import TrainConfig, TrainTask, train_stack
 from symact.training.kernels import prebuild as prebuild_kernels
 
 SEEDS = (42, 43, 44)
@@ -131,6 +134,19 @@ def reference_run(split, spec: ModelSpec, seed: int, config: TrainConfig) -> tup
     return wall, busy
 
 
+def planned(
+    tasks: list[TrainTask], config: TrainConfig, stack_work: float | None = None, min_jobs: int = 1
+):
+    """The stacks ``runner.plan_jobs`` makes of the grid (task indices, costliest first):
+    the runner's own rule, with ``stack_work`` None its default cap of one stack's work."""
+    specs = [RunSpec(DataSpec("covertype", rows=ROWS), t.model, t.seed, config) for t in tasks]
+    index = {id(spec): i for i, spec in enumerate(specs)}
+    shape = (tasks[0].n_features, tasks[0].n_train)
+    work = {} if stack_work is None else {"stack_work": stack_work}
+    jobs = plan_jobs(specs, lambda spec: shape, "cpu", min_jobs=min_jobs, **work)
+    return [[index[id(spec)] for spec in job.specs] for job in jobs]
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -183,15 +199,16 @@ def main() -> None:
         seconds, busy, _ = timed(lambda: [train_stack([t], config) for t in tasks])
         rows.append(("(b) symact, one model at a time (K=1)", seconds, busy))
 
-    by_activation = []  # plan_stacks' stacks, each cut into runs of one activation
-    for s in plan_stacks(tasks):
+    mixed = planned(tasks, config, math.inf)
+    by_activation = []  # those stacks, each cut into runs of one activation
+    for s in mixed:
         for act in dict.fromkeys(tasks[i].model.activation for i in s):
             by_activation.append([i for i in s if tasks[i].model.activation == act])
     plans = {
-        "(c) symact batched, mixed activations": plan_stacks(tasks),
+        "(c) symact batched, mixed activations": mixed,
         "(c') symact batched, one activation per stack": by_activation,
     }
-    plans["(d) symact batched, mixed, torch path (SYMACT_KERNELS=torch)"] = plan_stacks(tasks)
+    plans["(d) symact batched, mixed, torch path (SYMACT_KERNELS=torch)"] = mixed
     outcomes = None
     for name, plan in plans.items():
         sizes = "+".join(str(len(s)) for s in plan)
@@ -211,19 +228,8 @@ def main() -> None:
     # each, set once for the process (as LocalExecutor does)
     os.environ["SYMACT_KERNELS"] = "auto"
 
-    def cost(i: int) -> float:
-        return tasks[i].model.cost(d, n_train, epochs)
-
-    plan = []
-    for hidden in dict.fromkeys(t.model.hidden for t in tasks):
-        members = [i for i, t in enumerate(tasks) if t.model.hidden == hidden]
-        cap = max_stack_size(cost(members[0]), "cpu")
-        sub = plan_stacks(
-            [tasks[i] for i in members], max_stack=cap, group_by_seed=cap < len(members)
-        )
-        plan += [[members[j] for j in s] for s in sub]
-    plan.sort(key=lambda s: -len(s) * cost(s[0]))
     workers = os.cpu_count() or 1
+    plan = planned(tasks, config, min_jobs=workers)  # as LocalExecutor's runner asks
 
     def side_by_side():
         old = torch.get_num_threads()

@@ -1,17 +1,18 @@
 """Shared fixtures: real dataset rows for every test, from the slices kept in the repository.
 
 The default test run reads only ``tests/fixtures/data/`` (small real slices of the three UCI
-datasets, see the README there), so it passes in any clone. Tests that need the project's
-full copies (acceptance numbers, full-file checksums) carry the marker ``full_data``: the
-default ``python -m pytest`` leaves them out (``addopts`` in pyproject.toml) and
-``python -m pytest -m full_data`` runs them against ``$SYMACT_SHARED_DATA`` or
-``../shared/data``, failing (never skipping) when neither exists.
+datasets, see the README there), so it passes in any clone. Two groups need more than a
+clone and pip can give, and run only when asked for by name (see ``OPT_IN_GROUPS``):
+``full_data`` (acceptance numbers and checksums on the project's full copies,
+``$SYMACT_SHARED_DATA`` or ``../shared/data``) and ``browser`` (report pages in headless
+Chromium). Each fails, never skips, when what it needs is missing.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -110,15 +111,48 @@ def full_canonical_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _canonical_folder(folder, {c: shared / s for c, s in FULL_COPIES.items()})
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test that reads the full copies must be marked ``full_data``.
+#: marker -> what its tests need beyond a clone and ``pip install -e ".[test]"``
+OPT_IN_GROUPS = {
+    "full_data": "the full dataset copies",
+    "browser": "headless Chromium",
+}
 
-    Otherwise the default run would need ../shared/data, and fail in a fresh clone.
+
+def _named_groups(markexpr: str) -> set[str]:
+    """The opt-in groups a ``-m`` expression names (as a word, negated or not)."""
+    return {group for group in OPT_IN_GROUPS if re.search(rf"\b{group}\b", markexpr)}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Opt-in groups run only when ``-m`` names them; their tests must carry the marker.
+
+    Why a hook and not ``addopts = -m 'not full_data and not browser'``: a ``-m`` on the
+    command line replaces the one in ``addopts``, so ``python -m pytest -m "not slow"`` (a
+    README command) selected the full_data and browser tests and failed in a fresh clone.
+    Here a test of a group is deselected unless the expression mentions the group:
+    ``-m "not slow"`` leaves both out, ``-m browser`` or ``-m "full_data and not slow"``
+    selects them, and ``-m "not browser"`` is as before. Passing a file by path does not
+    opt in either, so no command a README reader types needs Chromium or ../shared by
+    accident. A test that reads the full copies, or starts Chromium through the ``browser``
+    fixture, without its group's marker is a usage error: otherwise the default run would
+    need them.
     """
-    full = {"full_shared_data", "full_canonical_data_dir"}
+    fixtures_of = {
+        "full_data": {"full_shared_data", "full_canonical_data_dir"},
+        "browser": {"browser"},
+    }
     for item in items:
-        uses_full = bool(full & set(getattr(item, "fixturenames", ())))
-        if uses_full and item.get_closest_marker("full_data") is None:
-            raise pytest.UsageError(
-                f"{item.nodeid} reads the full dataset copies but is not marked full_data"
-            )
+        used = set(getattr(item, "fixturenames", ()))
+        for group, fixtures in fixtures_of.items():
+            if fixtures & used and item.get_closest_marker(group) is None:
+                raise pytest.UsageError(
+                    f"{item.nodeid} needs {OPT_IN_GROUPS[group]} but is not marked {group}"
+                )
+    named = _named_groups(config.getoption("markexpr") or "")
+    kept, left_out = [], []
+    for item in items:
+        groups = {g for g in OPT_IN_GROUPS if item.get_closest_marker(g) is not None}
+        (kept if groups <= named else left_out).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept

@@ -18,16 +18,16 @@ from cli_helpers import FAST, CliResult
 
 from symact.errors import UserError
 
-#: replaces ``symact.cli.check_out`` (run by every benchmark) with a function that fails
+#: replaces ``symact.cli.checks.check_out`` (run by every benchmark) with a function that fails
 #: the way a bug does, then runs the command with the arguments that follow
 INJECT = """
 import sys
-import symact.cli
+import symact.cli.checks
 
 def check_out(out, **options):
     return 1 / 0  # the injected bug
 
-symact.cli.check_out = check_out
+symact.cli.checks.check_out = check_out
 sys.exit(symact.cli.main(sys.argv[1:]))
 """
 

@@ -33,7 +33,7 @@ from symact.cli import main
 from symact.experiments import DataCache, DataSpec, ResultsStore, RunSpec, run_grid
 from symact.experiments.ray_executor import TASK_NAME, RayExecutor
 from symact.models import HEAVY, LIGHT
-from symact.training import TrainConfig
+from symact.training import TrainConfig, kernels
 
 SPAMBASE = DataSpec("spambase")
 
@@ -90,6 +90,9 @@ def _wait_gone(folder: str, timeout: float = 15.0) -> dict[int, str]:
 @pytest.fixture()
 def no_ray_left(ray_env):
     """Fails the test if any Ray process it started is still alive after it."""
+    # An earlier CLI call's kernel prebuild may still be compiling (a fresh kernel folder, as
+    # on a new machine): its cc inherits RAY_TMPDIR but is no Ray process. Wait for it.
+    kernels.prebuild()
     assert not ray.is_initialized() and not ray_processes(ray_env)
     yield
     assert not ray.is_initialized()

@@ -122,3 +122,44 @@ def test_a_grid_that_fits_one_stack_is_cut_to_keep_every_core_busy():
     four = plan_jobs(specs, shape, min_jobs=4)  # one seed per stack, then halves of a seed
     assert sorted(len(j.specs) for j in four) == [16, 16, 16, 16]
     assert len(plan_jobs(specs[:1], shape, min_jobs=8)) == 1  # one model stays one stack
+
+
+def test_plan_jobs_groups_by_shape_and_rows_and_every_stack_trains(data):
+    """Moved from the training stage's second planner (``plan_stacks``, removed): runs share
+    a stack only with the same network structure, head and training rows; equal activations
+    sit together; a stack cut by work holds one seed; every planned stack trains."""
+    from symact.experiments.runner import plan_jobs
+    from symact.training import TrainTask, train_stack
+
+    small = DataSpec("spambase", rows=1_000)
+    xcos = LIGHT.with_activation("mul(x, cos(x))")
+    specs = [
+        RunSpec(DATA, LIGHT, 1, FAST),
+        RunSpec(DATA, HEAVY, 1, FAST),
+        RunSpec(DATA, xcos, 1, FAST),
+        RunSpec(small, LIGHT, 1, FAST),
+        RunSpec(DATA, LIGHT, 2, FAST),
+        RunSpec(DATA, xcos, 2, FAST),
+        RunSpec(DATA, LIGHT.with_outputs(3), 1, FAST),  # another head: another stack
+    ]
+    splits = {id(s): data.split(s.data, s.split) for s in specs}
+
+    def shape(spec: RunSpec) -> tuple[int, int]:
+        return splits[id(spec)].X_train.shape[1], len(splits[id(spec)].X_train)
+
+    def plan(**options) -> list[list[int]]:
+        jobs = plan_jobs(specs, shape, **options)
+        return sorted([specs.index(s) for s in job.specs] for job in jobs)
+
+    assert plan() == [[0, 4, 2, 5], [1], [3], [6]]  # same activations adjacent
+    light_cost = LIGHT.cost(*shape(specs[0]), FAST.epochs)
+    cut = plan(stack_work=2.5 * light_cost)  # two Light models a stack: cut by seed
+    assert cut == [[0, 2], [1], [3], [4, 5], [6]]
+    for job in plan_jobs(specs, shape):
+        parts = [splits[id(s)] for s in job.specs]
+        tasks = [
+            TrainTask(p.X_train, p.y_train, p.X_test, p.y_test, s.model, s.seed)
+            for p, s in zip(parts, job.specs, strict=True)
+        ]
+        outs = train_stack(tasks, TrainConfig(epochs=1))
+        assert [o.params for o in outs] == [s.model.param_count(57) for s in job.specs]

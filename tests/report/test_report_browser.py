@@ -1,8 +1,10 @@
 """report.html in real headless Chromium: loads clean, figures decode, not blank, sorts; and
 the checker itself fails on pages that are broken in each way it looks for.
 
-Chromium must be installed (`apt-get install -y chromium`; .ci/run does it): without it these
-tests fail with that instruction, they never skip.
+An opt-in group (marker ``browser``): ``python -m pytest -m browser`` runs it, the default
+run leaves it out (tests/conftest.py). Chromium must be installed (`apt-get install -y
+chromium`; .ci/run does it): without it these tests fail with that instruction, they never
+skip.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from report_inputs import HOSTILE_FORMULA, HOSTILE_PATH
 
 from symact.report import write_report
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")

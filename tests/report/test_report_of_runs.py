@@ -8,7 +8,7 @@ from page_check import MIN_COLOURS, Chromium
 
 from symact.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from symact.search.cli import verdict_text
+from symact.cli.search import verdict_text
 from symact.search.outputs import RESULT_COLUMNS
 from symact.search.verdict import judge
 

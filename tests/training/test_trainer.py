@@ -1,4 +1,4 @@
-"""train_stack and plan_stacks on real spambase data: results, grouping, progress, bad input."""
+"""train_stack on real spambase data: results, grouping, progress, bad input."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from symact.models import HEAVY, LIGHT
-from symact.training import TrainConfig, TrainTask, plan_stacks, resolve_device, train_stack
+from symact.training import TrainConfig, TrainTask, resolve_device, train_stack
 
 
 @pytest.mark.slow
@@ -46,28 +46,6 @@ def test_progress_counts_model_epochs(spam_split):
     assert calls == [3, 3]
 
 
-def test_plan_stacks_groups_by_shape_and_rows(spam_split):
-    small = (spam_split[0][:1000], spam_split[1][:1000], spam_split[2], spam_split[3])
-    xcos = LIGHT.with_activation("mul(x, cos(x))")
-    tasks = [
-        TrainTask(*spam_split, LIGHT, seed=1),
-        TrainTask(*spam_split, HEAVY, seed=1),
-        TrainTask(*spam_split, xcos, seed=1),
-        TrainTask(*small, LIGHT, seed=1),
-        TrainTask(*spam_split, LIGHT, seed=2),
-        TrainTask(*spam_split, xcos, seed=2),
-        TrainTask(*spam_split, LIGHT.with_outputs(3), seed=1),  # another head: another stack
-    ]
-    assert plan_stacks(tasks) == [[0, 4, 2, 5], [1], [3], [6]]  # same activations adjacent
-    assert plan_stacks(tasks, max_stack=3) == [[0, 4], [2, 5], [1], [3], [6]]
-    assert plan_stacks(tasks, group_by_seed=True) == [[0, 2], [1], [3], [4, 5], [6]]
-    plan = plan_stacks(tasks[:6])
-    assert sorted(i for stack in plan for i in stack) == list(range(6))
-    for stack in plan:  # every planned stack is trainable
-        outs = train_stack([tasks[i] for i in stack], TrainConfig(epochs=1))
-        assert [o.params for o in outs] == [tasks[i].model.param_count(57) for i in stack]
-
-
 def test_a_one_seed_stack_gathers_once_and_equals_its_models_trained_alone(spam_split):
     """Models of one seed draw the same data order: the stack gathers each batch once and
     shows it to all through a stride-0 view. Each model must still be the one it is alone
@@ -90,7 +68,7 @@ def test_a_one_seed_stack_gathers_once_and_equals_its_models_trained_alone(spam_
 def test_mismatched_stack_is_refused(spam_split):
     a = TrainTask(*spam_split, LIGHT, seed=1)
     b = TrainTask(*spam_split, HEAVY, seed=1)
-    with pytest.raises(ValueError, match="plan_stacks"):
+    with pytest.raises(ValueError, match="plan_jobs"):
         train_stack([a, b])
 
 

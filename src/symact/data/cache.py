@@ -8,9 +8,11 @@ as long as a request serves it, so a 100,000-row cache also serves ``rows=5000``
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
+from symact.data.errors import DataError
 from symact.data.registry import DatasetInfo
 
 
@@ -56,3 +58,16 @@ def find_cached(info: DatasetInfo, folder: Path, rows: int | None) -> Path | Non
         if long_enough:
             return long_enough[min(long_enough)]
     return None
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file in the data folder (read in 1 MiB blocks), which provenance
+    records and the registry's full copies must match."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    return digest.hexdigest()

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from symact.data.cache import cached_prefixes, find_cached
+from symact.data.cache import cached_prefixes, file_sha256, find_cached
 from symact.data.checks import checked_rows, checked_seed
 from symact.data.download import fetch_file, fetch_prefix
 from symact.data.errors import DataError, Option
@@ -557,13 +557,9 @@ def _looks_like_path(value: object) -> bool:
 
 
 def _file_sha256(path: Path) -> str | None:
+    """The file's sha256, or None above the size worth hashing on every load."""
     try:
-        if path.stat().st_size > _HASH_LIMIT_BYTES:
-            return None
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                digest.update(block)
+        size = path.stat().st_size
     except OSError as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
-    return digest.hexdigest()
+    return None if size > _HASH_LIMIT_BYTES else file_sha256(path)

@@ -31,7 +31,6 @@ same reader as a user's file (one-hot text columns, checks, provenance).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from symact.data.cache import file_sha256
 from symact.data.errors import DataError
 
 DEFAULT_SERVER = "https://www.openml.org/api/v1/xml"
@@ -126,7 +126,7 @@ def _read_cached(dest: Path, did: int) -> OpenMLTable:
             sha256=str(meta["sha256"]),
             server=str(meta["server"]),
         )
-        digest = _sha256(table.path)
+        digest = file_sha256(table.path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(
             f"the cached OpenML dataset {dest} is damaged ({exc}); delete that folder so that "
@@ -226,16 +226,8 @@ def _write_table(dataset: Any, did: int, server: str, out: Path) -> OpenMLTable:
         "target_values": list(values),
         "positive": positive,
         "md5": dataset.md5_checksum,
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "server": server,
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
     return _read_cached(out, did)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

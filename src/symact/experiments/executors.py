@@ -25,6 +25,7 @@ import numpy as np
 
 from symact.experiments.datacache import DataCache
 from symact.experiments.specs import RunSpec
+from symact.numbers import finite_or_none
 
 EpochsFn = Callable[[int], None]
 """Called with a number of model-epochs just finished (drives the progress bar)."""
@@ -65,20 +66,13 @@ def environment() -> dict[str, str]:
     }
 
 
-def _finite_or_none(value: Any) -> Any:
-    """NaN and inf become None so stored results stay valid JSON."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
-
-
 def result_record(outcome: Any, device: str, host: str | None = None) -> dict[str, Any]:
     """A run's stored result: its TrainOutcome's fields as JSON values, plus where and with
     which versions it ran."""
     result = {
-        k: _finite_or_none(v) for k, v in asdict(outcome).items() if k not in ("model", "label")
+        k: finite_or_none(v) for k, v in asdict(outcome).items() if k not in ("model", "label")
     }
-    result["loss_history"] = [_finite_or_none(v) for v in result.get("loss_history") or ()]
+    result["loss_history"] = [finite_or_none(v) for v in result.get("loss_history") or ()]
     result["learned_formulas"] = list(result.get("learned_formulas") or ())
     if result.get("failed"):  # the training's own verdict: a non-finite loss, every time
         result["failure_kind"] = DETERMINISTIC

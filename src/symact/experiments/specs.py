@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from symact.data.missing import MISSING_POLICIES
 from symact.discovery import GplearnSettings
 from symact.errors import SettingError
 from symact.identity import PROTOCOL_VERSION, identity_dict
@@ -22,7 +23,6 @@ from symact.models import ModelSpec
 from symact.training.config import TrainConfig
 
 LABELS = ("binary", "all")
-MISSING = ("impute", "drop", "refuse")
 
 
 def content_key(payload: dict[str, Any]) -> str:
@@ -58,8 +58,8 @@ class DataSpec:
         object.__setattr__(self, "drop", tuple(self.drop))
         if self.labels not in LABELS:
             raise SettingError(f"labels must be one of {LABELS}, got {self.labels!r}")
-        if self.missing not in MISSING:
-            raise SettingError(f"missing must be one of {MISSING}, got {self.missing!r}")
+        if self.missing not in MISSING_POLICIES:
+            raise SettingError(f"missing must be one of {MISSING_POLICIES}, got {self.missing!r}")
 
     def options(self) -> DataSpec:
         """What to read, without what was read: the same spec before ``identify``."""

@@ -1,9 +1,9 @@
 """Suite files: a benchmark's datasets (each with its own label column, positive class,
 dropped columns, ...) and optionally its grid, in one TOML file, validated whole up front.
 
-TOML because Python reads it with its standard library (``tomllib``, 3.11+; the ``tomli``
-backport on 3.10), it has comments, and lists of tables (``[[dataset]]``) read as what they
-are; a suite file is configuration a person writes by hand. The file::
+TOML because Python reads it with its standard library (``tomllib``), it has comments,
+and lists of tables (``[[dataset]]``) read as what they are; a suite file is configuration
+a person writes by hand. The file::
 
     [grid]                      # optional; command-line flags override each key
     activations = ["relu", "gelu", "x*tanh(x)"]
@@ -33,22 +33,18 @@ from __future__ import annotations
 
 import difflib
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomllib
+
 from symact.data.errors import DataError
+from symact.data.missing import MISSING_POLICIES
 from symact.data.openml import parse_openml_source
 from symact.data.registry import data_home, resolve_name
 from symact.experiments.specs import LABELS, DataSpec
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - the backport has the same API
-    import tomli as tomllib
-
-MISSING_POLICIES = ("impute", "drop", "refuse")
 DISCOVERY_METHODS = ("gplearn", "none")
 #: where the suite files that ship with symact live (``--suite tabular`` reads tabular.toml)
 SHIPPED_FOLDER = Path(__file__).with_name("suite_files")

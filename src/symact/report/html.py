@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from symact.numbers import is_missing
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 TableRows = pd.DataFrame | Sequence[Mapping[str, Any]]
@@ -200,7 +202,7 @@ def _rows_context(rows: TableRows) -> dict[str, Any]:
 
 def _cell(column: str, value: Any) -> _Cell:
     """Display text, raw sort key and CSS class of one value."""
-    if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
+    if is_missing(value):
         return _Cell("n/a", "", "num none")
     if value is pd.NA:
         return _Cell("n/a", "", "num none")

@@ -34,6 +34,7 @@ from symact.experiments.background import child_signals, start_child
 from symact.experiments.executors import environment
 from symact.experiments.suites import discovery_specs
 from symact.formula import parse_formula
+from symact.numbers import none_as_nan
 from symact.report.configurations import FormulaConfiguration
 from symact.report.html import ReportFigure
 from symact.report.plots import (
@@ -152,8 +153,8 @@ def records(doc: dict[str, Any], store: ResultsStore) -> list[RunRecord]:
                 architecture=e["architecture"],
                 activation=e["activation"],
                 seed=int(e["seed"]),
-                accuracy=float("nan") if r["accuracy"] is None else float(r["accuracy"]),
-                auc=float("nan") if r["auc"] is None else float(r["auc"]),
+                accuracy=none_as_nan(r["accuracy"]),
+                auc=none_as_nan(r["auc"]),
                 params=int(r["params"]),
                 failed=bool(r["failed"]),
             )

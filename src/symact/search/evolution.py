@@ -30,7 +30,7 @@ import numpy as np
 from symact.errors import SettingError
 from symact.experiments.datacache import DataCache
 from symact.experiments.specs import DataSpec, RunSpec, SplitSpec
-from symact.experiments.store import ResultsStore
+from symact.experiments.store import ResultsStore, StoreError
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula
 from symact.models import LIGHT, ModelSpec
@@ -110,6 +110,7 @@ class SearchSettings:
             "operators": list(self.space.operators),
             "max_size": self.space.max_size,
             "max_depth": self.space.max_depth,
+            **self.space.operator_table(),
             "light": self.light.to_dict(),
             "optimizer": self.train.optimizer,
             "lr": self.train.lr,
@@ -161,12 +162,43 @@ class Candidate:
         }
 
 
+def selection_metric(n_classes: int) -> tuple[str, str]:
+    """The score a search selects and judges on, as (result field, name shown): ROC AUC
+    for two classes, accuracy for more (AUC has no one multi-class meaning)."""
+    return ("auc", "AUC") if n_classes <= 2 else ("accuracy", "accuracy")
+
+
 def metric_of(result: dict[str, Any] | None, n_classes: int) -> float | None:
-    """The score a search selects on: ROC AUC for two classes, accuracy for more."""
+    """A run's score by :func:`selection_metric`; None where it failed or has none."""
     if result is None or result.get("failed"):
         return None
-    value = result["auc"] if n_classes <= 2 else result["accuracy"]
+    value = result[selection_metric(n_classes)[0]]
     return None if value is None else float(value)
+
+
+#: The store's record of how the search in it makes children (``SearchSpace.operator_table``).
+OPERATOR_TABLE_DOCUMENT = "search_operator_table"
+
+
+def check_operator_table(store: ResultsStore, space: SearchSpace) -> None:
+    """Record the operator table of the first search in ``store``; a later one (a resumed
+    search) must have the same, or it would replay other proposals from the same seed
+    while its stored runs say otherwise: a :class:`StoreError` naming both."""
+    table = space.operator_table()
+    stored = store.get_document(OPERATOR_TABLE_DOCUMENT)
+    if stored is None:
+        store.put_document(OPERATOR_TABLE_DOCUMENT, table)
+    elif stored != table:
+        raise StoreError(
+            f"{store.path}: the search stored there made its children with the operator table "
+            f"{_table_text(stored)}, this one with {_table_text(table)}; resumed, it would "
+            "propose other candidates: use a new --out, or the table it was started with"
+        )
+
+
+def _table_text(table: dict[str, Any]) -> str:
+    weights = ", ".join(f"{name} {weight:g}" for name, weight in table["mutations"])
+    return f"({weights}; crossover {table['crossover_rate']:g})"
 
 
 ProgressFn = Callable[[int, int, "Candidate | None", float], None]
@@ -240,6 +272,7 @@ class Search:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> SearchState:
+        check_operator_table(self.store, self.settings.space)
         start = time.perf_counter()
         st, s = self.state, self.settings
         first = [(parse_formula(t), "known", ()) for t in KNOWN_ACTIVATIONS]
@@ -277,7 +310,7 @@ class Search:
             child = crossover(a.formula, b.formula, self.rng)
             if s.space.fits(child) and child != a.formula:
                 return child, "crossover", (a.index, b.index)
-        op = str(self.rng.choice(["point", "subtree", "hoist", "jitter"]))
+        op = s.space.draw_mutation(self.rng).name
         child = mutate(a.formula, s.space, self.rng, op)
         if child is None:  # nothing new in reach: a fresh random tree instead
             return random_tree(s.space, self.rng), "random", ()

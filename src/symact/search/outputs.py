@@ -12,7 +12,6 @@ DIR`` calls it too.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from matplotlib.figure import Figure
 from symact.experiments.executors import environment
 from symact.experiments.store import ResultsStore
 from symact.formula.parser import parse_formula
+from symact.numbers import finite_or_none, json_safe
 from symact.report.html import ReportData, ReportFigure, ReportTable, write_report
 from symact.report.outputs import staging
 from symact.report.plots import plot_activations_combined
@@ -113,29 +113,12 @@ def write_search_outputs(store: ResultsStore, out: str | Path) -> pd.DataFrame:
     with staging(out) as stage:
         table.to_csv(stage / "search_results.csv", index=False, lineterminator="\n")
         record = {**doc, "environment": environment(), "results": table.to_dict("records")}
-        text = json.dumps(_clean(record), indent=2, allow_nan=False)
+        text = json.dumps(json_safe(record), indent=2, allow_nan=False)
         (stage / "search.json").write_text(text, encoding="utf-8")
         progress_png = plot_progress(doc, stage / "search_progress.png")
         activations_png = plot_top(doc, table, stage / "search_activations.png")
         write_report(_report(doc, table, progress_png, activations_png), stage / SEARCH_REPORT)
     return table
-
-
-def _clean(value: Any) -> Any:
-    """NaN and inf as null, so search.json stays JSON."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _finite(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def plot_progress(doc: dict[str, Any], path: Path) -> Path:
@@ -200,7 +183,7 @@ def _report(
         provenance=provenance,
         versions=environment(),
         tables=[
-            ReportTable("Verdict", table.map(_finite), doc["split"], "verdict"),
+            ReportTable("Verdict", table.map(finite_or_none), doc["split"], "verdict"),
             ReportTable(
                 "Best candidates (validation)",
                 [
@@ -227,11 +210,7 @@ def _report(
 
 
 def _conclusions(doc: dict[str, Any], table: pd.DataFrame) -> list[str]:
-    from symact.search.verdict import conclusion
+    from symact.search.verdict import conclusions
 
-    rows = table.to_dict("records")
     n_classes = {e["dataset"]: e["n_classes"] for e in doc["entries"]}
-    return [
-        conclusion(rows, label, "AUC" if n_classes[label] <= 2 else "accuracy")
-        for label in dict.fromkeys(table["dataset"])
-    ]
+    return conclusions(table.to_dict("records"), n_classes)

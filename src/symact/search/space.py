@@ -2,7 +2,8 @@
 
 Candidates are :class:`~symact.formula.Formula` trees over ``x`` built from the one operator
 table, bounded in size and depth. A child comes from a parent by one of four mutations
-(Bingham & Miikkulainen's evolution, Real et al.'s regularized evolution):
+(Bingham & Miikkulainen's evolution, Real et al.'s regularized evolution), the rows of
+:data:`MUTATIONS`, each drawn in proportion to its weight:
 
 * ``point``: one operator replaced by another of the same arity, or a leaf by another leaf;
 * ``subtree``: one subtree replaced by a fresh random one;
@@ -16,14 +17,15 @@ is a deterministic function of its seed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from symact.errors import SettingError
 from symact.formula.operators import OPERATORS
-from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula, FormulaError
 
 #: The operators a search draws from by default: the table's activation primitives and
@@ -51,43 +53,6 @@ DEFAULT_OPERATORS: tuple[str, ...] = (
 
 #: Known activations every search starts from (PROTOCOL: relu, gelu, silu, tanh, x·cos x).
 KNOWN_ACTIVATIONS: tuple[str, ...] = ("relu(x)", "gelu(x)", "silu(x)", "tanh(x)", "mul(x, cos(x))")
-
-MUTATIONS: tuple[str, ...] = ("point", "subtree", "hoist", "jitter", "crossover")
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """Which trees a search may propose: operators and bounds."""
-
-    operators: tuple[str, ...] = DEFAULT_OPERATORS
-    max_size: int = 15
-    max_depth: int = 6
-    init_depth: int = 3
-    crossover_rate: float = 0.2
-
-    def __post_init__(self) -> None:
-        unknown = [op for op in self.operators if op not in OPERATORS]
-        if unknown:
-            raise FormulaError(
-                f"unknown operator {unknown[0]!r}; known operators: {', '.join(OPERATORS)}"
-            )
-        if not any(OPERATORS[op].arity == 1 for op in self.operators) and not any(
-            OPERATORS[op].arity == 2 for op in self.operators
-        ):
-            raise FormulaError("a search needs at least one operator")
-        if self.max_size < 2 or self.max_depth < 2:
-            raise SettingError("max_size and max_depth must be at least 2")
-
-    @property
-    def unary(self) -> tuple[str, ...]:
-        return tuple(op for op in self.operators if OPERATORS[op].arity == 1)
-
-    @property
-    def binary(self) -> tuple[str, ...]:
-        return tuple(op for op in self.operators if OPERATORS[op].arity == 2)
-
-    def fits(self, f: Formula) -> bool:
-        return f.size <= self.max_size and f.depth <= self.max_depth and "x" in f.variables
 
 
 def _constant(rng: np.random.Generator) -> Formula:
@@ -178,20 +143,102 @@ def crossover(a: Formula, b: Formula, rng: np.random.Generator) -> Formula:
     return _replace(a, path, donor)
 
 
-_MUTATE = {"point": _point, "subtree": _subtree, "hoist": _hoist, "jitter": _jitter}
+@dataclass(frozen=True)
+class Mutation:
+    """One way to make a child from one parent, and how often the search draws it
+    (``weight``, relative to the others')."""
+
+    name: str
+    apply: Callable[[Formula, SearchSpace, np.random.Generator], Formula]
+    weight: float = 1.0
+
+
+#: The search's mutations: the only list of them. The draw reads it (``draw_mutation``), the
+#: search's identity names it (``operator_table``); a new row is drawn from its first use.
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation("point", _point),
+    Mutation("subtree", _subtree),
+    Mutation("hoist", _hoist),
+    Mutation("jitter", _jitter),
+)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Which trees a search may propose (operators and bounds) and how it makes children
+    (``mutations``, and crossover at ``crossover_rate``)."""
+
+    operators: tuple[str, ...] = DEFAULT_OPERATORS
+    max_size: int = 15
+    max_depth: int = 6
+    init_depth: int = 3
+    crossover_rate: float = 0.2
+    mutations: tuple[Mutation, ...] = MUTATIONS
+
+    def __post_init__(self) -> None:
+        unknown = [op for op in self.operators if op not in OPERATORS]
+        if unknown:
+            raise FormulaError(
+                f"unknown operator {unknown[0]!r}; known operators: {', '.join(OPERATORS)}"
+            )
+        if not any(OPERATORS[op].arity == 1 for op in self.operators) and not any(
+            OPERATORS[op].arity == 2 for op in self.operators
+        ):
+            raise FormulaError("a search needs at least one operator")
+        if self.max_size < 2 or self.max_depth < 2:
+            raise SettingError("max_size and max_depth must be at least 2")
+        names = [m.name for m in self.mutations]
+        if not names or len(set(names)) != len(names):
+            raise SettingError(f"mutations need distinct names, at least one; got {names}")
+        if not all(0 < m.weight < math.inf for m in self.mutations):
+            raise SettingError("every mutation's weight must be a finite number > 0")
+        if not 0 <= self.crossover_rate <= 1:
+            raise SettingError(f"crossover_rate must be in [0, 1], got {self.crossover_rate}")
+
+    @property
+    def unary(self) -> tuple[str, ...]:
+        return tuple(op for op in self.operators if OPERATORS[op].arity == 1)
+
+    @property
+    def binary(self) -> tuple[str, ...]:
+        return tuple(op for op in self.operators if OPERATORS[op].arity == 2)
+
+    def fits(self, f: Formula) -> bool:
+        return f.size <= self.max_size and f.depth <= self.max_depth and "x" in f.variables
+
+    def operator_table(self) -> dict[str, Any]:
+        """How children are made, as the search's identity names it: each mutation's
+        weight, and the crossover rate. Another table draws other children from the same
+        seed, so a resumed search compares it with the one it started with."""
+        return {
+            "mutations": [[m.name, m.weight] for m in self.mutations],  # in order: it is drawn
+            "crossover_rate": self.crossover_rate,
+        }
+
+    def draw_mutation(self, rng: np.random.Generator) -> Mutation:
+        """A mutation drawn by weight. Equal weights draw as ``rng.choice`` of the names
+        always has (one integer draw), so a search keeps its proposals for a given seed."""
+        weights = np.array([m.weight for m in self.mutations], dtype=float)
+        p = None if np.all(weights == weights[0]) else weights / weights.sum()
+        return self.mutations[int(rng.choice(len(self.mutations), p=p))]
+
+    def mutation(self, name: str) -> Mutation:
+        for m in self.mutations:
+            if m.name == name:
+                return m
+        raise SettingError(
+            f"unknown mutation {name!r}; this space's: {', '.join(m.name for m in self.mutations)}"
+        )
 
 
 def mutate(
     parent: Formula, space: SearchSpace, rng: np.random.Generator, op: str
 ) -> Formula | None:
-    """One mutation of ``parent`` (``op`` from :data:`MUTATIONS` but crossover), or None
+    """One mutation of ``parent`` (``op`` names a row of ``space.mutations``), or None
     when it leaves the space (too large, too deep, no ``x``) after a few tries."""
+    apply = space.mutation(op).apply
     for _ in range(8):
-        child = _MUTATE[op](parent, space, rng)
+        child = apply(parent, space, rng)
         if space.fits(child) and child != parent:
             return child
     return None
-
-
-def parse_seeds(texts: Sequence[str]) -> list[Formula]:
-    return [parse_formula(t) for t in texts]

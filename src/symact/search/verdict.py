@@ -16,7 +16,7 @@ paired t p-value, and Holm's step-down over the finalists. On other datasets
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,8 +26,9 @@ from scipy import stats
 from symact.experiments.specs import DataSpec, RunSpec
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula
+from symact.numbers import finite_or_none, none_as_nan
 from symact.report.statistics import holm, mean_confidence_interval
-from symact.search.evolution import Candidate, Search, metric_of
+from symact.search.evolution import Candidate, Search, metric_of, selection_metric
 from symact.search.screen import FINGERPRINT_POINTS, screen
 
 #: The verdict's baselines: label -> formula (the Specialist is added per dataset).
@@ -58,7 +59,7 @@ class Entry:
             "activation": self.activation,
             "formula": str(self.formula),
             "learnable": self.learnable,
-            "val_score": None if math.isnan(self.val_score) else self.val_score,
+            "val_score": finite_or_none(self.val_score),
             "n_classes": self.n_classes,
             "finals": [[s.seed, s.key()] for s in self.final_specs],
         }
@@ -176,7 +177,7 @@ def judge(entries: Sequence[dict[str, Any]], results: dict[str, dict]) -> list[d
     stored results of their final runs (see the module docstring)."""
 
     def val(e: dict[str, Any]) -> float:
-        return math.nan if e["val_score"] is None else float(e["val_score"])
+        return none_as_nan(e["val_score"])
 
     baselines = [e for e in entries if not e["activation"].startswith("candidate")]
     scored = [e for e in baselines if not math.isnan(val(e))]
@@ -246,6 +247,15 @@ def _mean(v: list) -> float:
 
 def _std(v: list) -> float:
     return float(np.std(v)) if v else math.nan
+
+
+def conclusions(rows: Sequence[dict[str, Any]], n_classes: Mapping[str, int]) -> list[str]:
+    """:func:`conclusion` for every dataset of ``rows`` (in their order), each in its
+    metric (``n_classes``: dataset label -> classes)."""
+    return [
+        conclusion(rows, label, selection_metric(n_classes[label])[1])
+        for label in dict.fromkeys(r["dataset"] for r in rows)
+    ]
 
 
 def conclusion(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> str:

@@ -1,7 +1,7 @@
 """Training stage: many small networks trained per pass on stacked parameters, and metrics.
 
 ``train_stack`` trains a stack of :class:`TrainTask` together and returns one
-:class:`TrainOutcome` each; ``plan_stacks`` groups a grid's tasks into such stacks.
+:class:`TrainOutcome` each (``symact.experiments.runner.plan_jobs`` plans a grid's stacks).
 Names are imported on first use (PEP 562): ``TrainConfig`` alone does not load torch.
 """
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
         TrainOutcome,
         TrainTask,
         export,
-        plan_stacks,
         resolve_device,
         train_stack,
     )
@@ -34,7 +33,6 @@ _LAZY = {
     "accuracy": "metrics",
     "efficiency": "metrics",
     "export": "trainer",
-    "plan_stacks": "trainer",
     "resolve_device": "trainer",
     "roc_auc": "metrics",
     "train_stack": "trainer",
@@ -49,7 +47,6 @@ __all__ = [
     "accuracy",
     "efficiency",
     "export",
-    "plan_stacks",
     "resolve_device",
     "roc_auc",
     "train_stack",

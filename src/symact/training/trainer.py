@@ -3,14 +3,14 @@
 :func:`train_stack` is the training stage's entry point: it takes K :class:`TrainTask`
 (data, a :class:`~symact.models.ModelSpec`, a seed) whose networks share a structure, trains
 them together on a :class:`~symact.training.stack.StackedModel`, and returns one
-:class:`TrainOutcome` per task, in the order given. :func:`plan_stacks` decides which tasks
-of a grid can share a stack.
+:class:`TrainOutcome` per task, in the order given. Tasks share a stack where
+:func:`stack_key` agrees; ``symact.experiments.runner.plan_jobs`` plans a grid's stacks.
 
 Data stays in tensors: all distinct training sets of a stack are concatenated once, and each
 step gathers every model's batch from per-model permutations. Models of one stack must
 have the same number of training rows, so that they take the same number of steps of the
 same sizes (the last, partial batch is kept, as ``DataLoader`` with ``drop_last=False``);
-:func:`plan_stacks` groups by that count. Models with one seed and one training set draw
+:func:`stack_key` includes that count. Models with one seed and one training set draw
 the same data order, so their batches are gathered once (a stride-0 view for all of them).
 """
 
@@ -112,44 +112,6 @@ def stack_key(task: TrainTask) -> tuple:
     return (task.model.structure(), task.n_features, task.n_train)
 
 
-def plan_stacks(
-    tasks: Sequence[TrainTask],
-    *,
-    max_stack: int = 64,
-    memory_budget_bytes: int = 512 * 2**20,
-    batch_size: int = 1024,
-    group_by_seed: bool = False,
-) -> list[list[int]]:
-    """Group task indices into stacks that :func:`train_stack` can train together.
-
-    Tasks share a stack when :func:`stack_key` agrees. Within a stack, tasks with the same
-    activation are placed next to each other (one activation call per run of them on the
-    torch path). A stack holds at most ``max_stack`` models and at most what fits the
-    per-step activation memory budget. With ``group_by_seed`` each stack holds one seed:
-    models of one seed and one training set draw the same data order, so such a stack
-    gathers each batch once for all its models; the runner uses it for long CPU trainings.
-    """
-    groups: dict[tuple, list[int]] = {}
-    act_order: dict[str, int] = {}
-    for i, t in enumerate(tasks):
-        key = stack_key(t)
-        act_order.setdefault(t.model.activation, len(act_order))
-        if group_by_seed:
-            key = (*key, ("seed", t.seed))
-        groups.setdefault(key, []).append(i)
-    stacks: list[list[int]] = []
-    for (structure, n_features, *_), members in groups.items():
-        members.sort(key=lambda i: (act_order[tasks[i].model.activation], i))
-        widths = structure[0]
-        # floats kept per model and step: inputs plus ~8 tensors of each hidden width
-        per_model = 4 * batch_size * (n_features + 8 * sum(widths))
-        cap = max(1, min(max_stack, memory_budget_bytes // per_model))
-        n_chunks = -(-len(members) // cap)
-        size = -(-len(members) // n_chunks)  # even chunks
-        stacks += [members[j : j + size] for j in range(0, len(members), size)]
-    return stacks
-
-
 def _as_tensor(a: ArrayLike, dtype: torch.dtype, what: str) -> Tensor:
     if not isinstance(a, Tensor):
         a = np.asarray(a)
@@ -179,7 +141,7 @@ def _check_tasks(tasks: Sequence[TrainTask]) -> None:
             raise ValueError(
                 "all tasks of one stack need the same network structure, feature count and "
                 f"training-row count; task {i} ({t.label!r}) has {stack_key(t)} but task 0 "
-                f"has {stack_key(first)}. Group tasks with plan_stacks()."
+                f"has {stack_key(first)}. Group tasks by stack_key() (runner.plan_jobs does)."
             )
         n_classes = max(2, t.model.n_outputs)
         for name, y in (("y_train", t.y_train), ("y_eval", t.y_eval)):
@@ -391,7 +353,6 @@ __all__ = [
     "TrainOutcome",
     "TrainTask",
     "export",
-    "plan_stacks",
     "predict_proba",
     "resolve_device",
     "stack_key",

@@ -1,8 +1,7 @@
 """``symact search``: its options, their checks before any work, and the command.
 
-Kept beside the search (not in ``symact/cli.py``) so that the search's options live with
-the settings they fill; ``symact.cli`` registers the subcommand and shares its checks,
-progress and error handling.
+The search stage (``symact.search``) holds no command-line code: this module turns the
+flags into its settings (``SearchSettings``), runs it and prints its verdict.
 """
 
 from __future__ import annotations
@@ -10,30 +9,36 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import re
 import time
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import TextColumn
+
+from symact.cli.checks import (
+    EXIT_INTERRUPTED,
+    UsageError,
+    check_datasets,
+    check_device,
+    checked_out_and_executor,
+    name_list,
+    one_seed,
+    positive_int,
+    time_limit,
+)
+from symact.cli.options import add_data_options, add_executor_options, add_gplearn_options
+from symact.cli.session import (
+    executor_of,
+    note_file_datasets,
+    prebuild_kernels,
+    progress_bar,
+    say,
+    work_in_store,
+)
+from symact.cli.specs import data_spec, gplearn_settings, model_spec, train_config
 
 
-def time_limit(text: str) -> float:
-    """``90``, ``90s``, ``15m``, ``2h`` -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
-    if m is None:
-        raise argparse.ArgumentTypeError(f"expected a duration like 90s, 15m or 2h, got {text!r}")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
-
-
-def add_search_parser(sub) -> None:
-    from symact.cli import (
-        _add_data_options,
-        _add_executor_options,
-        _add_gplearn_options,
-        positive_int,
-    )
-
+def add_parser(sub) -> None:
     s = sub.add_parser(
         "search",
         help="search activations by training them inside the network, then judge the best",
@@ -101,39 +106,21 @@ def add_search_parser(sub) -> None:
         help="other datasets on which the finalists get the same verdict",
     )
     s.add_argument("--widths", default="64,32", help="the searched network's widths")
-    s.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="train every stored failed run again (runs that failed for a transient reason, "
-        "such as a lost worker or memory, are retried anyway)",
-    )
-    _add_data_options(s)
-    _add_executor_options(s)
-    _add_gplearn_options(s)
+    add_data_options(s)
+    add_executor_options(s)
+    add_gplearn_options(s)
     s.set_defaults(rows=None)
 
 
-def search_plan(args: argparse.Namespace):
+def plan(args: argparse.Namespace):
     """Every check that needs no data; returns (data spec, evaluate-on specs, settings, gp)."""
-    from symact.cli import (
-        UsageError,
-        _file_options,
-        _gplearn_settings,
-        check_datasets,
-        check_device,
-        name_list,
-        seed_list,
-        width_list,
-    )
     from symact.data.registry import resolve_name
-    from symact.experiments.specs import DataSpec
     from symact.formula import FormulaError
-    from symact.models import ModelSpec
     from symact.search.evolution import SearchSettings
     from symact.search.space import DEFAULT_OPERATORS, SearchSpace
 
     check_device(args.device)
-    (seed,) = seed_list(args.seed, "--seed")
+    seed = one_seed(args.seed, "--seed")
     names = [args.dataset] + (
         list(name_list(args.evaluate_on, "--evaluate-on")) if args.evaluate_on else []
     )
@@ -142,14 +129,7 @@ def search_plan(args: argparse.Namespace):
     if len(set(canonical)) != len(canonical):
         raise UsageError("--evaluate-on names the --dataset (or one dataset twice); list others")
     rows = args.rows if args.rows is not None else 20_000
-    opts = _file_options(args)
-
-    def spec(name: str) -> DataSpec:
-        is_file = resolve_name(name) is None
-        return DataSpec(
-            resolve_name(name) or name, rows=rows, labels=args.labels, **(opts if is_file else {})
-        )
-
+    specs = [data_spec(name, args, rows) for name in names]
     operators = DEFAULT_OPERATORS
     if args.operators is not None:
         operators = name_list(args.operators, "--operators")
@@ -179,8 +159,6 @@ def search_plan(args: argparse.Namespace):
             "--specialist: gplearn's discovery is binary, so --labels all has no Specialist; "
             "leave out --specialist"
         )
-    from symact.training import TrainConfig
-
     settings = SearchSettings(
         seed=seed,
         budget=args.budget,
@@ -195,27 +173,15 @@ def search_plan(args: argparse.Namespace):
         learnable_constants=args.learnable_constants,
         specialist=args.specialist,
         space=space,
-        light=ModelSpec(hidden=width_list(args.widths, "--widths")),
-        train=TrainConfig(),
+        light=model_spec(args.widths, "--widths"),
+        train=train_config(args),
         time_limit=args.time_limit,
     )
-    gp = None if (args.no_specialist_baseline and not args.specialist) else _gplearn_settings(args)
-    return spec(names[0]), tuple(spec(n) for n in names[1:]), settings, gp
+    gp = None if (args.no_specialist_baseline and not args.specialist) else gplearn_settings(args)
+    return specs[0], tuple(specs[1:]), settings, gp
 
 
-def _bar(console: Console) -> Progress:
-    """The search's bar on a terminal."""
-    return Progress(
-        TextColumn("{task.description:<10}", markup=False),
-        BarColumn(),
-        TextColumn("{task.completed:>5.0f}/{task.total:<5.0f}", markup=False),
-        TextColumn("{task.fields[rate]}", markup=False),
-        TimeElapsedColumn(),
-        TextColumn("ETA", markup=False),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[best]}", markup=False),
-        console=console,
-    )
+# ------------------------------------------------------------------------------ progress
 
 
 @dataclass
@@ -246,12 +212,21 @@ def _clock(seconds: float) -> str:
 PLAIN_EVERY_S = 10.0
 
 
+def _bar(console: Console):
+    """The search's bar on a terminal."""
+    return progress_bar(
+        console,
+        "{task.description:<10}",
+        "{task.completed:>5.0f}/{task.total:<5.0f}",
+        rate=TextColumn("{task.fields[rate]}", markup=False),
+        best=TextColumn("{task.fields[best]}", markup=False),
+    )
+
+
 @contextlib.contextmanager
 def search_progress(console: Console, state: SearchProgress):
     """The callback the search calls after every batch: it draws a bar on a terminal and
     plain lines elsewhere, and counts candidates in ``state`` either way."""
-    from symact.cli import say
-
     if console.is_terminal:
         with _bar(console) as bar:
             task = bar.add_task("search", total=state.budget, rate="", best="")
@@ -275,59 +250,60 @@ def search_progress(console: Console, state: SearchProgress):
     yield write
 
 
-def cmd_search(args: argparse.Namespace, console: Console) -> int:
-    from symact.cli import _executor, checked_out_and_executor
+# ------------------------------------------------------------------------------ the command
 
-    data, others, settings, gp = search_plan(args)
+
+def command(args: argparse.Namespace, console: Console) -> int:
+    data, others, settings, gp = plan(args)
     out = checked_out_and_executor(args)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    with _executor(args) as executor:  # Ray starts while this process imports and loads data
+    with executor_of(args) as executor:  # Ray starts while this process imports and loads data
         return _search(args, console, data, others, settings, gp, out, executor)
 
 
 def _search(args, console, data, others, settings, gp, out, executor) -> int:
-    from symact.cli import EXIT_INTERRUPTED, note_file_datasets, open_results_store, say
     from symact.experiments import DataCache
-    from symact.search.outputs import save_search, write_search_outputs
+    from symact.search.outputs import SEARCH_REPORT, save_search, write_search_outputs
     from symact.search.runner import run_search
-    from symact.training import kernels, resolve_device
+    from symact.search.verdict import conclusions
+    from symact.training import resolve_device
 
     device = str(resolve_device(args.device))
     cache = DataCache(args.data_dir)
     note_file_datasets(console, cache, (data, *others))
-    with contextlib.suppress(Exception):
-        kernels.prebuild()
-    store_path = out / "symact.sqlite"
+    prebuild_kernels()
     start = time.perf_counter()
-    with open_results_store(out, executor, wait=args.wait) as store:
-        before = store.count()
-        state = SearchProgress(budget=settings.budget)
-        try:
-            with search_progress(console, state) as progress:
-                outcome = run_search(
-                    data,
-                    settings,
-                    store,
-                    cache,
-                    gplearn=gp,
-                    evaluate_on=others,
-                    device=device,
-                    executor=executor,
-                    progress=progress,
-                    phase=lambda text: say(console, text),
-                    retry_failed=args.retry_failed,
-                )
-            save_search(outcome, store)
-            table = write_search_outputs(store, out)
-        except KeyboardInterrupt:
-            say(
-                console,
-                f"\nInterrupted at {state.trained}/{state.budget} candidates trained: their "
-                f"training runs are kept in {store_path} ({store.count() - before} finished in "
-                "this session). Run the same command again to continue the same search.",
-                "yellow",
+    state = SearchProgress(budget=settings.budget)
+
+    def work(store):
+        with search_progress(console, state) as progress:
+            outcome = run_search(
+                data,
+                settings,
+                store,
+                cache,
+                gplearn=gp,
+                evaluate_on=others,
+                device=device,
+                executor=executor,
+                progress=progress,
+                phase=lambda text: say(console, text),
+                retry_failed=args.retry_failed,
             )
-            return EXIT_INTERRUPTED
+        save_search(outcome, store)
+        return outcome, write_search_outputs(store, out)
+
+    def stopped(what: str, kept: int, stored: int, path) -> str:
+        return (
+            f"{what} at {state.trained}/{state.budget} candidates trained: their training "
+            f"runs are kept in {path} ({kept} finished in this session). Run the same command "
+            "again to continue the same search."
+        )
+
+    done = work_in_store(console, out, executor, work, stopped, wait=args.wait)
+    if done is None:
+        return EXIT_INTERRUPTED
+    outcome, table = done
     seconds = time.perf_counter() - start
     st = outcome.state
     counts: dict[str, int] = {}
@@ -336,13 +312,9 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     statuses = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     say(console, f"{len(st.candidates)} candidates proposed ({statuses}); {st.stopped}")
     say(console, verdict_text(table))
-    from symact.search.verdict import conclusion
-
-    metric = "AUC" if outcome.entries and outcome.entries[0].n_classes <= 2 else "accuracy"
-    for label in dict.fromkeys(table["dataset"]):
-        say(console, conclusion(table.to_dict("records"), label, metric))
-    from symact.search.outputs import SEARCH_REPORT
-
+    n_classes = {e.dataset: e.n_classes for e in outcome.entries}
+    for line in conclusions(table.to_dict("records"), n_classes):
+        say(console, line)
     say(console, f"{seconds:.1f} s in all. Outputs in {out}/ ({SEARCH_REPORT}, search_results.csv)")
     return 0
 

@@ -1,0 +1,77 @@
+"""``symact discover``: gplearn's formula on one dataset (a registry name, a file, an OpenML
+source or an entry of a suite file), printed with its fitness."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from symact.cli.checks import UsageError, check_datasets
+from symact.cli.options import add_data_options, add_gplearn_options
+from symact.cli.session import say
+from symact.cli.specs import data_spec, gplearn_settings
+
+
+def add_parser(sub) -> None:
+    d = sub.add_parser("discover", help="discover an activation formula on one dataset")
+    d.add_argument(
+        "--dataset",
+        required=True,
+        help="registry name, openml:ID, a CSV/Parquet path, or an "
+        "entry of --suite (its source or file name)",
+    )
+    d.add_argument("--suite", default=None, help="a suite file whose entry --dataset names")
+    add_data_options(d)
+    add_gplearn_options(d)
+
+
+def command(args: argparse.Namespace, console: Console) -> int:
+    settings = gplearn_settings(args)
+    if args.labels == "all":
+        raise UsageError("--labels all: gplearn discovery fits binary tasks only")
+    if args.suite is not None:
+        spec = _suite_entry(args)
+    else:
+        check_datasets([args.dataset], args, ["--dataset"])
+        spec = data_spec(args.dataset, args, args.rows)
+    from symact.discovery import discover_gplearn
+    from symact.experiments.datacache import DataCache
+
+    ds = DataCache(args.data_dir).dataset(spec)
+    for note in ds.provenance.notes:  # before the work, as benchmark and search say them
+        say(console, f"note {ds.display_name}: {note}", "yellow")
+    found = discover_gplearn(ds, settings=settings)
+    record = found.to_dict()
+    say(console, f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)")
+    for key in ("program", "activation", "simplified", "latex"):
+        say(console, f"{key:<11} {record[key]}")
+    say(
+        console,
+        f"fitness     {found.fitness:.6f} (log loss, {found.n_samples} rows, "
+        f"{found.seconds:.1f} s)",
+    )
+    return 0
+
+
+def _suite_entry(args: argparse.Namespace):
+    """The entry of ``--suite`` that ``--dataset`` names (its source, path, file name or
+    table label), with ``--rows`` applied; the data flags belong to the file then."""
+    from dataclasses import replace
+
+    from symact.experiments.suite_file import load_suite_file, suite_file_path
+    from symact.experiments.suites import dataset_label
+
+    for flag, value in (("--target", args.target), ("--positive", args.positive)):
+        if value is not None:
+            raise UsageError(f"{flag}: the suite file sets it for each dataset; remove the flag")
+    found = load_suite_file(suite_file_path(args.suite), args.data_dir)
+    wanted = args.dataset.strip()
+    for spec in found.datasets:
+        path = Path(spec.name)
+        names = {spec.name, path.name, path.name.split(".", 1)[0], dataset_label(spec.name)}
+        if wanted in names or wanted.upper() == dataset_label(spec.name):
+            return spec if args.rows is None else replace(spec, rows=args.rows)
+    known = ", ".join(Path(d.name).name for d in found.datasets)
+    raise UsageError(f"--dataset {wanted!r} is not an entry of {found.path}; its entries: {known}")

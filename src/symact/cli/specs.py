@@ -1,0 +1,96 @@
+"""Flags turned into the library's settings, once: which rows (``DataSpec`` and the data
+options of a suite), how gplearn discovers, how a network is shaped and trained.
+
+Every command that needs a setting asks here, so two commands given the same flags read
+the same data and train the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from symact.cli.checks import UsageError, name_list, one_seed, width_list
+
+
+def file_options(args: argparse.Namespace) -> dict:
+    """The data flags that apply to file datasets, as ``DataSpec`` fields (only those given,
+    so a spec's defaults and key stay where no flag was)."""
+    opts: dict = {}
+    if args.target is not None:
+        opts["target"] = args.target
+    if args.positive is not None:
+        opts["positive"] = args.positive
+    if args.drop is not None:
+        opts["drop"] = name_list(args.drop, "--drop")
+    if args.missing != "impute":
+        opts["missing"] = args.missing
+    return opts
+
+
+def data_spec(name: str, args: argparse.Namespace, rows: int | None):
+    """The ``DataSpec`` a dataset flag names: a registry name in its canonical spelling, or
+    a file (or OpenML source), which alone takes the file flags."""
+    from symact.data.registry import resolve_name
+    from symact.experiments.specs import DataSpec
+
+    registry = resolve_name(name)
+    options = {} if registry is not None else file_options(args)
+    return DataSpec(registry or name, rows=rows, labels=args.labels, **options)
+
+
+def gplearn_settings(args: argparse.Namespace):
+    """``GplearnSettings`` from the gplearn option group (see ``options.add_gplearn_options``)."""
+    from symact.discovery import PAPER_FUNCTION_SET, GplearnSettings
+
+    functions = PAPER_FUNCTION_SET
+    if args.function_set is not None:
+        from symact.formula.operators import GPLEARN_FUNCTIONS
+
+        functions = tuple(v.lower() for v in name_list(args.function_set, "--function-set"))
+        bad = [f for f in functions if f not in GPLEARN_FUNCTIONS]
+        if bad:
+            raise UsageError(
+                f"--function-set: {bad[0]!r} is not a gplearn function; choose from "
+                f"{','.join(GPLEARN_FUNCTIONS)}"
+            )
+    seed = one_seed(
+        args.gp_seed,
+        "--gp-seed",
+        "; for several discoveries use --discovery-seeds N (seeds from --gp-seed on)",
+    )
+    return GplearnSettings(
+        subsample=args.subsample,
+        seed=seed,
+        generations=args.generations,
+        population_size=args.population_size,
+        function_set=functions,
+        n_jobs=args.gp_jobs,
+    )
+
+
+def model_spec(text: str, flag: str, *, allow_none: bool = False):
+    """The ``ModelSpec`` of a widths flag (``64,32``); None where ``allow_none`` and the
+    flag says none."""
+    from symact.models import ModelSpec
+
+    hidden = width_list(text, flag, allow_none=allow_none)
+    return None if hidden is None else ModelSpec(hidden=hidden)
+
+
+def train_config(args: argparse.Namespace, epochs: int | None = None):
+    """``TrainConfig`` from the training option group (``options.add_training_options``)
+    where the command has it, else the defaults; ``epochs`` None: the config's default."""
+    from symact.training import TrainConfig
+
+    settings = {}
+    if epochs is not None:
+        settings["epochs"] = epochs
+    if hasattr(args, "optimizer"):
+        if not 0 < args.lr < float("inf"):  # NaN fails too
+            raise UsageError(f"--lr must be a finite number > 0, got {args.lr}")
+        if not 0 <= args.weight_decay < float("inf"):
+            raise UsageError(
+                f"--weight-decay must be a finite number >= 0, got {args.weight_decay}"
+            )
+        settings.update(optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay)
+    return TrainConfig(**settings)
