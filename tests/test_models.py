@@ -33,8 +33,15 @@ def test_param_counts_match_the_paper(n_features, light, heavy):
             activation="add(mul(x, 0.5), sin(x))",
             learnable_constants=True,
         ),
+        ModelSpec(
+            hidden=(16, 8),
+            arch="resnet",
+            blocks=3,
+            activation="add(mul(x, 0.5), sin(x))",
+            learnable_constants=True,
+        ),
     ],
-    ids=["light", "three-layers-7-classes", "no-norm-learnable"],
+    ids=["light", "three-layers-7-classes", "no-norm-learnable", "resnet-learnable"],
 )
 def test_layout_is_the_modules_parameters_in_order(spec):
     """The layout names every trainable tensor of to_module(), in its parameter order."""
@@ -119,3 +126,58 @@ def test_bad_settings_are_refused():
 def test_a_module_activation_must_be_a_module():
     with pytest.raises(TypeError, match=r"nn\.Module"):
         Network(LIGHT, 10, "relu")  # type: ignore[arg-type]
+
+
+def test_resnet_is_gorishniys_residual_mlp():
+    """Projection, blocks of BatchNorm -> Linear -> act -> dropout -> Linear -> dropout + skip,
+    head BatchNorm -> act -> Linear: counted and costed by hand."""
+    spec = ModelSpec(hidden=(64, 32), arch="resnet", activation="gelu")
+    assert spec.blocks == 2  # the default, written into the spec (and so into its key)
+    d = 57
+    block = 2 * 64 + (64 * 32 + 32) + (32 * 64 + 64)
+    assert spec.param_count(d) == (d * 64 + 64) + 2 * block + 2 * 64 + (64 + 1)
+    module = spec.to_module(d)
+    assert sum(p.numel() for p in module.parameters()) == spec.param_count(d)
+    macs = d * 64 + 2 * (64 * 32 + 32 * 64) + 64
+    assert spec.macs_per_row(d) == macs
+    assert spec.cost(d, 100, 3) / LIGHT.cost(d, 100, 3) == pytest.approx(
+        macs / (d * 64 + 64 * 32 + 32)
+    )
+    proj, norm, inner, outer = list(module.hidden)[:4]
+    assert [type(m) for m in norm.children()] == [nn.BatchNorm1d, nn.Identity, nn.Identity]
+    assert [type(m) for m in inner.children()] == [nn.Linear, nn.Identity, nn.GELU, nn.Dropout]
+    assert [type(m) for m in outer.children()] == [nn.Linear, nn.Identity, nn.Identity, nn.Dropout]
+    assert outer.skip == 0 and proj.linear.in_features == d and module.hidden[-1].skip is None
+    # the block adds its input: with the block's last Linear at zero, the block is the identity
+    module.eval()
+    x = torch.randn(5, d)
+    with torch.no_grad():
+        for i in (3, 6):
+            module.hidden[i].linear.weight.zero_()
+            module.hidden[i].linear.bias.zero_()
+        stream = module.hidden[0](x)
+        head = module.hidden[-1]
+        expected = module.out(head.act(head.norm(stream)))
+    torch.testing.assert_close(module(x), expected)
+
+
+def test_an_mlp_key_is_unchanged_by_the_architecture_fields():
+    assert LIGHT.to_dict() == {"hidden": (64, 32)} or "arch" not in LIGHT.to_dict()
+    assert "blocks" not in LIGHT.to_dict()
+    res = ModelSpec(hidden=(64, 32), arch="resnet")
+    assert res.to_dict()["arch"] == "resnet" and res.to_dict()["blocks"] == 2
+    assert ModelSpec.from_dict(res.to_dict()) == res
+    assert res.structure() != LIGHT.structure()  # never in one stack
+
+
+def test_bad_architectures_are_refused():
+    with pytest.raises(ValueError, match="arch must be one of"):
+        ModelSpec(hidden=(4,), arch="transformer")
+    with pytest.raises(ValueError, match="blocks applies to arch='resnet'"):
+        ModelSpec(hidden=(4,), blocks=3)
+    with pytest.raises(ValueError, match="hidden=\\(width, inner width\\)"):
+        ModelSpec(hidden=(4,), arch="resnet")
+    with pytest.raises(ValueError, match="blocks must be a positive integer"):
+        ModelSpec(hidden=(4, 4), arch="resnet", blocks=0)
+    with pytest.raises(ValueError, match="BatchNorm"):
+        ModelSpec(hidden=(4, 4), arch="resnet", norm="none")

@@ -65,7 +65,8 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
     """``task.model.to_module()`` + ``torch.optim`` + torch's loss, one model, the stack's
     batches and dropout masks (its generator and SplitMix64 stream, replayed).
 
-    With ``exact_zero`` the Linear biases in front of BatchNorm are left out of the optimizer:
+    With ``exact_zero`` the Linear biases in front of BatchNorm (``Stage.fixed_bias``) are left
+    out of the optimizer:
     their true gradient is exactly zero, which is what the stack uses; PyTorch would feed the
     rounding noise of that zero to the optimizer (see symact/training/stack.py).
     """
@@ -74,14 +75,20 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
     init = StackedModel([spec], d, [task.seed], config, activations=[task.activation])
     gen = init.generators[0]  # positioned right after the init draws, as in the stack
     net = Network(spec, d, task.activation)
-    drops = []
-    for layer in net.hidden:
-        layer.drop = MaskDropout(spec.dropout)
-        drops.append(layer.drop)
+    drops, widths = [], []  # the stages with dropout, in the order they draw their bits
+    for layer, stage in zip(net.hidden, spec.stages(), strict=True):
+        if stage.drop:
+            layer.drop = MaskDropout(spec.dropout)
+            drops.append(layer.drop)
+            widths.append(stage.width)
     state = net.state_dict()
     state.update(init.state_dict(0))
     net.load_state_dict(state)
-    pre_bn = {id(layer.linear.bias) for layer in net.hidden} if spec.norm == "batchnorm" else set()
+    pre_bn = {
+        id(layer.linear.bias)
+        for layer, stage in zip(net.hidden, spec.stages(), strict=True)
+        if stage.linear and stage.fixed_bias
+    }
     params = [p for p in net.parameters() if not (exact_zero and id(p) in pre_bn)]
     opt = make_optimizer(config, torch.zeros(1)).torch_optimizer(params)
     if spec.n_outputs == 1:
@@ -99,12 +106,12 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
         for start in range(0, n, config.batch_size):
             idx = perm[start : start + config.batch_size]
             if spec.dropout > 0:
-                sizes = [len(idx) * w for w in spec.hidden]
+                sizes = [len(idx) * w for w in widths]
                 n64 = -(-sum(sizes) // 4)
                 r16 = splitmix64(init.dropout_keys, drawn, n64)[0].view(torch.int16)
                 drawn += n64
                 off = 0
-                for drop, w, size in zip(drops, spec.hidden, sizes, strict=True):
+                for drop, w, size in zip(drops, widths, sizes, strict=True):
                     drop.keep = (r16[off : off + size].view(len(idx), w) >= init.keep_from).float()
                     off += size
             out = net(X[idx])

@@ -14,32 +14,39 @@ import torch
 from torch import Tensor, nn
 
 from symact.formula.activation import make_activation
-from symact.models.spec import ModelSpec
+from symact.models.spec import ModelSpec, Stage
 
 
 class HiddenLayer(nn.Module):
-    """``Linear -> BatchNorm1d (or nothing) -> activation -> Dropout``."""
+    """One :class:`~symact.models.spec.Stage`: ``[Linear] -> BatchNorm1d or nothing ->
+    activation or nothing -> Dropout or nothing`` (the skip is the network's to add)."""
 
-    def __init__(self, fan_in: int, width: int, spec: ModelSpec, activation: nn.Module) -> None:
+    def __init__(self, fan_in: int, stage: Stage, spec: ModelSpec, activation: nn.Module) -> None:
         super().__init__()
-        self.linear = nn.Linear(fan_in, width)
+        width = stage.width
+        self.linear = nn.Linear(fan_in, width) if stage.linear else None
         self.norm = (
             nn.BatchNorm1d(width, eps=spec.bn_eps, momentum=spec.bn_momentum)
-            if spec.norm == "batchnorm"
+            if stage.norm
             else nn.Identity()
         )
-        self.act = activation
-        self.drop = nn.Dropout(spec.dropout)
+        self.act = copy.deepcopy(activation) if stage.act else nn.Identity()
+        self.drop = nn.Dropout(spec.dropout) if stage.drop else nn.Identity()
+        self.skip = stage.skip
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.drop(self.act(self.norm(self.linear(x))))
+        if self.linear is not None:
+            x = self.linear(x)
+        return self.drop(self.act(self.norm(x)))
 
 
 class Network(nn.Module):
-    """``ModelSpec.to_module(n_features)``: hidden layers, then ``out = Linear(last, n_outputs)``.
+    """``ModelSpec.to_module(n_features)``: the spec's stages, then ``out = Linear(last,
+    n_outputs)``.
 
-    Each hidden layer gets its own activation module (with its own learnable constants when
-    the spec asks for them). ``activation`` overrides the spec's (any element-wise module).
+    Each stage with an activation gets its own activation module (with its own learnable
+    constants when the spec asks for them). ``activation`` overrides the spec's (any
+    element-wise module).
     """
 
     def __init__(self, spec: ModelSpec, n_features: int, activation: nn.Module | None = None):
@@ -57,14 +64,17 @@ class Network(nn.Module):
         self.spec = spec
         self.n_features = dims[0]
         self.hidden = nn.ModuleList(
-            HiddenLayer(dims[i], dims[i + 1], spec, copy.deepcopy(activation))
-            for i in range(len(spec.hidden))
+            HiddenLayer(dims[i], stage, spec, activation) for i, stage in enumerate(spec.stages())
         )
         self.out = nn.Linear(dims[-2], dims[-1])
 
     def forward(self, x: Tensor) -> Tensor:
+        outputs: list[Tensor] = []
         for layer in self.hidden:
             x = layer(x)
+            if layer.skip is not None:
+                x = x + outputs[layer.skip]
+            outputs.append(x)
         return self.out(x)
 
     @torch.no_grad()
@@ -76,4 +86,4 @@ class Network(nn.Module):
         return torch.softmax(logits, dim=1)
 
     def extra_repr(self) -> str:
-        return f"n_features={self.n_features}, hidden={self.spec.hidden}"
+        return f"n_features={self.n_features}, arch={self.spec.arch}, hidden={self.spec.hidden}"

@@ -1,13 +1,23 @@
 """``ModelSpec``: the one description of a network, and everything derived from it.
 
-A network here is a stack of hidden layers ``Linear -> normalization -> activation ->
-dropout`` and an output ``Linear``: one logit and binary cross-entropy for two classes,
-``n_outputs`` logits and softmax cross-entropy for more. Everything that depends on that
-shape is computed here and nowhere else: the parameter layout the stacked trainer stores
-(and the state-dict key each block maps to), the parameter count the paper's "Efficiency"
-divides by, the cost estimate the scheduler sizes stacks with, and ``to_module()``, a plain
-``nn.Module`` computing the same function. A new layer kind or head changes this file, the
-trainer's step (``symact.training.stack``) and the module (``network.py``).
+A network is a sequence of :class:`Stage` s and an output ``Linear`` (one logit and binary
+cross-entropy for two classes, ``n_outputs`` logits and softmax cross-entropy for more).
+A stage is the fixed pipeline ``[Linear] -> normalization or bias -> [activation] ->
+[dropout] -> [+ an earlier stage's output]``, each part switched on or off; an
+architecture (``arch``) is only the list of stages :meth:`ModelSpec.stages` returns:
+
+* ``"mlp"``: one stage per hidden width, ``Linear -> BatchNorm -> activation -> dropout``.
+* ``"resnet"``: Gorishniy et al. 2021's residual MLP, ``hidden = (width, inner width)``:
+  an input projection ``Linear(d, width)``; per block ``BatchNorm``, then ``Linear(width,
+  inner) -> activation -> dropout``, then ``Linear(inner, width) -> dropout -> + the
+  block's input``; a head ``BatchNorm -> activation`` before the output ``Linear``.
+
+Everything that depends on the stages is derived here and nowhere else: the parameter
+layout the stacked trainer stores (and the state-dict key each tensor maps to), the
+parameter count the paper's "Efficiency" divides by, the cost estimate the scheduler sizes
+stacks with. The module (``network.py``), the stacked torch step (``training/stack.py``)
+and the fused step (``training/fused.py``) each interpret the stages; none of them lists
+layers. A new architecture made of these parts changes :meth:`ModelSpec.stages` only.
 
 Torch is imported by ``to_module`` only: specs are part of run keys, which the benchmark's
 discovery child computes without torch.
@@ -15,7 +25,6 @@ discovery child computes without torch.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +40,9 @@ if TYPE_CHECKING:
     from symact.models.network import Network
 
 NORMALIZATIONS = ("batchnorm", "none")
+ARCHITECTURES = ("mlp", "resnet")
+#: residual blocks of ``arch="resnet"`` when ``blocks`` is not given
+DEFAULT_BLOCKS = 2
 
 
 def check_widths(widths: Sequence[int]) -> tuple[int, ...]:
@@ -79,9 +91,35 @@ class ParamBlock:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One step of a network: ``[Linear] -> BatchNorm (norm) or bias -> [activation] ->
+    [dropout] -> [+ output of stage skip]``, on ``width`` units.
+
+    Without ``linear`` the stage reads the previous stage's output as it is (then ``norm``
+    is required: a bias alone would be a Linear's). ``act`` is the model's activation (else
+    the identity); ``drop`` takes the next ``batch * width`` dropout bits of the model's
+    stream (see ``StackedModel.draw_keep_masks``); ``skip`` adds the output of an earlier
+    stage after the dropout. ``fixed_bias``: the Linear's bias has an exactly zero gradient
+    in training, since every path from it to the loss meets a BatchNorm (which subtracts the
+    batch mean) before any activation or dropout; the steps keep that exact zero
+    (``training/stack.py`` explains why). :meth:`ModelSpec.stages` sets it.
+    """
+
+    width: int
+    linear: bool = True
+    norm: bool = True
+    act: bool = True
+    drop: bool = True
+    skip: int | None = None
+    fixed_bias: bool = False
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A network: hidden widths, normalization, dropout, activation, outputs and loss.
 
+    ``arch`` picks the stages (module docstring): for ``"resnet"``, ``hidden`` is
+    ``(width, inner width)`` and ``blocks`` the number of residual blocks (default 2).
     ``activation`` is a name of ``symact.formula.named`` or formula text over ``x``, kept
     canonical. ``learnable_constants`` makes every constant of a formula activation a
     parameter of each hidden layer (PANGAEA's parametric activations). ``n_outputs`` is 1 for
@@ -97,9 +135,26 @@ class ModelSpec:
     learnable_constants: bool = False
     bn_eps: float = 1e-5
     bn_momentum: float = 0.1
+    arch: str = "mlp"
+    blocks: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", check_widths(self.hidden))
+        if self.arch not in ARCHITECTURES:
+            raise SettingError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        if self.arch == "mlp" and self.blocks is not None:
+            raise SettingError("blocks applies to arch='resnet' only; leave it out for 'mlp'")
+        if self.arch == "resnet":
+            blocks = DEFAULT_BLOCKS if self.blocks is None else self.blocks
+            if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 1:
+                raise SettingError(f"blocks must be a positive integer, got {self.blocks!r}")
+            object.__setattr__(self, "blocks", blocks)
+            if len(self.hidden) != 2:
+                raise SettingError(
+                    f"arch='resnet' takes hidden=(width, inner width), got {self.hidden}"
+                )
+            if self.norm != "batchnorm":
+                raise SettingError("arch='resnet' normalizes with BatchNorm; norm='none' is mlp's")
         object.__setattr__(self, "activation", canonical_activation(self.activation))
         if self.norm not in NORMALIZATIONS:
             raise SettingError(f"norm must be one of {NORMALIZATIONS}, got {self.norm!r}")
@@ -152,12 +207,61 @@ class ModelSpec:
 
     def structure(self) -> tuple[Any, ...]:
         """What models of one stack must share (activations may differ)."""
-        return (self.hidden, self.norm, self.dropout, self.n_outputs, self.bn_eps, self.bn_momentum)
+        return (
+            self.hidden,
+            self.norm,
+            self.dropout,
+            self.n_outputs,
+            self.bn_eps,
+            self.bn_momentum,
+            self.arch,
+            self.blocks,
+        )
+
+    def stages(self) -> tuple[Stage, ...]:
+        """The network's stages, in order (module docstring); the output Linear follows."""
+        stages = self._arch_stages()
+        # shift_free[i]: adding a constant to stage i's output leaves the loss unchanged
+        shift_free = [False] * len(stages)
+        for i in reversed(range(len(stages))):
+            readers = [j for j, s in enumerate(stages) if s.skip == i]  # a shift passes a skip
+            ok = all(shift_free[j] for j in readers) and i + 1 < len(stages)
+            if ok:
+                nxt = stages[i + 1]
+                passes = not (nxt.act or (nxt.drop and self.dropout > 0.0))
+                ok = nxt.norm or (passes and shift_free[i + 1])
+            shift_free[i] = ok
+        return tuple(
+            replace(s, fixed_bias=s.linear and (s.norm or (not s.act and shift_free[i] and
+                    not (s.drop and self.dropout > 0.0))))
+            for i, s in enumerate(stages)
+        )  # fmt: skip
+
+    def _arch_stages(self) -> list[Stage]:
+        norm = self.norm == "batchnorm"
+        if self.arch == "mlp":
+            return [Stage(w, norm=norm) for w in self.hidden]
+        width, inner = self.hidden
+        stages = [Stage(width, norm=False, act=False, drop=False)]  # the input projection
+        for _ in range(self.blocks):
+            stream = len(stages) - 1  # the block's input
+            stages.append(Stage(width, linear=False, act=False, drop=False))
+            stages.append(Stage(inner, norm=False))
+            stages.append(Stage(width, norm=False, act=False, skip=stream))
+        stages.append(Stage(width, linear=False, drop=False))  # the head: norm -> activation
+        return stages
 
     def dims(self, n_features: int) -> tuple[int, ...]:
+        """Input width, each stage's width, outputs."""
         if isinstance(n_features, bool) or int(n_features) != n_features or n_features < 1:
             raise SettingError(f"n_features must be a positive integer, got {n_features!r}")
-        return (int(n_features), *self.hidden, self.n_outputs)
+        return (int(n_features), *(s.width for s in self.stages()), self.n_outputs)
+
+    def linears(self, n_features: int) -> tuple[tuple[int, int], ...]:
+        """``(fan_in, fan_out)`` of every Linear, in order (the output's last)."""
+        dims, stages = self.dims(n_features), self.stages()
+        out = [(dims[i], s.width) for i, s in enumerate(stages) if s.linear]
+        return (*out, (dims[-2], dims[-1]))
 
     def layout(self, n_features: int, n_constants: int | None = None) -> tuple[ParamBlock, ...]:
         """The trainable tensors of one model, in ``to_module()``'s parameter order.
@@ -168,18 +272,20 @@ class ModelSpec:
         nc = self.n_constants if n_constants is None else n_constants
         blocks: list[ParamBlock] = []
         dims = self.dims(n_features)
-        last = len(dims) - 2
-        for i, (din, dout) in enumerate(itertools.pairwise(dims)):
-            prefix = "out" if i == last else f"hidden.{i}.linear"
-            blocks.append(ParamBlock(f"W{i}", (din, dout), f"{prefix}.weight", transpose=True))
-            blocks.append(ParamBlock(f"b{i}", (1, dout), f"{prefix}.bias"))
-            if i == last:
-                continue
-            if self.norm == "batchnorm":
-                blocks.append(ParamBlock(f"gamma{i}", (1, dout), f"hidden.{i}.norm.weight"))
-                blocks.append(ParamBlock(f"beta{i}", (1, dout), f"hidden.{i}.norm.bias"))
-            if nc:
+        stages = self.stages()
+        for i, st in enumerate(stages):
+            if st.linear:
+                w = (dims[i], st.width)
+                blocks.append(ParamBlock(f"W{i}", w, f"hidden.{i}.linear.weight", transpose=True))
+                blocks.append(ParamBlock(f"b{i}", (1, st.width), f"hidden.{i}.linear.bias"))
+            if st.norm:
+                blocks.append(ParamBlock(f"gamma{i}", (1, st.width), f"hidden.{i}.norm.weight"))
+                blocks.append(ParamBlock(f"beta{i}", (1, st.width), f"hidden.{i}.norm.bias"))
+            if nc and st.act:
                 blocks.append(ParamBlock(f"c{i}", (nc,), f"hidden.{i}.act.c"))
+        n = len(stages)
+        blocks.append(ParamBlock(f"W{n}", (dims[-2], dims[-1]), "out.weight", transpose=True))
+        blocks.append(ParamBlock(f"b{n}", (1, dims[-1]), "out.bias"))
         return tuple(blocks)
 
     def param_count(self, n_features: int) -> int:
@@ -189,7 +295,7 @@ class ModelSpec:
         return sum(b.numel for b in self.layout(n_features))
 
     def macs_per_row(self, n_features: int) -> int:
-        return sum(a * b for a, b in itertools.pairwise(self.dims(n_features)))
+        return sum(a * b for a, b in self.linears(n_features))
 
     def cost(self, n_features: int, rows: int, epochs: int) -> float:
         """Relative training work of one model (rows x epochs x weights per row); the

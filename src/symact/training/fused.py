@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-from symact.formula.program import Program
+from symact.formula.parser import parse_formula
+from symact.formula.program import Program, compile_program
 from symact.training import kernels
 from symact.training.stack import bmm
 
@@ -40,9 +41,11 @@ RELU, FIXED, LEARNABLE = 0, 1, 2
 
 @dataclass(frozen=True)
 class _Layer:
-    z: Tensor  # matmul output [K, B, w]
+    z: Tensor  # the kernel's input [K, B, w]: the matmul output, or the previous output
     h: Tensor  # after activation and dropout
-    dh: Tensor  # gradient at h, overwritten by the gradient at z
+    out: Tensor  # the stage's output: h, or h + the skip in a buffer of its own
+    dh: Tensor  # gradient at out (= at h), overwritten by the gradient at z
+    skipped: Tensor | None  # with a skip: the gradient at out, kept for the skipped stage
     forward: tuple  # symact_hidden_forward's bound arguments (`drawn` replaced per step)
     backward: tuple
     keep: tuple  # buffers the arguments point into
@@ -64,14 +67,24 @@ class FusedStep:
     def __init__(self, stack: StackedModel, lib: kernels.Library) -> None:
         self.stack, self.lib = stack, lib
         self.models, self.code = program_tables([a.program for a in stack.acts])
+        # stages without an activation run the identity program (its derivative: the mask)
+        self.identity = program_tables([compile_program(parse_formula("x"))] * stack.k)
+        self.no_consts = torch.zeros(stack.k, dtype=torch.int64)
         self.need_deriv = any(int(m) != RELU for m in self.models[:, 5])
         hidden = range(stack.n_hidden)
-        self.consts = [self._addresses(lambda k, i=i: stack.constants(k, i)) for i in hidden]
+        acts = [s.act for s in stack.stages]
+        self.consts = [
+            self._addresses(lambda k, i=i: stack.constants(k, i) if acts[i] else None)
+            for i in hidden
+        ]
         self.gconsts = [
-            self._addresses(lambda k, i=i: stack.g[f"c{i}"][k] if stack.acts[k].learnable else None)
+            self._addresses(
+                lambda k, i=i: stack.g[f"c{i}"][k] if acts[i] and stack.acts[k].learnable else None
+            )
             for i in hidden
         ]
         self._scratch: dict[str, Tensor] = {}
+        self._constant: dict[str, Tensor] = {}
         self._plans: dict[int, _Plan] = {}
         self._drawn_at = lib.symact_hidden_forward.index("drawn")
         self._idx_at = lib.symact_gather.index("idx")
@@ -107,11 +120,14 @@ class FusedStep:
         plan = self._plan(x.shape[1])
         drawn, at = stack.dropout_drawn, self._drawn_at
         h = x
-        for i, layer in enumerate(plan.layers):
-            bmm(h, stack.p[f"W{i}"], out=layer.z)
+        for i, (stage, layer) in enumerate(zip(stack.stages, plan.layers, strict=True)):
+            if stage.linear:
+                bmm(h, stack.p[f"W{i}"], out=layer.z)
             args = layer.forward
             self._run(lib.symact_hidden_forward, (*args[:at], drawn, *args[at + 1 :]))
-            h = layer.h
+            if stage.skip is not None:  # in place unless the activation's backward reads h
+                torch.add(layer.h, plan.layers[stage.skip].out, out=layer.out)
+            h = layer.out
         stack.dropout_drawn += plan.draws
         y = y if y.is_contiguous() else y.contiguous()
         n = stack.n_hidden
@@ -128,13 +144,23 @@ class FusedStep:
             torch.sum(dlogits, 1, keepdim=True, out=stack.g[f"b{n}"])
             bmm(dlogits, W.transpose(1, 2), out=plan.layers[-1].dh)
         stack.losses_finite = status != 2
+        pending: dict[int, Tensor] = {}  # gradients that skips send to earlier stages
         for i in reversed(range(n)):
-            layer = plan.layers[i]
+            stage, layer = stack.stages[i], plan.layers[i]
+            if i in pending:
+                layer.dh.add_(pending.pop(i))
+            if stage.skip is not None:  # the kernel overwrites dh: keep its copy for the skip
+                pending[stage.skip] = layer.skipped.copy_(layer.dh)
             self._run(lib.symact_hidden_backward, layer.backward)  # layer.dh := dz
-            h_prev = x if i == 0 else plan.layers[i - 1].h
-            bmm(h_prev.transpose(1, 2), layer.dh, out=stack.g[f"W{i}"])
-            if i > 0:
-                bmm(layer.dh, stack.p[f"W{i}"].transpose(1, 2), out=plan.layers[i - 1].dh)
+            if i == 0:
+                if stage.linear:
+                    bmm(x.transpose(1, 2), layer.dh, out=stack.g["W0"])
+                continue
+            below = plan.layers[i - 1]
+            if stage.linear:
+                bmm(below.out.transpose(1, 2), layer.dh, out=stack.g[f"W{i}"])
+                bmm(layer.dh, stack.p[f"W{i}"].transpose(1, 2), out=below.dh)
+            # else layer.dh is below.dh: the gradient at this stage's input is below's output's
         return plan.loss  # float64, overwritten by the next step
 
     def all_finite(self, t: Tensor) -> bool:
@@ -168,15 +194,23 @@ class FusedStep:
         stack, lib, spec = self.stack, self.lib, self.stack.spec
         k = stack.k
         dropout = spec.dropout > 0.0
-        scale = stack.drop_scale if dropout else 1.0
-        keys = stack.dropout_keys if dropout else None
-        norm = stack.norm
-        layers, pos = [], 0
-        for i, w in enumerate(spec.hidden):
+        layers: list[_Layer] = []
+        pos = 0
+        for i, stage in enumerate(stack.stages):
+            w, norm, drop = stage.width, stage.norm, dropout and stage.drop
             shape = (k, batch, w)
-            z, h, dh = (self._buffer(f"{name}{i}", shape) for name in ("z", "h", "dh"))
-            deriv = self._buffer(f"deriv{i}", shape) if self.need_deriv else None
+            h = self._buffer(f"h{i}", shape)
+            # a stage without a Linear reads the previous stage's output as it is, and its
+            # backward turns the gradient at its output into the one at that input in place
+            z = self._buffer(f"z{i}", shape) if stage.linear else layers[i - 1].out
+            dh = self._buffer(f"dh{i}", shape) if stage.linear else layers[i - 1].dh
+            out = h if stage.skip is None or not stage.act else self._buffer(f"out{i}", shape)
+            skipped = self._buffer(f"skipped{i}", shape) if stage.skip is not None else None
+            deriv = self._buffer(f"deriv{i}", shape) if self.need_deriv or not stage.act else None
             mean, var = self._buffer(f"mean{i}", (k, w)), self._buffer(f"var{i}", (k, w))
+            # the bias a stage without a Linear does not have (BatchNorm's running mean adds it)
+            bias = stack.p[f"b{i}"] if stage.linear else self._zeros(f"bias{i}", (k, 1, w))
+            models, code = self.identity if not stage.act else (self.models, self.code)
             common = {
                 "B": batch,
                 "W": w,
@@ -186,20 +220,21 @@ class FusedStep:
                 "var": var,
                 "gamma": stack.p[f"gamma{i}"] if norm else None,
                 "beta": stack.p[f"beta{i}"] if norm else None,
-                "bias": stack.p[f"b{i}"],
+                "bias": bias,
                 "eps": spec.bn_eps,
-                "models": self.models,
-                "code": self.code,
-                "consts": self.consts[i],
+                "models": models,
+                "code": code,
+                "consts": self.consts[i] if stage.act else self.no_consts,
                 "h": h,
                 "deriv": deriv,
             }
+            scale = stack.drop_scale if drop else 1.0
             forward = lib.symact_hidden_forward.bind(
                 **common,
                 momentum=spec.bn_momentum,
                 running_mean=stack.running_mean[i] if norm else None,
                 running_var=stack.running_var[i] if norm else None,
-                keys=keys,
+                keys=stack.dropout_keys if drop else None,
                 drawn=0,
                 pos0=pos,
                 keep_from=stack.keep_from,
@@ -211,11 +246,19 @@ class FusedStep:
                 scale=scale,
                 ggamma=stack.g[f"gamma{i}"] if norm else None,
                 gbeta=stack.g[f"beta{i}"] if norm else None,
-                gbias=None if norm else stack.g[f"b{i}"],
-                gconsts=self.gconsts[i],
+                # a fixed bias's gradient stays exactly zero: the kernel writes a scratch sink
+                gbias=None
+                if norm
+                else self._buffer(f"sink{i}", (k, 1, w))
+                if stage.fixed_bias
+                else stack.g[f"b{i}"],
+                gconsts=self.gconsts[i] if stage.act else self.no_consts,
             )
-            layers.append(_Layer(z, h, dh, forward, backward, (deriv, mean, var)))
-            pos += batch * w
+            layers.append(
+                _Layer(z, h, out, dh, skipped, forward, backward, (deriv, mean, var, bias))
+            )
+            if drop:
+                pos += batch * w
         n, last = stack.n_hidden, layers[-1]
         loss = torch.empty(k, dtype=torch.float64)
         logits = None
@@ -223,8 +266,8 @@ class FusedStep:
             kernel = lib.symact_binary_output
             output = kernel.bind(
                 B=batch,
-                W=spec.hidden[-1],
-                h=last.h,
+                W=stack.stages[-1].width,
+                h=last.out,
                 w=stack.p[f"W{n}"],
                 bias=stack.p[f"b{n}"],
                 y=0,
@@ -257,6 +300,13 @@ class FusedStep:
             buf = self._scratch[name] = torch.empty(n)
             self._plans.clear()
         return buf[:n].view(shape)
+
+    def _zeros(self, name: str, shape: tuple[int, ...]) -> Tensor:
+        """A zero tensor that stays zero (bound into plans; kept across them)."""
+        t = self._constant.get(name)
+        if t is None or t.shape != shape:
+            t = self._constant[name] = torch.zeros(shape)
+        return t
 
     def _run(self, kernel: kernels.Kernel, args: tuple) -> int:
         return run_over_models(self.stack.k, kernel, args)

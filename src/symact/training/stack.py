@@ -31,7 +31,9 @@ real arithmetic or in distribution up to 3e-6:
   float32 saturation); its gradient is ``(sigmoid(z) - y) / batch``; softmax cross-entropy
   likewise ``(softmax(z) - onehot(y)) / batch``.
 * The bias of a Linear layer followed by BatchNorm has an exactly zero gradient in training
-  mode (BatchNorm subtracts the batch mean). We use that exact zero; PyTorch computes the
+  mode (BatchNorm subtracts the batch mean); so has any bias whose every path to the loss
+  meets a BatchNorm before an activation or dropout (``Stage.fixed_bias``: the residual
+  MLP's input projection). We use that exact zero; PyTorch computes the
   float32 rounding noise of that zero, which Adam, normalizing gradients, turns into a tiny
   random walk of the bias that only shifts BatchNorm's running mean along with it.
 * Dropout keeps a unit when 16 random bits (from the model's own SplitMix64 stream) are at or
@@ -220,7 +222,8 @@ class StackedModel:
             for s, module in zip(specs, overrides, strict=True)
         ]
         self.groups = _groups(self.acts)
-        self.n_hidden = len(self.spec.hidden)
+        self.stages = self.spec.stages()
+        self.n_hidden = len(self.stages)
         self.norm = self.spec.norm == "batchnorm"
         self.n_consts = max(a.n_constants for a in self.acts)
         self.blocks = self.spec.layout(self.n_features, n_constants=self.n_consts)
@@ -245,10 +248,14 @@ class StackedModel:
         self.p = self._views(self.flat)
         self.g = self._views(self.grad)
         self.optimizer = make_optimizer(config, self.flat)
-        widths = self.spec.hidden
         dev = self.device
-        self.running_mean = [torch.zeros(self.k, 1, w, device=dev) for w in widths]
-        self.running_var = [torch.ones(self.k, 1, w, device=dev) for w in widths]
+        # BatchNorm's running statistics, per stage (None where a stage has no norm)
+        self.running_mean = [
+            torch.zeros(self.k, 1, s.width, device=dev) if s.norm else None for s in self.stages
+        ]
+        self.running_var = [
+            torch.ones(self.k, 1, s.width, device=dev) if s.norm else None for s in self.stages
+        ]
         # non-learnable constants of the fused kernels' programs: [K, L, n] outside the
         # parameters (no optimizer may touch them)
         self.fixed_constants = self._fixed_constants()
@@ -291,9 +298,9 @@ class StackedModel:
         """
         views = self._views(self.flat)
         gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2))
-        n_layers = self.n_hidden + 1
+        linears = [i for i, s in enumerate(self.stages) if s.linear] + [self.n_hidden]
         for k, gen in enumerate(self.generators):
-            for i in range(n_layers):
+            for i in linears:
                 w = views[f"W{i}"][k]  # [in, out]
                 fan_in = w.shape[0]
                 w_bound = math.sqrt(3.0) * (gain / math.sqrt(fan_in))
@@ -301,11 +308,11 @@ class StackedModel:
                 w.copy_(weight.T)
                 b_bound = 1 / math.sqrt(fan_in)
                 views[f"b{i}"][k].uniform_(-b_bound, b_bound, generator=gen)
-        for i in range(self.n_hidden):
-            if self.norm:
+        for i, stage in enumerate(self.stages):
+            if stage.norm:
                 views[f"gamma{i}"].fill_(1.0)
                 views[f"beta{i}"].fill_(0.0)
-            if self.n_consts:
+            if self.n_consts and stage.act:
                 views[f"c{i}"].zero_()
                 for k, act in enumerate(self.acts):
                     if act.learnable:
@@ -329,28 +336,33 @@ class StackedModel:
 
     # -- dropout --------------------------------------------------------------------------
 
-    def draw_keep_masks(self, batch: int) -> list[Tensor] | None:
-        """Each model's dropout factors for this step: one ``[K, batch, w]`` per layer, each
-        value 0 or ``1 / (1 - p)``.
+    def draw_keep_masks(self, batch: int) -> list[Tensor | None] | None:
+        """Each model's dropout factors for this step: one ``[K, batch, w]`` per stage (None
+        for a stage without dropout), each value 0 or ``1 / (1 - p)``.
 
         Model k's dropout bits are the SplitMix64 stream of its own key (drawn from its own
         generator at construction): output ``n`` is ``mix(key + n * GOLDEN)``, and a step takes
         the next ``ceil(batch * sum(widths) / 4)`` outputs. Read as int16, the first
-        ``batch * w0`` values are layer 0's units (row-major), the next ``batch * w1`` layer
-        1's, and so on; a unit is kept when its value is at or above ``self.keep_from``.
+        ``batch * w0`` values are the first dropout stage's units (row-major), the next
+        ``batch * w1`` the second's, and so on; a unit is kept when its value is at or above
+        ``self.keep_from``.
         The stream is counter-based, so all models' bits are computed at once in vectorized
         integer ops, and the fused kernels compute the same bits in C.
         """
         if self.spec.dropout == 0.0:
             return None
-        sizes = [batch * w for w in self.spec.hidden]
-        n64 = -(-sum(sizes) // 4)
+        n64 = -(-sum(batch * s.width for s in self.stages if s.drop) // 4)
         bits = splitmix64(self.dropout_keys, self.dropout_drawn, n64, self.device)
         self.dropout_drawn += n64
         r16 = bits.view(torch.int16)
-        masks, off = [], 0
-        for w, size in zip(self.spec.hidden, sizes, strict=True):
-            keep = r16[:, off : off + size].view(self.k, batch, w) >= self.keep_from
+        masks: list[Tensor | None] = []
+        off = 0
+        for stage in self.stages:
+            if not stage.drop:
+                masks.append(None)
+                continue
+            size = batch * stage.width
+            keep = r16[:, off : off + size].view(self.k, batch, stage.width) >= self.keep_from
             masks.append(keep.float().mul_(self.drop_scale))
             off += size
         return masks
@@ -369,11 +381,14 @@ class StackedModel:
         spec, batch = self.spec, x.shape[1]
         masks = self.draw_keep_masks(batch)
         saved = []
+        outputs: list[Tensor] = []
         h = x
-        for i in range(self.n_hidden):
-            W, b = self.p[f"W{i}"], self.p[f"b{i}"]
-            if self.norm:
-                zc = bmm(h, W)  # the pre-BN bias cancels (module docstring)
+        for i, stage in enumerate(self.stages):
+            mask = masks[i] if masks is not None else None
+            b = self.p[f"b{i}"] if stage.linear else None
+            if stage.norm:
+                # the pre-BN bias cancels (module docstring)
+                zc = bmm(h, self.p[f"W{i}"]) if stage.linear else h.clone()
                 mean = zc.mean(1, keepdim=True)
                 zc.sub_(mean)
                 var = torch.mul(zc, zc).mean(1, keepdim=True)
@@ -381,20 +396,32 @@ class StackedModel:
                 bn_scale = self.p[f"gamma{i}"] * rstd
                 yv = torch.addcmul(self.p[f"beta{i}"], zc, bn_scale)
                 m = spec.bn_momentum
-                self.running_mean[i].lerp_(mean + b, m)
+                self.running_mean[i].lerp_(mean + b if b is not None else mean, m)
                 self.running_var[i].mul_(1 - m).add_(var, alpha=m * batch / (batch - 1))
             else:
                 zc, rstd, bn_scale = None, None, None
-                yv = torch.baddbmm(b, h, W)
-            mask = masks[i] if masks is not None else None
-            h_next, graph = self._activation_forward(i, yv, mask)
+                yv = torch.baddbmm(b, h, self.p[f"W{i}"])
+            if stage.act:
+                h_next, graph = self._activation_forward(i, yv, mask)
+            else:
+                h_next, graph = (yv if mask is None else yv * mask), None
             saved.append((h, zc, rstd, bn_scale, graph, h_next, mask))
-            h = h_next
+            h = h_next if stage.skip is None else h_next + outputs[stage.skip]
+            outputs.append(h)
         losses, dh = self._output_layer(h, y)
+        pending: dict[int, Tensor] = {}  # gradients that skips send to earlier stages
         for i in reversed(range(self.n_hidden)):
+            stage = self.stages[i]
+            if i in pending:
+                dh = dh + pending.pop(i)
+            if stage.skip is not None:
+                pending[stage.skip] = dh
             h_prev, zc, rstd, bn_scale, graph, h_out, mask = saved[i]
-            dy = self._activation_backward(i, graph, h_out, mask, dh)
-            if self.norm:
+            if stage.act:
+                dy = self._activation_backward(i, graph, h_out, mask, dh)
+            else:
+                dy = dh if mask is None else dh * mask
+            if stage.norm:
                 gbeta, ggamma = self.g[f"beta{i}"], self.g[f"gamma{i}"]
                 torch.sum(dy, 1, keepdim=True, out=gbeta)
                 torch.sum(dy * zc, 1, keepdim=True, out=ggamma)
@@ -406,10 +433,14 @@ class StackedModel:
                 # the pre-BN bias's gradient stays exactly zero (module docstring)
             else:
                 dz = dy
-                torch.sum(dz, 1, keepdim=True, out=self.g[f"b{i}"])
-            bmm(h_prev.transpose(1, 2), dz, out=self.g[f"W{i}"])
-            if i > 0:
-                dh = bmm(dz, self.p[f"W{i}"].transpose(1, 2))
+                if not stage.fixed_bias:  # else its gradient stays exactly zero
+                    torch.sum(dz, 1, keepdim=True, out=self.g[f"b{i}"])
+            if stage.linear:
+                bmm(h_prev.transpose(1, 2), dz, out=self.g[f"W{i}"])
+                if i > 0:
+                    dh = bmm(dz, self.p[f"W{i}"].transpose(1, 2))
+            else:
+                dh = dz
         return losses.detach()
 
     def _output_layer(self, h: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -539,28 +570,35 @@ class StackedModel:
         """Model k in eval mode (running statistics, no dropout) on ``x [n, d]``: ``[n, C]``."""
         p, h, spec = self.p, x, self.spec
         act = self.acts[k]
-        for i in range(self.n_hidden):
-            z = torch.addmm(p[f"b{i}"][k], h, p[f"W{i}"][k])
-            if self.norm:
+        outputs: list[Tensor] = []
+        for i, stage in enumerate(self.stages):
+            z = torch.addmm(p[f"b{i}"][k], h, p[f"W{i}"][k]) if stage.linear else h
+            if stage.norm:
                 scale = p[f"gamma{i}"][k] * (self.running_var[i][k] + spec.bn_eps).rsqrt()
                 z = (z - self.running_mean[i][k]) * scale + p[f"beta{i}"][k]
-            if act.learnable:
+            if not stage.act:
+                h = z
+            elif act.learnable:
                 consts = [c.view(1, 1) for c in self.constants(k, i)]
                 h = compile_torch_learnable(act.formula)((z, consts))
             else:
                 h = act.module(z)
+            if stage.skip is not None:
+                h = h + outputs[stage.skip]
+            outputs.append(h)
         n = self.n_hidden
         return torch.addmm(p[f"b{n}"][k], h, p[f"W{n}"][k])
 
     def learned_formulas(self, k: int) -> tuple[str, ...]:
-        """Model k's activation per hidden layer with its learned constants (canonical prefix
-        text); empty when its constants are not learnable."""
+        """Model k's activation per stage with an activation, with its learned constants
+        (canonical prefix text); empty when its constants are not learnable."""
         act = self.acts[k]
         if not act.learnable:
             return ()
         return tuple(
             str(act.formula.with_constants(self.constants(k, i).tolist()))
-            for i in range(self.n_hidden)
+            for i, stage in enumerate(self.stages)
+            if stage.act
         )
 
     def state_dict(self, k: int) -> dict[str, Tensor]:
@@ -574,8 +612,8 @@ class StackedModel:
                 continue
             t = t.T if b.transpose else t.reshape(-1)
             out[b.state_key] = t.contiguous().cpu().clone()
-        if self.norm:
-            for i in range(self.n_hidden):
+        for i, stage in enumerate(self.stages):
+            if stage.norm:
                 out[f"hidden.{i}.norm.running_mean"] = self.running_mean[i][k].flatten().cpu()
                 out[f"hidden.{i}.norm.running_var"] = self.running_var[i][k].flatten().cpu()
                 out[f"hidden.{i}.norm.num_batches_tracked"] = torch.tensor(self.steps)
