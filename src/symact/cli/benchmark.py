@@ -27,6 +27,7 @@ from symact.cli.checks import (
     seed_list,
 )
 from symact.cli.options import (
+    add_architecture_options,
     add_data_options,
     add_executor_options,
     add_gplearn_options,
@@ -106,6 +107,7 @@ def add_parser(sub) -> None:
         help="train every formula activation's constants with the weights",
     )
     add_training_options(b)
+    add_architecture_options(b)
     add_data_options(b)
     add_executor_options(b)
     add_gplearn_options(b)
@@ -194,7 +196,7 @@ def plan(args: argparse.Namespace) -> dict:
                         f"--transfer: {t!r} is not one of this run's datasets "
                         f"({', '.join(names)}); use all, none or one of them"
                     )
-    light = model_spec(args.widths, "--widths")
+    light = model_spec(args.widths, "--widths", arch=args.arch, blocks=args.blocks)
     heavy = model_spec(args.heavy_widths, "--heavy-widths", allow_none=True)
     train = train_config(args, epochs=args.epochs)
     settings = gplearn_settings(args)

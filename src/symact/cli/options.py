@@ -152,3 +152,22 @@ class CommandParser(Parser):
             self.print_help()
             self.exit(EXIT_USAGE)
         return super().parse_known_args(args, namespace)
+
+
+def add_architecture_options(p: argparse.ArgumentParser) -> None:
+    """The Light network's architecture: the MLP of the paper, or the residual MLP of
+    Gorishniy et al. 2021 that tabular deep learning takes as its baseline."""
+    g = p.add_argument_group("architecture")
+    g.add_argument(
+        "--arch",
+        choices=("mlp", "resnet"),
+        default="mlp",
+        help="the Light network: mlp (the paper's), or resnet (Gorishniy et al. 2021's "
+        "residual MLP; --widths is then WIDTH,INNER)",
+    )
+    g.add_argument(
+        "--blocks",
+        type=int,
+        default=None,
+        help="residual blocks of --arch resnet (default: 2)",
+    )

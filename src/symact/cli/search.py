@@ -26,7 +26,12 @@ from symact.cli.checks import (
     positive_int,
     time_limit,
 )
-from symact.cli.options import add_data_options, add_executor_options, add_gplearn_options
+from symact.cli.options import (
+    add_architecture_options,
+    add_data_options,
+    add_executor_options,
+    add_gplearn_options,
+)
 from symact.cli.session import (
     executor_of,
     note_file_datasets,
@@ -107,6 +112,7 @@ def add_parser(sub) -> None:
     )
     s.add_argument("--widths", default="64,32", help="the searched network's widths")
     add_data_options(s)
+    add_architecture_options(s)
     add_executor_options(s)
     add_gplearn_options(s)
     s.set_defaults(rows=None)
@@ -173,7 +179,7 @@ def plan(args: argparse.Namespace):
         learnable_constants=args.learnable_constants,
         specialist=args.specialist,
         space=space,
-        light=model_spec(args.widths, "--widths"),
+        light=model_spec(args.widths, "--widths", arch=args.arch, blocks=args.blocks),
         train=train_config(args),
         time_limit=args.time_limit,
     )

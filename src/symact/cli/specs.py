@@ -68,13 +68,34 @@ def gplearn_settings(args: argparse.Namespace):
     )
 
 
-def model_spec(text: str, flag: str, *, allow_none: bool = False):
-    """The ``ModelSpec`` of a widths flag (``64,32``); None where ``allow_none`` and the
-    flag says none."""
+def model_spec(
+    text: str,
+    flag: str,
+    *,
+    allow_none: bool = False,
+    arch: str = "mlp",
+    blocks: int | None = None,
+):
+    """The ``ModelSpec`` of a widths flag (``64,32``) and the architecture options
+    (``options.add_architecture_options``); None where ``allow_none`` and the flag says
+    none."""
+    from symact.errors import SettingError
     from symact.models import ModelSpec
 
     hidden = width_list(text, flag, allow_none=allow_none)
-    return None if hidden is None else ModelSpec(hidden=hidden)
+    if hidden is None:
+        return None
+    if arch == "resnet" and len(hidden) != 2:
+        raise UsageError(
+            f"{flag}: --arch resnet takes two widths, WIDTH,INNER (the block's width and its "
+            f"inner width), got {text!r}"
+        )
+    if blocks is not None and arch != "resnet":
+        raise UsageError("--blocks applies to --arch resnet only; leave it out or add --arch")
+    try:
+        return ModelSpec(hidden=hidden, arch=arch, blocks=blocks)
+    except SettingError as exc:
+        raise UsageError(f"--arch {arch} --blocks {blocks} {flag} {text}: {exc}") from None
 
 
 def train_config(args: argparse.Namespace, epochs: int | None = None):
