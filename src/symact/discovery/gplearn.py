@@ -76,12 +76,14 @@ class Discovery:
     settings: GplearnSettings
     n_samples: int
     seconds: float
+    method: str = "gplearn"  # the engine: "gplearn" or "operon"
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able record: the formula raw, univariate, simplified and in LaTeX."""
         simplified = self.activation.simplify()
-        return {
+        engine = {} if self.method == "gplearn" else {"method": self.method}
+        return engine | {
             "dataset": self.dataset,
             "program": str(self.program),
             "activation": str(self.activation),
@@ -108,6 +110,7 @@ class Discovery:
             settings=GplearnSettings(**s),
             n_samples=int(d["n_samples"]),
             seconds=float(d["seconds"]),
+            method=d.get("method", "gplearn"),
         )
 
 
