@@ -224,6 +224,12 @@ def _add_gplearn_options(p: argparse.ArgumentParser) -> None:
         help="comma-separated gplearn functions (add,sub,mul,sin,cos,abs)",
     )
     g.add_argument(
+        "--engine",
+        choices=["gplearn", "operon"],
+        default="gplearn",
+        help="discovery engine: gplearn (the paper's) or operon (pip install 'symact[operon]')",
+    )
+    g.add_argument(
         "--gp-jobs",
         type=positive_int,
         default=1,
@@ -457,7 +463,7 @@ def _gp_seed(args: argparse.Namespace) -> int:
 
 
 def _gplearn_settings(args: argparse.Namespace):
-    from symact.discovery import PAPER_FUNCTION_SET, GplearnSettings
+    from symact.discovery import PAPER_FUNCTION_SET, GplearnSettings, check_engine
 
     functions = PAPER_FUNCTION_SET
     if args.function_set is not None:
@@ -470,7 +476,7 @@ def _gplearn_settings(args: argparse.Namespace):
                 f"--function-set: {bad[0]!r} is not a gplearn function; choose from "
                 f"{','.join(GPLEARN_FUNCTIONS)}"
             )
-    return GplearnSettings(
+    settings = GplearnSettings(
         subsample=args.subsample,
         seed=_gp_seed(args),
         generations=args.generations,
@@ -478,6 +484,8 @@ def _gplearn_settings(args: argparse.Namespace):
         function_set=functions,
         n_jobs=args.gp_jobs,
     )
+    check_engine(args.engine, settings)
+    return settings
 
 
 def check_device(device: str) -> None:
@@ -669,7 +677,7 @@ def _benchmark_plan(args: argparse.Namespace):
         activations=activations,
         light=ModelSpec(hidden=light),
         heavy=None if heavy is None else ModelSpec(hidden=heavy),
-        discovery_method=args.discovery,
+        discovery_method="none" if args.discovery == "none" else args.engine,
         discovery_seeds=gp_seeds if args.discovery_seeds > 1 else None,
         learnable_constants=args.learnable_constants,
         discovery_part=args.discovery_part,
@@ -1043,7 +1051,7 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
     if args.labels == "all":
         raise UsageError("--labels all: gplearn discovery fits binary tasks only")
     from symact.data import load_dataset
-    from symact.discovery import discover_gplearn
+    from symact.discovery import FITNESS, discover_with
 
     if args.suite is not None:
         from symact.experiments.datacache import DataCache
@@ -1055,14 +1063,14 @@ def cmd_discover(args: argparse.Namespace, console: Console) -> int:
         ds = load_dataset(args.dataset, data_dir=args.data_dir, rows=args.rows, **options)
     for note in ds.provenance.notes:  # before the work, as benchmark and search say them
         say(console, f"note {ds.display_name}: {note}", "yellow")
-    found = discover_gplearn(ds, settings=settings)
+    found = discover_with(args.engine, ds, settings=settings)
     record = found.to_dict()
     say(console, f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)")
     for key in ("program", "activation", "simplified", "latex"):
         say(console, f"{key:<11} {record[key]}")
     say(
         console,
-        f"fitness     {found.fitness:.6f} (log loss, {found.n_samples} rows, "
+        f"fitness     {found.fitness:.6f} ({FITNESS[found.method]}, {found.n_samples} rows, "
         f"{found.seconds:.1f} s)",
     )
     return 0

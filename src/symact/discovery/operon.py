@@ -77,9 +77,7 @@ def require_operon() -> None:
     try:
         import pyoperon  # noqa: F401
     except ImportError:
-        raise SettingError(
-            "--engine operon needs pyoperon: pip install 'symact[operon]'"
-        ) from None
+        raise SettingError("--engine operon needs pyoperon: pip install 'symact[operon]'") from None
 
 
 def operon_regressor(settings: GplearnSettings):

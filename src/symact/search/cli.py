@@ -316,6 +316,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
                     progress=progress,
                     phase=lambda text: say(console, text),
                     retry_failed=args.retry_failed,
+                    engine=args.engine,
                 )
             save_search(outcome, store)
             table = write_search_outputs(store, out)
