@@ -415,6 +415,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     b.add_argument("--weight-decay", type=float, default=0.0, help="weight decay")
     b.add_argument(
+        "--reference",
+        choices=["lightgbm"],
+        default=None,
+        help="also fit LightGBM's defaults on every dataset and seed's split, as context in "
+        "the tables and figure (pip install 'symact[lightgbm]')",
+    )
+    b.add_argument(
         "--retry-failed",
         action="store_true",
         help="train every stored failed run again (runs that failed for a transient reason, "
@@ -486,6 +493,15 @@ def _gplearn_settings(args: argparse.Namespace):
     )
     check_engine(args.engine, settings)
     return settings
+
+
+def _reference(model: str | None) -> str | None:
+    """``--reference``, refused in one line when its package is missing."""
+    if model is not None:
+        from symact.experiments.reference import check_reference
+
+        check_reference(model)
+    return model
 
 
 def check_device(device: str) -> None:
@@ -681,6 +697,7 @@ def _benchmark_plan(args: argparse.Namespace):
         discovery_seeds=gp_seeds if args.discovery_seeds > 1 else None,
         learnable_constants=args.learnable_constants,
         discovery_part=args.discovery_part,
+        reference=_reference(args.reference),
         labels=args.labels,
         **_file_options(args),
     )

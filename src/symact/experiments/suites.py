@@ -95,6 +95,7 @@ class Suite:
     discovery_seeds: tuple[int, ...] | None = None
     learnable_constants: bool = False
     discovery_part: str = "all"
+    reference: str | None = None  # a model fitted on every split as context: "lightgbm"
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -409,6 +410,7 @@ class SuiteOutcome:
     summary: GridSummary
     data_provenance: dict[str, dict]
     formulas: list[FormulaRow] = field(default_factory=list)
+    references: list[dict] = field(default_factory=list)  # see experiments.reference
 
 
 def run_suite(
@@ -504,7 +506,25 @@ def _run_suite(
         summary = run_grid(specs, store, data, **common)
     entries = grid(suite, discoveries, labels, n_classes)
     formulas = formula_rows(suite, discoveries, labels)
-    return SuiteOutcome(suite, discoveries, labels, entries, summary, provenance, formulas)
+    references = _references(suite, store, data, labels, progress)
+    return SuiteOutcome(
+        suite, discoveries, labels, entries, summary, provenance, formulas, references
+    )
+
+
+def _references(suite, store, data, labels, progress) -> list[dict]:
+    """Fit the suite's reference model on every split (stored; a rerun resumes)."""
+    if suite.reference is None:
+        return []
+    from symact.experiments.reference import reference_entries, reference_specs, run_references
+
+    specs = reference_specs(suite.reference, suite.datasets, suite.seeds, suite.test_size)
+    if progress:
+        progress(f"reference {suite.reference}", 0, len(specs))
+    run_references(specs, store, data)
+    if progress:
+        progress(f"reference {suite.reference}", len(specs), len(specs))
+    return reference_entries(specs, labels)
 
 
 class _FormulaRuns:

@@ -73,6 +73,7 @@ def suite_document(outcome: SuiteOutcome) -> dict[str, Any]:
             "discovery_settings": s.discovery.identity(),
             "discovery_seeds": list(s.gp_seeds),
             "discovery_part": s.discovery_part,
+            "reference": s.reference,
             "datasets": [d.to_dict() for d in s.datasets],
             "transfer_sources": list(s.transfer_sources),
             "split": "the paper's: a new seeded 80/20 split per training seed",
@@ -91,6 +92,7 @@ def suite_document(outcome: SuiteOutcome) -> dict[str, Any]:
             for e in outcome.entries
         ],
         "formulas": formula_entries(outcome),
+        "references": outcome.references,
         "discoveries": [
             {
                 "dataset": labels[d.data.name],
@@ -262,12 +264,15 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     with staging(out) as stage:
         runs = records(doc, store)
-        table = efficiency_table(runs)
+        # a reference model (--reference) is context: in the tables and the figure, never
+        # in the review's statistics or claims
+        context = records({"entries": doc.get("references", [])}, store)
+        table = efficiency_table(runs + context)
         write_efficiency_csv(table, stage / "final_efficiency_results.csv")
-        summary_table(runs).to_csv(stage / "summary.csv", index=False)
+        summary_table(runs + context).to_csv(stage / "summary.csv", index=False)
         if any((r.architecture, r.activation) == HEAVY_BASELINE for r in runs):
             paired_differences(runs).to_csv(stage / "paired_vs_heavy.csv", index=False)
-        drawn = _figures(doc, runs, stage)
+        drawn = _figures(doc, runs + context, stage)
         formulas = [_configuration(f) for f in doc["formulas"]]
         # a store written before --discovery-part used the paper's: all rows
         part = doc["protocol"].get("discovery_part", "all")
