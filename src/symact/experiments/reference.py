@@ -41,7 +41,9 @@ def check_reference(model: str) -> None:
     try:
         import lightgbm  # noqa: F401
     except ImportError:
-        raise SettingError("--reference lightgbm needs lightgbm: pip install 'symact[lightgbm]'")
+        raise SettingError(
+            "--reference lightgbm needs lightgbm: pip install 'symact[lightgbm]'"
+        ) from None
 
 
 @dataclass(frozen=True)
