@@ -32,11 +32,14 @@ def test_reference_row_is_context_and_resumes(symact, tmp_path, canonical_data_d
     assert results["protocol"]["reference"] == "lightgbm"
     assert (out / "accuracy_vs_params.png").stat().st_size > 0
     # the claims and statistics compare networks only
-    for name in ("claims.csv", "summary_stats.csv", "paired_vs_heavy.csv"):
+    statistics = (out / "statistics.csv").read_text()
+    assert "Light GELU" in statistics and "LightGBM" not in statistics
+    for name in ("claims.csv", "paired_vs_heavy.csv", "transfer_matrix.csv"):
         path = out / name
         if path.exists():
             assert "LightGBM" not in path.read_text(), name
-    assert any((out / n).exists() for n in ("claims.csv", "summary_stats.csv"))
+    assert "LightGBM" in (out / "summary.csv").read_text()
+    assert "LightGBM" in (out / "report.html").read_text()  # its efficiency table
     with ResultsStore(out / "symact.sqlite") as store:
         stored = store.count()
     assert stored == 2 * 2 + 2  # two Light runs per seed, and LightGBM per seed

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -277,6 +277,7 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
         # a store written before --discovery-part used the paper's: all rows
         part = doc["protocol"].get("discovery_part", "all")
         review = build_review(runs, formulas, discovery_part=part)
+        review = replace(review, efficiency=table)  # the reference's row: shown, not judged
         provenance = [{"dataset": label, **p} for label, p in doc["data"].items()]
         write_review(
             review,
