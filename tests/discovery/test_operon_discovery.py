@@ -65,3 +65,25 @@ def test_function_without_an_equal_operon_symbol_is_refused(spambase):
         discover_with("operon", X, y, settings=GplearnSettings(function_set=("add", "div")))
     with pytest.raises(SettingError, match="engine must be one of"):
         discover_with("pysr", X, y)
+
+
+def test_search_specialist_with_operon_is_stored_under_its_engine(canonical_data_dir, tmp_path):
+    from symact.experiments.datacache import DataCache, training_part
+    from symact.experiments.specs import DataSpec, DiscoverySpec
+    from symact.experiments.store import ResultsStore
+    from symact.search.evolution import SearchSettings
+    from symact.search.runner import specialist_on_training_part
+
+    cache = DataCache(canonical_data_dir)
+    data = cache.identify(DataSpec("spambase"))
+    settings = SearchSettings()
+    with ResultsStore(tmp_path / "symact.sqlite") as store:
+        found = specialist_on_training_part(data, settings, SMALL, cache, store, "operon")
+        key = DiscoverySpec(data, SMALL, method="operon", part=settings.test_split()).key()
+        assert store.get_discovery(key)["method"] == "operon"
+        assert key != DiscoverySpec(data, SMALL, part=settings.test_split()).key()
+        again = specialist_on_training_part(data, settings, SMALL, cache, store, "operon")
+    assert again.program == found.program and found.method == "operon"
+    # discovered on the training part only: the sample is drawn from those rows
+    X, _ = training_part(cache.dataset(data), settings.test_split())
+    assert found.n_samples == int(len(X) * SMALL.subsample)
