@@ -80,8 +80,12 @@ class Discovery:
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able record: the formula raw, univariate, simplified and in LaTeX."""
-        simplified = self.activation.simplify()
+        """JSON-able record: the formula raw, univariate, simplified and in LaTeX.
+
+        Operon's formulas carry a fitted constant in every term, on which sympy's simplify
+        runs for many minutes: they are recorded as found (``simplified`` is the activation).
+        """
+        simplified = self.activation.simplify() if self.method == "gplearn" else self.activation
         engine = {} if self.method == "gplearn" else {"method": self.method}
         return engine | {
             "dataset": self.dataset,
