@@ -47,7 +47,7 @@ def run_engine(engine: str, args: argparse.Namespace) -> tuple[dict, float]:
 def mean_auc(results: dict, dataset: str, activation: str) -> float:
     aucs = [
         r["result"]["auc"]
-        for r in results["runs"]
+        for r in results["runs"] + results.get("references", [])
         if r["dataset"] == dataset and r["activation"] == activation and r["result"]
     ]
     return statistics.fmean(aucs) if aucs else float("nan")

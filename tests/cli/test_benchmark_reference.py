@@ -30,6 +30,9 @@ def test_reference_row_is_context_and_resumes(symact, tmp_path, canonical_data_d
     assert int(gbdt["Params"]) > 100
     results = json.loads((out / "results.json").read_text())
     assert results["protocol"]["reference"] == "lightgbm"
+    seed_aucs = [r["result"]["auc"] for r in results["references"]]
+    assert [r["seed"] for r in results["references"]] == [42, 43]
+    assert sum(seed_aucs) / 2 == pytest.approx(auc, abs=5e-4)  # the table's mean, 3 decimals
     assert (out / "accuracy_vs_params.png").stat().st_size > 0
     # the claims and statistics compare networks only
     statistics = (out / "statistics.csv").read_text()

@@ -184,6 +184,7 @@ def _results_json(doc: dict[str, Any], store: ResultsStore) -> dict[str, Any]:
         "discoveries": discoveries,
         "formulas": doc["formulas"],
         "runs": runs,
+        "references": [{**e, "result": store.get_run(e["key"])} for e in doc.get("references", [])],
     }
 
 
