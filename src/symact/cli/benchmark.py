@@ -107,6 +107,13 @@ def add_parser(sub) -> None:
         help="train every formula activation's constants with the weights",
     )
     add_training_options(b)
+    b.add_argument(
+        "--reference",
+        choices=["lightgbm"],
+        default=None,
+        help="also fit LightGBM's defaults on every dataset and seed's split, as context in "
+        "the tables and figure (pip install 'symact[lightgbm]')",
+    )
     add_architecture_options(b)
     add_data_options(b)
     add_executor_options(b)
@@ -210,9 +217,10 @@ def plan(args: argparse.Namespace) -> dict:
         activations=activations,
         light=light,
         heavy=heavy,
-        discovery_method=args.discovery,
+        discovery_method="none" if args.discovery == "none" else args.engine,
         discovery_seeds=gp_seeds if args.discovery_seeds > 1 else None,
         learnable_constants=args.learnable_constants,
+        reference=reference(args.reference),
         discovery_part=args.discovery_part,
         labels=args.labels,
         **file_options(args),
@@ -449,3 +457,12 @@ def _fork_discovery(args: argparse.Namespace):
     start_child(process)
     child_end.close()
     return process, conn
+
+
+def reference(model: str | None) -> str | None:
+    """``--reference``, refused in one line when its package is missing."""
+    if model is not None:
+        from symact.experiments.reference import check_reference
+
+        check_reference(model)
+    return model

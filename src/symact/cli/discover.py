@@ -36,20 +36,20 @@ def command(args: argparse.Namespace, console: Console) -> int:
     else:
         check_datasets([args.dataset], args, ["--dataset"])
         spec = data_spec(args.dataset, args, args.rows)
-    from symact.discovery import discover_gplearn
+    from symact.discovery import FITNESS, discover_with
     from symact.experiments.datacache import DataCache
 
     ds = DataCache(args.data_dir).dataset(spec)
     for note in ds.provenance.notes:  # before the work, as benchmark and search say them
         say(console, f"note {ds.display_name}: {note}", "yellow")
-    found = discover_gplearn(ds, settings=settings)
+    found = discover_with(args.engine, ds, settings=settings)
     record = found.to_dict()
     say(console, f"dataset     {ds.display_name} ({ds.n_rows} rows, {ds.n_features} features)")
     for key in ("program", "activation", "simplified", "latex"):
         say(console, f"{key:<11} {record[key]}")
     say(
         console,
-        f"fitness     {found.fitness:.6f} (log loss, {found.n_samples} rows, "
+        f"fitness     {found.fitness:.6f} ({FITNESS[found.method]}, {found.n_samples} rows, "
         f"{found.seconds:.1f} s)",
     )
     return 0

@@ -92,6 +92,12 @@ def add_gplearn_options(p: argparse.ArgumentParser) -> None:
         help="comma-separated gplearn functions (add,sub,mul,sin,cos,abs)",
     )
     g.add_argument(
+        "--engine",
+        choices=["gplearn", "operon"],
+        default="gplearn",
+        help="discovery engine: gplearn (the paper's) or operon (pip install 'symact[operon]')",
+    )
+    g.add_argument(
         "--gp-jobs",
         type=positive_int,
         default=1,

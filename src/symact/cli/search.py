@@ -295,6 +295,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
                 progress=progress,
                 phase=lambda text: say(console, text),
                 retry_failed=args.retry_failed,
+                engine=args.engine,
             )
         save_search(outcome, store)
         return outcome, write_search_outputs(store, out)

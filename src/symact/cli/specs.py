@@ -40,7 +40,7 @@ def data_spec(name: str, args: argparse.Namespace, rows: int | None):
 
 def gplearn_settings(args: argparse.Namespace):
     """``GplearnSettings`` from the gplearn option group (see ``options.add_gplearn_options``)."""
-    from symact.discovery import PAPER_FUNCTION_SET, GplearnSettings
+    from symact.discovery import PAPER_FUNCTION_SET, GplearnSettings, check_engine
 
     functions = PAPER_FUNCTION_SET
     if args.function_set is not None:
@@ -58,7 +58,7 @@ def gplearn_settings(args: argparse.Namespace):
         "--gp-seed",
         "; for several discoveries use --discovery-seeds N (seeds from --gp-seed on)",
     )
-    return GplearnSettings(
+    settings = GplearnSettings(
         subsample=args.subsample,
         seed=seed,
         generations=args.generations,
@@ -66,6 +66,8 @@ def gplearn_settings(args: argparse.Namespace):
         function_set=functions,
         n_jobs=args.gp_jobs,
     )
+    check_engine(args.engine, settings)
+    return settings
 
 
 def model_spec(

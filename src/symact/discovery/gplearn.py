@@ -76,12 +76,18 @@ class Discovery:
     settings: GplearnSettings
     n_samples: int
     seconds: float
+    method: str = "gplearn"  # the engine: "gplearn" or "operon"
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able record: the formula raw, univariate, simplified and in LaTeX."""
-        simplified = self.activation.simplify()
-        return {
+        """JSON-able record: the formula raw, univariate, simplified and in LaTeX.
+
+        Operon's formulas carry a fitted constant in every term, on which sympy's simplify
+        runs for many minutes: they are recorded as found (``simplified`` is the activation).
+        """
+        simplified = self.activation.simplify() if self.method == "gplearn" else self.activation
+        engine = {} if self.method == "gplearn" else {"method": self.method}
+        return engine | {
             "dataset": self.dataset,
             "program": str(self.program),
             "activation": str(self.activation),
@@ -108,6 +114,7 @@ class Discovery:
             settings=GplearnSettings(**s),
             n_samples=int(d["n_samples"]),
             seconds=float(d["seconds"]),
+            method=d.get("method", "gplearn"),
         )
 
 

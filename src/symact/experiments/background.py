@@ -31,7 +31,7 @@ from multiprocessing.process import BaseProcess
 
 import numpy as np
 
-from symact.discovery import Discovery, GplearnSettings, discover_gplearn
+from symact.discovery import Discovery, GplearnSettings, discover_with
 from symact.errors import UserError
 
 
@@ -54,6 +54,7 @@ class DiscoveryJob:
     display_name: str
     settings: GplearnSettings
     onehot_blocks: tuple[tuple[int, ...], ...] = ()  # see Dataset.onehot_blocks
+    method: str = "gplearn"  # the engine (symact.discovery.ENGINES)
 
 
 def can_run_in_background() -> bool:
@@ -124,7 +125,8 @@ def serve(jobs: Jobs, conn: Connection) -> None:
     conn.send(("plan", [job.key for job in todo], None))
     for job in todo:
         try:
-            found = discover_gplearn(
+            found = discover_with(
+                job.method,
                 job.X,
                 job.y,
                 dataset=job.display_name,

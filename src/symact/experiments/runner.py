@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from symact.discovery import Discovery, discover_gplearn
+from symact.discovery import Discovery, discover_with
 from symact.experiments.datacache import DataCache, discovery_rows
 from symact.experiments.executors import (
     Executor,
@@ -40,8 +40,13 @@ def discover(spec: DiscoverySpec, data: DataCache, store: ResultsStore) -> Disco
         return Discovery.from_dict(stored)
     ds = data.dataset(spec.data)
     X, y = discovery_rows(ds, spec.part)
-    found = discover_gplearn(
-        X, y, dataset=ds.display_name, settings=spec.settings, onehot_blocks=ds.onehot_blocks
+    found = discover_with(
+        spec.method,
+        X,
+        y,
+        dataset=ds.display_name,
+        settings=spec.settings,
+        onehot_blocks=ds.onehot_blocks,
     )
     store_discovery(spec, found, store)
     return found

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from symact.data import REGISTRY
 from symact.data.openml import is_openml, openml_label
 from symact.data.registry import resolve_name
-from symact.discovery import Discovery, GplearnSettings
+from symact.discovery import ENGINES, Discovery, GplearnSettings
 from symact.errors import SettingError
 from symact.experiments.background import DiscoveryJob, DiscoveryProcess, can_run_in_background
 from symact.experiments.datacache import DataCache, discovery_rows
@@ -65,7 +65,8 @@ class Suite:
     """A benchmark: datasets, networks, activations, discovery, transfer, seeds, settings.
 
     ``heavy`` None leaves the Heavy network out; ``light``'s activation is ignored (each of
-    ``activations`` gets its Light row). ``discovery`` is ``"gplearn"`` or ``"none"``;
+    ``activations`` gets its Light row). ``discovery_method`` is the engine (``"gplearn"``,
+    the paper's, or ``"operon"``) or ``"none"``;
     ``discovery_seeds`` repeats it (gplearn's random_state and the 10% subsample together),
     each formula its own row. ``learnable_constants`` applies to every formula activation.
     ``discovery_part``: ``"all"`` (the paper's: discovery samples all rows, so the formula has
@@ -87,6 +88,7 @@ class Suite:
     discovery_seeds: tuple[int, ...] | None = None
     learnable_constants: bool = False
     discovery_part: str = "all"
+    reference: str | None = None  # a model fitted on every split as context: "lightgbm"
 
     def __post_init__(self) -> None:
         if not self.datasets:
@@ -103,9 +105,9 @@ class Suite:
                 f"({[d.name for d in self.datasets if dataset_label(d.name) == twice[0]]}); "
                 "rename one of the files"
             )
-        if self.discovery_method not in ("gplearn", "none"):
+        if self.discovery_method not in (*ENGINES, "none"):
             raise SettingError(
-                f"discovery must be 'gplearn' or 'none', got {self.discovery_method!r}"
+                f"discovery must be one of {(*ENGINES, 'none')}, got {self.discovery_method!r}"
             )
         if self.discovery_part not in DISCOVERY_PARTS:
             raise ValueError(
@@ -267,6 +269,7 @@ def discovery_specs(suite: Suite) -> list[DiscoverySpec]:
         DiscoverySpec(
             data=d,
             settings=replace(suite.discovery, seed=seed),
+            method=suite.discovery_method,
             part=suite.discovery_part_of(split_seed),
         )
         for d in suite.datasets
@@ -292,7 +295,9 @@ def discovery_jobs(
         ds = data.dataset(dspec.data)
         X, y = discovery_rows(ds, dspec.part)
         jobs.append(
-            DiscoveryJob(dspec.key(), X, y, ds.display_name, dspec.settings, ds.onehot_blocks)
+            DiscoveryJob(
+                dspec.key(), X, y, ds.display_name, dspec.settings, ds.onehot_blocks, dspec.method
+            )
         )
     return jobs
 
@@ -398,6 +403,7 @@ class SuiteOutcome:
     summary: GridSummary
     data_provenance: dict[str, dict]
     formulas: list[FormulaRow] = field(default_factory=list)
+    references: list[dict] = field(default_factory=list)  # see experiments.reference
 
 
 def run_suite(
@@ -493,7 +499,25 @@ def _run_suite(
         summary = run_grid(specs, store, data, **common)
     entries = grid(suite, discoveries, labels, n_classes)
     formulas = formula_rows(suite, discoveries, labels)
-    return SuiteOutcome(suite, discoveries, labels, entries, summary, provenance, formulas)
+    references = _references(suite, store, data, labels, progress)
+    return SuiteOutcome(
+        suite, discoveries, labels, entries, summary, provenance, formulas, references
+    )
+
+
+def _references(suite, store, data, labels, progress) -> list[dict]:
+    """Fit the suite's reference model on every split (stored; a rerun resumes)."""
+    if suite.reference is None:
+        return []
+    from symact.experiments.reference import reference_entries, reference_specs, run_references
+
+    specs = reference_specs(suite.reference, suite.datasets, suite.seeds, suite.test_size)
+    if progress:
+        progress(f"reference {suite.reference}", 0, len(specs))
+    run_references(specs, store, data)
+    if progress:
+        progress(f"reference {suite.reference}", len(specs), len(specs))
+    return reference_entries(specs, labels)
 
 
 class _FormulaRuns:

@@ -23,7 +23,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -75,6 +75,7 @@ def suite_document(outcome: SuiteOutcome) -> dict[str, Any]:
             "discovery_settings": s.discovery.identity(),
             "discovery_seeds": list(s.gp_seeds),
             "discovery_part": s.discovery_part,
+            "reference": s.reference,
             "datasets": [d.to_dict() for d in s.datasets],
             "transfer_sources": list(s.transfer_sources),
             "split": "the paper's: a new seeded 80/20 split per training seed",
@@ -93,6 +94,7 @@ def suite_document(outcome: SuiteOutcome) -> dict[str, Any]:
             for e in outcome.entries
         ],
         "formulas": formula_entries(outcome),
+        "references": outcome.references,
         "discoveries": [
             {
                 "dataset": labels[d.data.name],
@@ -184,6 +186,7 @@ def _results_json(doc: dict[str, Any], store: ResultsStore) -> dict[str, Any]:
         "discoveries": discoveries,
         "formulas": doc["formulas"],
         "runs": runs,
+        "references": [{**e, "result": store.get_run(e["key"])} for e in doc.get("references", [])],
     }
 
 
@@ -301,16 +304,20 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
     with staging(out) as stage:
         runs = records(doc, store)
-        table = efficiency_table(runs)
+        # a reference model (--reference) is context: in the tables and the figure, never
+        # in the review's statistics or claims
+        context = records({"entries": doc.get("references", [])}, store)
+        table = efficiency_table(runs + context)
         write_efficiency_csv(table, stage / "final_efficiency_results.csv")
-        summary_table(runs).to_csv(stage / "summary.csv", index=False)
+        summary_table(runs + context).to_csv(stage / "summary.csv", index=False)
         if any((r.architecture, r.activation) == HEAVY_BASELINE for r in runs):
             paired_differences(runs).to_csv(stage / "paired_vs_heavy.csv", index=False)
-        drawn = _figures(doc, runs, stage)
+        drawn = _figures(doc, runs + context, stage)
         formulas = [_configuration(f) for f in doc["formulas"]]
         # a store written before --discovery-part used the paper's: all rows
         part = doc["protocol"].get("discovery_part", "all")
         review = build_review(runs, formulas, discovery_part=part)
+        review = replace(review, efficiency=table)  # the reference's row: shown, not judged
         provenance = [{"dataset": label, **p} for label, p in doc["data"].items()]
         write_review(
             review,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from symact.discovery import Discovery, GplearnSettings, discover_gplearn
+from symact.discovery import Discovery, GplearnSettings, discover_with
 from symact.experiments.datacache import DataCache, training_part
 from symact.experiments.executors import Executor, LocalExecutor
 from symact.experiments.runner import run_grid, store_discovery
@@ -47,17 +47,18 @@ def specialist_on_training_part(
     gp: GplearnSettings,
     cache: DataCache,
     store: ResultsStore,
+    engine: str = "gplearn",
 ) -> Discovery:
-    """The dataset's gplearn formula, discovered on the training part of the search's split
-    only (stored, so a rerun reuses it)."""
-    spec = DiscoverySpec(data, gp, part=settings.test_split())
+    """The dataset's formula (``engine``: gplearn, the paper's, or operon), discovered on the
+    training part of the search's split only (stored, so a rerun reuses it)."""
+    spec = DiscoverySpec(data, gp, method=engine, part=settings.test_split())
     stored = store.get_discovery(spec.key())
     if stored is not None:
         return Discovery.from_dict(stored)
     ds = cache.dataset(data)
     X, y = training_part(ds, settings.test_split())
-    found = discover_gplearn(
-        X, y, dataset=ds.display_name, settings=gp, onehot_blocks=ds.onehot_blocks
+    found = discover_with(
+        engine, X, y, dataset=ds.display_name, settings=gp, onehot_blocks=ds.onehot_blocks
     )
     store_discovery(spec, found, store)
     return found
@@ -76,6 +77,7 @@ def run_search(
     progress: ProgressFn | None = None,
     phase: Callable[[str], None] | None = None,
     retry_failed: bool = False,
+    engine: str = "gplearn",
 ) -> SearchOutcome:
     """Search, then judge (see the module docstring). ``gplearn`` None skips the Specialist
     (multi-class data never has one: gplearn's discovery is binary). ``retry_failed``:
@@ -96,9 +98,9 @@ def run_search(
     n_classes = ds.n_classes
     specialists: dict[str, Formula] = {}
     if gplearn is not None and n_classes == 2:
-        say(f"discovery: gplearn on the training part of {ds.display_name}")
+        say(f"discovery: {engine} on the training part of {ds.display_name}")
         specialists[ds.display_name] = specialist_on_training_part(
-            data, settings, gplearn, cache, store
+            data, settings, gplearn, cache, store, engine
         ).activation
     search = Search(
         data,
