@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cli_helpers import listing
 
 TABULAR = Path(__file__).parents[1] / "fixtures" / "tabular"
@@ -145,3 +146,25 @@ def test_discover_takes_a_suite_entry(symact, tmp_path):
     r = symact("discover", "--dataset", "magic", *args, *gp)
     assert "--dataset 'magic' is not an entry of" in r.error
     assert "german.csv.gz, contraceptive.csv.gz, breast_cancer" in r.error
+
+
+@pytest.mark.slow
+def test_search_takes_suite_entries(symact, tmp_path):
+    """``search --suite FILE --dataset ENTRY --evaluate-on ENTRY``: each dataset with the label
+    options its entry gives (german's class 2 as positive), as ``discover`` takes them."""
+    suite = tmp_path / "small.toml"
+    suite.write_text(SUITE)
+    small = ["--budget", "16", "--population", "8", "--tournament", "3", "--epochs", "1",
+             "--final-seeds", "3", "--final-epochs", "1", "--rerank", "2", "--top", "1",
+             "--no-specialist-baseline", "--device", "cpu"]  # fmt: skip
+    out = tmp_path / "search"
+    r = symact("search", "--suite", str(suite), "--data-dir", str(TABULAR), "--dataset",
+               "german", "--evaluate-on", "breast_cancer", *small, "--out", str(out))  # fmt: skip
+    assert r.status == 0, r.err
+    found = json.loads((out / "search.json").read_text())
+    text = json.dumps(found)
+    assert '"target": "class"' in text and '"positive": "2"' in text
+    assert "BREAST_CANCER" in (out / "search_results.csv").read_text()
+    r = symact("search", "--suite", str(suite), "--data-dir", str(TABULAR), "--dataset",
+               "german", "--evaluate-on", "magic", *small, "--out", str(out))  # fmt: skip
+    assert "--evaluate-on 'magic' is not an entry of" in r.error

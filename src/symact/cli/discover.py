@@ -4,14 +4,13 @@ source or an entry of a suite file), printed with its fitness."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 
 from symact.cli.checks import UsageError, check_datasets
 from symact.cli.options import add_data_options, add_gplearn_options
 from symact.cli.session import say
-from symact.cli.specs import data_spec, gplearn_settings
+from symact.cli.specs import data_spec, gplearn_settings, suite_entry
 
 
 def add_parser(sub) -> None:
@@ -32,7 +31,7 @@ def command(args: argparse.Namespace, console: Console) -> int:
     if args.labels == "all":
         raise UsageError("--labels all: gplearn discovery fits binary tasks only")
     if args.suite is not None:
-        spec = _suite_entry(args)
+        spec = suite_entry(args, args.dataset, "--dataset")
     else:
         check_datasets([args.dataset], args, ["--dataset"])
         spec = data_spec(args.dataset, args, args.rows)
@@ -53,25 +52,3 @@ def command(args: argparse.Namespace, console: Console) -> int:
         f"{found.seconds:.1f} s)",
     )
     return 0
-
-
-def _suite_entry(args: argparse.Namespace):
-    """The entry of ``--suite`` that ``--dataset`` names (its source, path, file name or
-    table label), with ``--rows`` applied; the data flags belong to the file then."""
-    from dataclasses import replace
-
-    from symact.experiments.suite_file import load_suite_file, suite_file_path
-    from symact.experiments.suites import dataset_label
-
-    for flag, value in (("--target", args.target), ("--positive", args.positive)):
-        if value is not None:
-            raise UsageError(f"{flag}: the suite file sets it for each dataset; remove the flag")
-    found = load_suite_file(suite_file_path(args.suite), args.data_dir)
-    wanted = args.dataset.strip()
-    for spec in found.datasets:
-        path = Path(spec.name)
-        names = {spec.name, path.name, path.name.split(".", 1)[0], dataset_label(spec.name)}
-        if wanted in names or wanted.upper() == dataset_label(spec.name):
-            return spec if args.rows is None else replace(spec, rows=args.rows)
-    known = ", ".join(Path(d.name).name for d in found.datasets)
-    raise UsageError(f"--dataset {wanted!r} is not an entry of {found.path}; its entries: {known}")

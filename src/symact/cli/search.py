@@ -40,7 +40,7 @@ from symact.cli.session import (
     say,
     work_in_store,
 )
-from symact.cli.specs import data_spec, gplearn_settings, model_spec, train_config
+from symact.cli.specs import data_spec, gplearn_settings, model_spec, suite_entry, train_config
 
 
 def add_parser(sub) -> None:
@@ -48,7 +48,17 @@ def add_parser(sub) -> None:
         "search",
         help="search activations by training them inside the network, then judge the best",
     )
-    s.add_argument("--dataset", required=True, help="registry name or a CSV/Parquet path")
+    s.add_argument(
+        "--dataset",
+        required=True,
+        help="registry name, openml:ID, a CSV/Parquet path, or an entry of --suite",
+    )
+    s.add_argument(
+        "--suite",
+        default=None,
+        help="a suite file whose entries --dataset and --evaluate-on name (each with its "
+        "own target, positive class, dropped columns and missing-value policy)",
+    )
     s.add_argument("--out", default="results-search", help="output folder")
     s.add_argument("--seed", default="0", help="the search's seed; also draws the test part")
     s.add_argument("--budget", type=positive_int, default=1000, help="candidates to train")
@@ -120,6 +130,8 @@ def add_parser(sub) -> None:
 
 def plan(args: argparse.Namespace):
     """Every check that needs no data; returns (data spec, evaluate-on specs, settings, gp)."""
+    from dataclasses import replace
+
     from symact.data.registry import resolve_name
     from symact.formula import FormulaError
     from symact.search.evolution import SearchSettings
@@ -130,12 +142,18 @@ def plan(args: argparse.Namespace):
     names = [args.dataset] + (
         list(name_list(args.evaluate_on, "--evaluate-on")) if args.evaluate_on else []
     )
-    check_datasets(names, args, ["--dataset"] + ["--evaluate-on"] * (len(names) - 1))
-    canonical = [resolve_name(n) or n for n in names]
+    flags = ["--dataset"] + ["--evaluate-on"] * (len(names) - 1)
+    rows = args.rows if args.rows is not None else 20_000
+    if args.suite is not None:
+        specs = [suite_entry(args, name, flag) for name, flag in zip(names, flags, strict=True)]
+        specs = [s if s.rows is not None else replace(s, rows=rows) for s in specs]
+        canonical = [s.name for s in specs]
+    else:
+        check_datasets(names, args, flags)
+        canonical = [resolve_name(n) or n for n in names]
+        specs = [data_spec(name, args, rows) for name in names]
     if len(set(canonical)) != len(canonical):
         raise UsageError("--evaluate-on names the --dataset (or one dataset twice); list others")
-    rows = args.rows if args.rows is not None else 20_000
-    specs = [data_spec(name, args, rows) for name in names]
     operators = DEFAULT_OPERATORS
     if args.operators is not None:
         operators = name_list(args.operators, "--operators")

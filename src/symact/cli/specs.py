@@ -8,6 +8,7 @@ the same data and train the same way.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from symact.cli.checks import UsageError, name_list, one_seed, width_list
 
@@ -117,3 +118,26 @@ def train_config(args: argparse.Namespace, epochs: int | None = None):
             )
         settings.update(optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay)
     return TrainConfig(**settings)
+
+
+def suite_entry(args: argparse.Namespace, name: str, flag: str):
+    """The entry of ``--suite`` that ``name`` (given as ``flag``) names: its source, path,
+    file name or table label, with ``--rows`` applied; the data flags belong to the file
+    then. ``discover`` and ``search`` read their datasets from a suite file through this."""
+    from dataclasses import replace
+
+    from symact.experiments.suite_file import load_suite_file, suite_file_path
+    from symact.experiments.suites import dataset_label
+
+    for option, value in (("--target", args.target), ("--positive", args.positive)):
+        if value is not None:
+            raise UsageError(f"{option}: the suite file sets it for each dataset; remove it")
+    found = load_suite_file(suite_file_path(args.suite), args.data_dir)
+    wanted = name.strip()
+    for spec in found.datasets:
+        path = Path(spec.name)
+        names = {spec.name, path.name, path.name.split(".", 1)[0], dataset_label(spec.name)}
+        if wanted in names or wanted.upper() == dataset_label(spec.name):
+            return spec if args.rows is None else replace(spec, rows=args.rows)
+    known = ", ".join(Path(d.name).name for d in found.datasets)
+    raise UsageError(f"{flag} {wanted!r} is not an entry of {found.path}; its entries: {known}")

@@ -131,7 +131,12 @@ def run_search(
         provenance[ods.display_name] = ods.provenance.to_dict()
         sub = Search(other, settings, store, cache, train, n_classes=ods.n_classes)
         entries += plan_verdict(
-            sub, chosen, other, ods.display_name, specialists.get(ods.display_name)
+            sub,
+            chosen,
+            other,
+            ods.display_name,
+            specialists.get(ods.display_name),
+            searched_here=False,
         )
     train([spec for e in entries for spec in e.final_specs])
     rows = verdict_rows([e.to_dict() for e in entries], store)
