@@ -149,7 +149,8 @@ def test_the_verdict_table_shows_accuracy_beside_auc_and_the_majority_class(sear
     for row in _results(out):
         mine = by_activation[row["activation"]]
         acc, auc = float(row["test_acc_mean"]), float(row["test_auc_mean"])
-        assert mine[6].startswith(f"{auc:.4f} ± ") and mine[7].startswith(f"{acc:.4f} ± ")
+        assert mine[6].startswith(f"{auc:.4f}\u00a0±\u00a0")
+        assert mine[7].startswith(f"{acc:.4f}\u00a0±\u00a0")
         assert mine[7].endswith(", below") == (acc < majority)
         assert mine[8] == f"{majority:.4f}"
         if row["activation"].startswith("candidate"):
@@ -184,6 +185,7 @@ def test_the_forest_plot_compares_each_finalist_with_the_best_baseline_and_relu(
     assert set(rows["baseline"]) == {f"best by validation ({best})", "ReLU"}
     for name in ("candidate 1", "candidate 2"):
         mine = rows[rows["model"].str.startswith(f"{name}: ")]
+        assert len(mine) == 2
         vs_relu = mine[mine["baseline"] == "ReLU"].iloc[0]
         # all seeds finished: the mean paired difference is the difference of the means
         assert int(results[name]["n_seeds"]) == int(results["ReLU"]["n_seeds"]) == 4

@@ -140,7 +140,7 @@ def difference_forest_figure(
     ax.set_yticks(range(len(labels)), list(reversed(labels)))
     ax.set_ylim(-0.7, len(labels) - 0.3)
     unit = "AUC" if metric == "auc" else "accuracy"
-    ax.set_xlabel(f"{unit} minus the baseline's (mean over seeds, 95% t-interval)")
+    ax.set_xlabel(f"{unit} minus the baseline's\n(mean over seeds, 95% t-interval)")
     ax.set_title(title, fontsize=10)
     for text in (*ax.get_yticklabels(), ax.title, ax.xaxis.label):
         text.set_parse_math(False)

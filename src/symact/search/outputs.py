@@ -157,7 +157,7 @@ def write_search_outputs(store: ResultsStore, out: str | Path) -> pd.DataFrame:
             plot_difference_forest(
                 differences[differences["dataset"] == label],
                 "model",
-                f"{label}: on test, paired by seed (filled: significant, Holm)",
+                f"{label}: finalists on test (filled: significant, Holm)",
                 stage / f"search_forest_{i}.png",
                 metric_key(doc, label),
             )
@@ -259,7 +259,10 @@ def forest_rows(table: pd.DataFrame, relu: pd.DataFrame) -> pd.DataFrame:
             pd.DataFrame(
                 {
                     "dataset": rows["dataset"],
-                    "model": rows["activation"] + ": " + rows["formula"].str.slice(0, 40),
+                    "model": [
+                        _short(a, f)
+                        for a, f in zip(rows["activation"], rows["formula"], strict=True)
+                    ],
                     "baseline": baseline if name == "best" else "ReLU",
                     "mean_diff": rows["diff_vs_best_baseline"],
                     "ci_low": rows["ci_low"],
@@ -271,6 +274,19 @@ def forest_rows(table: pd.DataFrame, relu: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+LABEL_CHARS = 36
+
+
+def _short(activation: str, formula: str) -> str:
+    """A forest plot's row label: the name and as much of the formula as fits its margin."""
+    text = f"{activation}: {formula}"
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 3] + "..."
+
+
+#: keeps a number and its interval on one line of a table cell
+NBSP = "\u00a0"
+
+
 def verdict_table(table: pd.DataFrame, majority: Mapping[str, float]) -> list[dict[str, Any]]:
     """The verdict narrowed to what a reader decides on, each finalist and baseline in one
     line: the difference to the best baseline with its interval, Holm p, whether it is
@@ -279,7 +295,7 @@ def verdict_table(table: pd.DataFrame, majority: Mapping[str, float]) -> list[di
     for r in table.itertuples():
         final = _is_finalist(r._asdict())
         diff = (
-            f"{r.diff_vs_best_baseline:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]"
+            f"{r.diff_vs_best_baseline:+.4f}{NBSP}[{r.ci_low:+.4f},{NBSP}{r.ci_high:+.4f}]"
             if not math.isnan(r.diff_vs_best_baseline)
             else ("best baseline" if r.activation == r.best_baseline else "n/a")
         )
@@ -301,7 +317,7 @@ def verdict_table(table: pd.DataFrame, majority: Mapping[str, float]) -> list[di
 
 
 def _mean_std(mean: float, std: float) -> str:
-    return "n/a" if math.isnan(mean) else f"{mean:.4f} ± {std:.4f}"
+    return "n/a" if math.isnan(mean) else f"{mean:.4f}{NBSP}±{NBSP}{std:.4f}"
 
 
 def verdict_sentences(
