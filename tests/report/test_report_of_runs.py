@@ -85,5 +85,5 @@ def test_a_searchs_report_loads_clean(browser, tmp_path):
     ]
     assert main(argv) == 0
     check = browser.check(out / "search_report.html")
-    assert check.problems == [] and check.images == 2
+    assert check.problems == [] and check.images == 3  # + the forest plot
     assert "Verdict" in browser.evaluate("document.body.innerText")

@@ -315,7 +315,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
                 retry_failed=args.retry_failed,
                 engine=args.engine,
             )
-        save_search(outcome, store)
+        save_search(outcome, store, cache)
         return outcome, write_search_outputs(store, out)
 
     def stopped(what: str, kept: int, stored: int, path) -> str:

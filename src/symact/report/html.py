@@ -58,6 +58,7 @@ class ReportFigure:
     title: str
     png: bytes | str | Path
     caption: str = ""
+    folded: bool = False  # shown closed (<details>): a detail a reader opens on demand
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,9 @@ COLUMN_HELP: dict[str, str] = {
     "Acc": "test accuracy, mean ± population std over seeds",
     "AUC": "test ROC AUC, mean ± population std over seeds",
     "Efficiency": "the paper's AUC / log10(params)",
+    "difference [95% CI]": "mean over paired seeds of (finalist - best baseline by validation), "
+    "in the dataset's metric, with its 95% t-interval",
+    "majority class": "accuracy of always predicting the held-out set's most common class",
 }
 
 
@@ -273,6 +277,7 @@ def _figure_context(figure: ReportFigure) -> dict[str, Any]:
     return {
         "title": figure.title,
         "caption": figure.caption,
+        "folded": figure.folded,
         "uri": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
         "width": width,
         "height": height,

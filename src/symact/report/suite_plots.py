@@ -21,6 +21,8 @@ from symact.report.suite import FriedmanTest
 from symact.report.tables import RecordLike, as_records, model_label
 
 BASELINE_COLOURS = {"Light ReLU": "#ff7f0e", "Heavy ReLU": "#1f77b4"}
+#: colours of other baselines, in order of appearance
+FOREST_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
 
 def cliques(ranks: dict[str, float], cd: float) -> list[list[str]]:
@@ -94,19 +96,32 @@ def forest_figure(statistics: pd.DataFrame, model: str, metric: str = "auc") -> 
     """Per-dataset mean difference (``model`` minus each baseline) with its 95% t-interval,
     one row per dataset, one colour per baseline; filled markers are significant (Holm)."""
     rows = statistics[(statistics["model"] == model) & (statistics["metric"] == metric)]
-    datasets = list(dict.fromkeys(rows["dataset"]))
-    fig = Figure(figsize=(6.4, 1.3 + 0.22 * max(len(datasets), 1)), layout="constrained")
+    title = textwrap.shorten(model, width=42, placeholder="...")
+    return difference_forest_figure(
+        rows, "dataset", f"{title}: per dataset (filled: significant, Holm)", metric
+    )
+
+
+def difference_forest_figure(
+    rows: pd.DataFrame, label: str, title: str, metric: str = "auc"
+) -> Figure:
+    """The forest plot every verdict draws: one row per value of column ``label`` (in order of
+    appearance), per baseline (column ``baseline``, one colour each) the mean difference
+    ``mean_diff`` with its 95% interval ``ci_low``..``ci_high``; filled markers where
+    ``significant`` is "yes"."""
+    labels = list(dict.fromkeys(rows[label]))
+    fig = Figure(figsize=(6.4, 1.3 + 0.22 * max(len(labels), 1)), layout="constrained")
     ax = fig.add_subplot()
-    y_of = {ds: len(datasets) - 1 - i for i, ds in enumerate(datasets)}
+    y_of = {name: len(labels) - 1 - i for i, name in enumerate(labels)}
     baselines = list(dict.fromkeys(rows["baseline"]))
     for j, base in enumerate(baselines):
         mine = rows[rows["baseline"] == base]
         offset = 0.15 * (j - (len(baselines) - 1) / 2)
-        y = np.array([y_of[d] for d in mine["dataset"]]) + offset
+        y = np.array([y_of[d] for d in mine[label]]) + offset
         mean = mine["mean_diff"].to_numpy(dtype=float)
         low = mean - mine["ci_low"].to_numpy(dtype=float)
         high = mine["ci_high"].to_numpy(dtype=float) - mean
-        colour = BASELINE_COLOURS.get(base, "0.4")
+        colour = BASELINE_COLOURS.get(base, FOREST_COLOURS[j % len(FOREST_COLOURS)])
         ax.errorbar(
             mean,
             y,
@@ -122,14 +137,13 @@ def forest_figure(statistics: pd.DataFrame, model: str, metric: str = "auc") -> 
         )
         ax.scatter([], [], color=colour, label=f"vs {base}")
     ax.axvline(0.0, color="black", lw=0.8)
-    ax.set_yticks(range(len(datasets)), list(reversed(datasets)))
-    ax.set_ylim(-0.7, len(datasets) - 0.3)
+    ax.set_yticks(range(len(labels)), list(reversed(labels)))
+    ax.set_ylim(-0.7, len(labels) - 0.3)
     unit = "AUC" if metric == "auc" else "accuracy"
-    ax.set_xlabel(f"{unit} minus the baseline's (mean over seeds, 95% t-interval)")
-    title = textwrap.shorten(model, width=42, placeholder="...")
-    ax.set_title(f"{title}: per dataset (filled: significant, Holm)", fontsize=10)
-    for label in (*ax.get_yticklabels(), ax.title, ax.xaxis.label):
-        label.set_parse_math(False)
+    ax.set_xlabel(f"{unit} minus the baseline's\n(mean over seeds, 95% t-interval)")
+    ax.set_title(title, fontsize=10)
+    for text in (*ax.get_yticklabels(), ax.title, ax.xaxis.label):
+        text.set_parse_math(False)
     legend = ax.legend(loc="best", fontsize=8)
     for text in legend.get_texts():
         text.set_parse_math(False)
@@ -141,6 +155,12 @@ def plot_forest(
     statistics: pd.DataFrame, model: str, path: str | Path, metric: str = "auc"
 ) -> Path:
     return _save(forest_figure(statistics, model, metric), path)
+
+
+def plot_difference_forest(
+    rows: pd.DataFrame, label: str, title: str, path: str | Path, metric: str = "auc"
+) -> Path:
+    return _save(difference_forest_figure(rows, label, title, metric), path)
 
 
 def pareto_points(records: Iterable[RecordLike], metric: str = "auc") -> pd.DataFrame:

@@ -4,7 +4,8 @@ A finished search leaves its runs in the store and one ``search`` document
 (:func:`search_document`): the settings, every candidate proposed (trained or not, with why
 not), and the verdict's rows with the keys of their final runs. :func:`write_search_outputs`
 computes everything from those: ``search_results.csv`` (the verdict), ``search.json``,
-``search_progress.png``, ``search_activations.png`` and ``search_report.html`` (every name
+``search_progress.png``, ``search_activations.png``, ``search_forest_N.png`` (one forest
+plot per dataset) and ``search_report.html``, which opens with the verdict (every name
 apart from a benchmark's, so that both commands can share one ``--out``). ``symact report
 DIR`` calls it too.
 """
@@ -12,6 +13,8 @@ DIR`` calls it too.
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +23,19 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from symact.experiments.datacache import DataCache
 from symact.experiments.executors import environment
+from symact.experiments.specs import DataSpec, SplitSpec
 from symact.experiments.store import ResultsStore
 from symact.formula.parser import parse_formula
 from symact.numbers import finite_or_none, json_safe
 from symact.report.html import ReportData, ReportFigure, ReportTable, write_report
 from symact.report.outputs import staging
 from symact.report.plots import plot_activations_combined
+from symact.report.suite_plots import plot_difference_forest
+from symact.search.evolution import selection_metric
 from symact.search.runner import SearchOutcome, verdict_rows
+from symact.search.verdict import BASELINES, conclusion, judge
 
 SEARCH_DOCUMENT = "search"
 #: The search's report: not ``report.html``, which a benchmark into the same folder writes.
@@ -66,9 +74,12 @@ SPLIT_NOTE = (
 
 
 def search_document(
-    outcome: SearchOutcome, simplified: dict[str, str] | None = None
+    outcome: SearchOutcome,
+    simplified: dict[str, str] | None = None,
+    majority: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The search's record; ``simplified`` holds forms simplified before (a rerun's)."""
+    """The search's record; ``simplified`` holds forms simplified before (a rerun's);
+    ``majority``: dataset label -> majority-class rate of its held-out (test) part."""
     s, st = outcome.settings, outcome.state
     known = dict(simplified or {})
     trained = sorted((c for c in st.candidates if c.status == "trained"), key=lambda c: -c.fitness)
@@ -90,15 +101,39 @@ def search_document(
         "trained": st.trained,
         "specialists": outcome.specialists,
         "provenance": outcome.provenance,
+        "majority": dict(majority or {}),
         "candidates": candidates,
         "entries": [e.to_dict() for e in outcome.entries],
     }
 
 
-def save_search(outcome: SearchOutcome, store: ResultsStore) -> None:
+def save_search(
+    outcome: SearchOutcome, store: ResultsStore, cache: DataCache | None = None
+) -> None:
+    """Store the search's document; with the ``cache`` it read its data through, also the
+    majority-class rate of each dataset's test part (the report's reference for accuracy)."""
     before = store.get_document(SEARCH_DOCUMENT) or {"candidates": []}
     simplified = {c["formula"]: c["simplified"] for c in before["candidates"] if c["simplified"]}
-    store.put_document(SEARCH_DOCUMENT, search_document(outcome, simplified))
+    majority = {}
+    if cache is not None:
+        split = outcome.settings.test_split()
+        for data in (outcome.data, *outcome.evaluate_on):
+            label = cache.dataset(data).display_name
+            majority[label] = held_out_majority(cache, data, split)
+    store.put_document(SEARCH_DOCUMENT, search_document(outcome, simplified, majority))
+
+
+def majority_rate(labels: np.ndarray) -> float:
+    """The accuracy of always answering the most common class of ``labels``: the floor a
+    classifier's accuracy must clear before its AUC means it is useful as a classifier."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))
+    return float(counts.max() / counts.sum())
+
+
+def held_out_majority(cache: DataCache, data: DataSpec, split: SplitSpec) -> float:
+    """:func:`majority_rate` of the rows ``split`` holds out of ``data`` (the verdict's test
+    rows: the same split the final runs are scored on)."""
+    return majority_rate(cache.split(data, split).y_test)
 
 
 def write_search_outputs(store: ResultsStore, out: str | Path) -> pd.DataFrame:
@@ -117,7 +152,19 @@ def write_search_outputs(store: ResultsStore, out: str | Path) -> pd.DataFrame:
         (stage / "search.json").write_text(text, encoding="utf-8")
         progress_png = plot_progress(doc, stage / "search_progress.png")
         activations_png = plot_top(doc, table, stage / "search_activations.png")
-        write_report(_report(doc, table, progress_png, activations_png), stage / SEARCH_REPORT)
+        differences = forest_rows(table, against_relu(doc["entries"], store))
+        forests = [
+            plot_difference_forest(
+                differences[differences["dataset"] == label],
+                "model",
+                f"{label}: finalists on test (filled: significant, Holm)",
+                stage / f"search_forest_{i}.png",
+                metric_key(doc, label),
+            )
+            for i, label in enumerate(dict.fromkeys(table["dataset"]), start=1)
+        ]
+        report = _report(doc, table, progress_png, activations_png, forests)
+        write_report(report, stage / SEARCH_REPORT)
     return table
 
 
@@ -163,8 +210,152 @@ def plot_top(doc: dict[str, Any], table: pd.DataFrame, path: Path) -> Path:
     return plot_activations_combined(items, path)
 
 
+def metric_key(doc: dict[str, Any], label: str) -> str:
+    """The result field the verdict on dataset ``label`` is judged on ("auc" or "accuracy")."""
+    n_classes = {e["dataset"]: e["n_classes"] for e in doc["entries"]}
+    return selection_metric(n_classes[label])[0]
+
+
+def against_relu(entries: list[dict[str, Any]], store: ResultsStore) -> pd.DataFrame:
+    """The verdict's rows with ReLU as the baseline instead of the best by validation: the
+    same :func:`judge` (paired differences, t-interval, Holm over the finalists), given ReLU
+    as the only baseline with a validation score."""
+    results = store.stored_runs(key for e in entries for _, key in e["finals"])
+    rows = []
+    for label in dict.fromkeys(e["dataset"] for e in entries):
+        mine = [
+            e if e["activation"] == "ReLU" or _is_finalist(e) else {**e, "val_score": None}
+            for e in entries
+            if e["dataset"] == label
+        ]
+        rows += judge(mine, results)
+    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+
+
+#: Holm's family-wise level of the verdict (verdict.conclusion's)
+ALPHA = 0.05
+
+
+def _is_finalist(row: Mapping[str, Any]) -> bool:
+    return str(row["activation"]).startswith("candidate")
+
+
+def _significant(p_holm: float) -> str:
+    if math.isnan(p_holm):
+        return "untestable"
+    return "yes" if p_holm < ALPHA else "no"
+
+
+def forest_rows(table: pd.DataFrame, relu: pd.DataFrame) -> pd.DataFrame:
+    """The forest plot's rows: each finalist (and the Specialist) against the best baseline
+    by validation and against ReLU, the difference in the dataset's metric with its
+    95% t-interval; rows without a difference (the baseline itself) are left out."""
+    frames = []
+    for source, name in ((table, "best"), (relu, "ReLU")):
+        rows = source[~source["activation"].isin([name for name, _ in BASELINES])]
+        rows = rows[rows["diff_vs_best_baseline"].notna()]
+        baseline = rows["best_baseline"].map(lambda b: f"best by validation ({b})")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "dataset": rows["dataset"],
+                    "model": [
+                        _short(a, f)
+                        for a, f in zip(rows["activation"], rows["formula"], strict=True)
+                    ],
+                    "baseline": baseline if name == "best" else "ReLU",
+                    "mean_diff": rows["diff_vs_best_baseline"],
+                    "ci_low": rows["ci_low"],
+                    "ci_high": rows["ci_high"],
+                    "significant": rows["p_holm"].astype(float).map(_significant),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+LABEL_CHARS = 36
+
+
+def _short(activation: str, formula: str) -> str:
+    """A forest plot's row label: the name and as much of the formula as fits its margin."""
+    text = f"{activation}: {formula}"
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 3] + "..."
+
+
+#: keeps a number and its interval on one line of a table cell
+NBSP = "\u00a0"
+
+
+def verdict_table(table: pd.DataFrame, majority: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The verdict narrowed to what a reader decides on, each finalist and baseline in one
+    line: the difference to the best baseline with its interval, Holm p, whether it is
+    significant, test AUC and accuracy, and the held-out set's majority-class rate."""
+    out = []
+    for r in table.itertuples():
+        final = _is_finalist(r._asdict())
+        diff = (
+            f"{r.diff_vs_best_baseline:+.4f}{NBSP}[{r.ci_low:+.4f},{NBSP}{r.ci_high:+.4f}]"
+            if not math.isnan(r.diff_vs_best_baseline)
+            else ("best baseline" if r.activation == r.best_baseline else "n/a")
+        )
+        out.append(
+            {
+                "dataset": r.dataset,
+                "activation": r.activation,
+                "formula": r.formula,
+                "difference [95% CI]": diff,
+                "p_holm": finite_or_none(r.p_holm) if final else None,
+                "significant": _significant(float(r.p_holm)) if final else "",
+                "AUC": _mean_std(r.test_auc_mean, r.test_auc_std),
+                "Acc": _mean_std(r.test_acc_mean, r.test_acc_std)
+                + (", below" if r.test_acc_mean < majority.get(r.dataset, -math.inf) else ""),
+                "majority class": majority.get(r.dataset),
+            }
+        )
+    return out
+
+
+def _mean_std(mean: float, std: float) -> str:
+    return "n/a" if math.isnan(mean) else f"{mean:.4f}{NBSP}±{NBSP}{std:.4f}"
+
+
+def verdict_sentences(
+    doc: dict[str, Any], table: pd.DataFrame, majority: Mapping[str, float]
+) -> list[str]:
+    """Per dataset, the verdict's sentence (:func:`conclusion`), then one sentence naming
+    every finalist whose mean test accuracy is below the held-out set's majority-class rate
+    (a high AUC does not make a classifier better than always answering the common class)."""
+    records = table.to_dict("records")
+    out = []
+    for label in dict.fromkeys(table["dataset"]):
+        out.append(conclusion(records, label, selection_metric(_classes(doc, label))[1]))
+        rate = majority.get(label)
+        if rate is None:
+            continue
+        below = [
+            f"{r['activation']} ({r['test_acc_mean']:.4f})"
+            for r in records
+            if r["dataset"] == label and _is_finalist(r) and r["test_acc_mean"] < rate
+        ]
+        if below:
+            out.append(
+                f"{label}: test accuracy below the majority-class rate of the held-out set "
+                f"({rate:.4f}, always answering its most common class): " + ", ".join(below) + "."
+            )
+    return out
+
+
+def _classes(doc: dict[str, Any], label: str) -> int:
+    return next(e["n_classes"] for e in doc["entries"] if e["dataset"] == label)
+
+
 def _report(
-    doc: dict[str, Any], table: pd.DataFrame, progress: Path, activations: Path
+    doc: dict[str, Any],
+    table: pd.DataFrame,
+    progress: Path,
+    activations: Path,
+    forests: list[Path],
 ) -> ReportData:
     counts = pd.Series([c["status"] for c in doc["candidates"]]).value_counts().to_dict()
     top = sorted(
@@ -176,14 +367,40 @@ def _report(
         "stopped": doc["stopped"],
         "candidates": counts,
     }
+    majority = doc.get("majority") or {}  # stores written before it was recorded have none
     provenance = [{"dataset": label, **p} for label, p in doc["provenance"].items()]
     return ReportData(
         title=f"symact search on {doc['dataset']}",
         settings=settings,
         provenance=provenance,
         versions=environment(),
+        verdict_title="Did a found activation beat the baselines?",
+        verdict=verdict_sentences(doc, table, majority),
+        verdict_figures=[
+            ReportFigure(
+                f"Finalists against the baselines on {label}",
+                path,
+                "Mean difference on test, paired by seed, with its 95% t-interval, against the "
+                "best baseline by validation and against ReLU",
+            )
+            for label, path in zip(dict.fromkeys(table["dataset"]), forests, strict=True)
+        ],
         tables=[
-            ReportTable("Verdict", table.map(finite_or_none), doc["split"], "verdict"),
+            ReportTable(
+                "Verdict table",
+                verdict_table(table, majority),
+                "Each finalist against the best baseline by validation, on test (Holm over "
+                "the finalists). 'majority class': the accuracy of always answering the "
+                "held-out set's most common class; an accuracy marked 'below' does worse.",
+                "verdict-table",
+            ),
+            ReportTable(
+                "All verdict columns",
+                table.map(finite_or_none),
+                "search_results.csv as written.",
+                "results",
+                folded=True,
+            ),
             ReportTable(
                 "Best candidates (validation)",
                 [
@@ -199,18 +416,12 @@ def _report(
                 ],
                 "The 20 best candidates by mean validation score over the search seeds.",
                 "candidates",
+                folded=True,
             ),
         ],
         figures=[
-            ReportFigure("Search progress", progress),
             ReportFigure("Finalists beside ReLU and SiLU", activations),
+            ReportFigure("Search progress", progress, folded=True),
         ],
-        notes=[doc["split"], *_conclusions(doc, table)],
+        notes=[doc["split"]],
     )
-
-
-def _conclusions(doc: dict[str, Any], table: pd.DataFrame) -> list[str]:
-    from symact.search.verdict import conclusions
-
-    n_classes = {e["dataset"]: e["n_classes"] for e in doc["entries"]}
-    return conclusions(table.to_dict("records"), n_classes)
