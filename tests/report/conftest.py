@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
 import pytest
+from report_fixtures import FIXTURES, load_formulas, load_runs
 from report_inputs import HOSTILE_FORMULA, HOSTILE_PATH
 
-from symact.report import (
-    FormulaConfiguration,
-    ReportTable,
-    RunRecord,
-    as_formula_configurations,
-    as_records,
-)
-
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def load_runs(name: str) -> list[RunRecord]:
-    frame = pd.read_csv(FIXTURES / f"{name}_runs.csv")
-    return as_records(frame.to_dict("records"))
+from symact.report import FormulaConfiguration, ReportTable, RunRecord
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +19,6 @@ def builtin_runs() -> list[RunRecord]:
 def paper_runs() -> list[RunRecord]:
     """270 runs: the paper's protocol, 10 seeds, 3 discovery seeds per dataset."""
     return load_runs("paper_10seeds")
-
-
-def load_formulas(name: str) -> list[FormulaConfiguration]:
-    frame = pd.read_csv(FIXTURES / f"{name}_formulas.csv")
-    return as_formula_configurations(frame.to_dict("records"))
 
 
 @pytest.fixture(scope="session")

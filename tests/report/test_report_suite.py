@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from report_fixtures import load_runs
 from scipy import stats
 
-from conftest import load_runs
 from symact.report import statistics_table
 from symact.report.suite import (
     NOT_DECIDABLE,

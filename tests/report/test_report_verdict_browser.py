@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 from page_check import MIN_COLOURS, Chromium
+from report_fixtures import load_formulas, load_runs
 
-from conftest import load_formulas, load_runs
 from symact.report import build_review, write_review
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
