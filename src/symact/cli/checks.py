@@ -175,6 +175,19 @@ def width_list(text: str, flag: str, *, allow_none: bool = False) -> tuple[int, 
     return widths
 
 
+def epochs_value(text: str) -> int | str:
+    """``--epochs``: a positive integer (that many epochs) or ``auto`` (early stopping on a
+    validation part of the training rows, ``TrainConfig.auto``)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or auto, got {text!r}"
+        ) from None
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -82,6 +82,9 @@ class RunRecord:
     auc: float
     params: int
     failed: bool = False
+    epochs_run: int = 0
+    best_epoch: int = 0  # 0: trained a fixed number of epochs (no early stopping)
+    stopped_early: bool = False
 
     def __post_init__(self) -> None:
         for name in ("dataset", "architecture", "activation"):
