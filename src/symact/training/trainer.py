@@ -77,8 +77,8 @@ class TrainOutcome:
     ``learned_formulas``: with learnable constants, the activation of each hidden layer with
     its trained constants (canonical prefix text). ``backend``: ``"fused"`` or ``"torch"``.
     With early stopping (``TrainConfig.patience``), ``best_epoch`` is the epoch whose weights
-    the model keeps (lowest validation loss) and ``stopped_early`` says it stopped before the
-    maximum; without, ``best_epoch`` is 0.
+    the model keeps (lowest validation loss, ``validation_loss``) and ``stopped_early`` says
+    it stopped before the maximum; without, ``best_epoch`` is 0.
     """
 
     label: str
@@ -98,6 +98,7 @@ class TrainOutcome:
     learned_formulas: tuple[str, ...] = ()
     best_epoch: int = 0
     stopped_early: bool = False
+    validation_loss: float = math.nan
     model: Network | None = field(default=None, compare=False, repr=False)
 
 
@@ -421,7 +422,10 @@ def _train(tasks, config, dev, progress, return_models, validation=None) -> list
         if stopping is not None and not outcome.failed:
             best = stopping.best_epoch[j]
             outcome = dataclasses.replace(
-                outcome, best_epoch=best, stopped_early=stopped is not None
+                outcome,
+                best_epoch=best,
+                stopped_early=stopped is not None,
+                validation_loss=float(stopping.best_loss[j]),
             )
         outcomes.append(outcome)
     return outcomes
