@@ -181,11 +181,12 @@ def epochs_value(text: str) -> int | str:
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
+        int(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a positive integer or auto, got {text!r}"
         ) from None
+    return positive_int(text)
 
 
 def positive_int(text: str) -> int:
