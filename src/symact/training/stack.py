@@ -608,10 +608,16 @@ class StackedModel:
         p, h, spec = self.p, x, self.spec
         outputs: list[Tensor] = []
         for i, stage in enumerate(self.stages):
-            z = torch.baddbmm(p[f"b{i}"], h, p[f"W{i}"]) if stage.linear else h
-            if stage.norm:
+            if stage.norm:  # eval-mode BatchNorm is affine: folded into the weights
                 scale = p[f"gamma{i}"] * (self.running_var[i] + spec.bn_eps).rsqrt()
-                z = (z - self.running_mean[i]) * scale + p[f"beta{i}"]
+                shift = torch.addcmul(p[f"beta{i}"], self.running_mean[i], scale, value=-1.0)
+                if stage.linear:
+                    bias = torch.addcmul(shift, p[f"b{i}"], scale)
+                    z = torch.baddbmm(bias, h, p[f"W{i}"] * scale)
+                else:
+                    z = torch.addcmul(shift, h, scale)
+            else:
+                z = torch.baddbmm(p[f"b{i}"], h, p[f"W{i}"]) if stage.linear else h
             h = self._eval_activation(i, z) if stage.act else z
             if stage.skip is not None:
                 h = h + outputs[stage.skip]
