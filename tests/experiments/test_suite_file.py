@@ -199,5 +199,5 @@ def test_a_suite_file_trains_to_convergence_unless_it_fixes_its_epochs(
 
 def test_a_suite_files_epochs_must_be_a_number_or_auto(tmp_path):
     path = write(tmp_path, '[grid]\nepochs = "soon"\n\n[[dataset]]\nsource = "german.csv.gz"\n')
-    with pytest.raises(DataError, match="epochs.*must be a positive integer or 'auto'"):
+    with pytest.raises(DataError, match=r"epochs.*must be a positive integer or 'auto'"):
         load_suite_file(path, data_dir=TABULAR)
