@@ -20,6 +20,10 @@ from typing import Any
 # 3: a run's data is named by the fingerprint of the rows it loaded (DataSpec.fingerprint);
 #    spec fields at their defaults are left out of keys (symact.identity); failed runs
 #    say whether a rerun should retry them (failure_kind).
+# Early stopping (TrainConfig.patience, None by default) needed no bump: a run without it
+# keeps its key; the CLI's default for suite files and the user's own files became
+# ``--epochs auto``, which gives their runs new keys, while old keys stay valid for the
+# fixed epochs they were trained with.
 PROTOCOL_VERSION = 3
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import pytest
 from cli_helpers import FAST, MAIL_COLUMNS, MAIL_FEATURES, csv_rows, listing, write_csv
 
 from symact.models import LIGHT
@@ -196,3 +197,61 @@ def test_when_every_run_fails_the_tables_are_still_written_and_say_why(symact, t
         ("Light", "n/a", "n/a"),
     ]
     assert (out / "report.html").is_file() and not (out / "accuracy_vs_params.png").exists()
+
+
+def test_epochs_auto_records_each_runs_epochs(symact, mail_csv, tmp_path):
+    """``--epochs auto`` (the default for a user's file): each run stops on its own
+    validation rows, and runs.csv and results.json say how many epochs it ran and which it
+    kept; ``--batch-size`` and ``--patience`` reach every run."""
+    out = tmp_path / "out"
+    args = ["benchmark", "--datasets", str(mail_csv), *LABEL_OPTIONS, "--discovery", "none"]
+    args += ["--seeds", "42,43", "--activations", "relu,tanh", "--heavy-widths", "none"]
+    args += ["--device", "cpu", "--batch-size", "32", "--patience", "3", "--out", str(out)]
+    r = symact(*args)
+    assert r.status == 0, r.err
+    runs = csv_rows(out / "runs.csv")
+    assert len(runs) == 4
+    for row in runs:
+        epochs, best = int(row["epochs_run"]), int(row["best_epoch"])
+        assert 1 <= best <= epochs <= 300 and (epochs == 300 or epochs == best + 3), row
+    results = json.loads((out / "results.json").read_text())
+    train = results["protocol"]["train"]
+    assert (train["epochs"], train["patience"], train["batch_size"]) == (300, 3, 32)
+    for run in results["runs"]:
+        assert run["result"]["best_epoch"] >= 1 and "stopped_early" in run["result"]
+    assert len({int(row["epochs_run"]) for row in runs}) > 1  # each run stopped on its own
+
+
+def test_patience_without_epochs_auto_is_refused(symact, mail_csv, tmp_path):
+    r = symact(
+        "benchmark", "--datasets", str(mail_csv), *LABEL_OPTIONS, *FAST,
+        "--patience", "3", "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert r.status == 2 and "--patience applies to --epochs auto only" in r.err
+    assert not (tmp_path / "out" / "runs.csv").exists()
+
+
+def test_a_run_still_improving_at_the_maximum_is_warned_about(symact, mail_csv, tmp_path):
+    out = tmp_path / "out"
+    r = symact(
+        "benchmark", "--datasets", str(mail_csv), *LABEL_OPTIONS, "--discovery", "none",
+        "--seeds", "42", "--activations", "relu", "--heavy-widths", "none", "--device", "cpu",
+        "--epochs", "auto", "--patience", "1000", "--out", str(out),
+    )  # fmt: skip
+    assert r.status == 0, r.err
+    (row,) = csv_rows(out / "runs.csv")
+    assert int(row["epochs_run"]) == 300
+    warning = "warning: Still improving at the maximum of epochs"
+    assert any(
+        line.startswith(warning) and "MAIL: Light ReLU" in line for line in r.out.splitlines()
+    )
+    assert "Still improving at the maximum of epochs" in (out / "report.html").read_text()
+
+
+def test_epochs_takes_a_number_or_auto(capsys, mail_csv):
+    from symact.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["benchmark", "--datasets", str(mail_csv), "--epochs", "soon"])
+    assert exit_.value.code == 2
+    assert "--epochs: expected a positive integer or auto, got 'soon'" in capsys.readouterr().err

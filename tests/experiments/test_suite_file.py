@@ -183,3 +183,21 @@ def test_the_development_suite_file_matches_its_manifest():
             assert spec.labels == "binary" and spec.positive in m["classes"]
         else:
             assert spec.labels == "all" and spec.positive is None
+
+
+@pytest.mark.parametrize(
+    ("line", "epochs", "patience"),
+    [("", 300, 16), ('epochs = "auto"', 300, 16), ("epochs = 15", 15, None)],
+)
+def test_a_suite_file_trains_to_convergence_unless_it_fixes_its_epochs(
+    tmp_path, line, epochs, patience
+):
+    path = write(tmp_path, f'[grid]\n{line}\n\n[[dataset]]\nsource = "german.csv.gz"\n')
+    train = make_suite(str(path), data_dir=TABULAR).train
+    assert (train.epochs, train.patience) == (epochs, patience)
+
+
+def test_a_suite_files_epochs_must_be_a_number_or_auto(tmp_path):
+    path = write(tmp_path, '[grid]\nepochs = "soon"\n\n[[dataset]]\nsource = "german.csv.gz"\n')
+    with pytest.raises(DataError, match=r"epochs.*must be a positive integer or 'auto'"):
+        load_suite_file(path, data_dir=TABULAR)

@@ -22,6 +22,7 @@ from symact.cli.checks import (
     check_datasets,
     check_device,
     checked_out_and_executor,
+    epochs_value,
     name_list,
     positive_int,
     seed_list,
@@ -61,9 +62,11 @@ def add_parser(sub) -> None:
     b.add_argument("--n-seeds", type=positive_int, default=None, help="seeds 42, 43, ... (N)")
     b.add_argument(
         "--epochs",
-        type=positive_int,
+        type=epochs_value,
         default=None,
-        help="training epochs per run (default: 15)",
+        help="training epochs per run, or auto: each model stops when its loss on a "
+        "validation part of its training rows stops improving, its best epoch kept (default: "
+        "auto for suite files and your own files, 15 for the paper's and builtin suites)",
     )
     b.add_argument(
         "--activations",
@@ -138,6 +141,7 @@ def plan(args: argparse.Namespace) -> dict:
 
     check_device(args.device)
     seeds = _seeds(args)
+    epochs_given = args.epochs
     found = _suite_file(args)
     from_file = found.grid_options() if found is not None else {}
     _fill_from_suite_file(args, found)
@@ -152,6 +156,11 @@ def plan(args: argparse.Namespace) -> dict:
     )
     if found is None:
         check_datasets(names, args)
+    if epochs_given is None and (
+        (found is not None and found.grid.epochs is None)
+        or (found is None and any(resolve_name(n) is None for n in names))
+    ):
+        args.epochs = "auto"  # suite files and the user's own files train to convergence
     canonical = [resolve_name(n) or n for n in names]
     twice = sorted({c for c in canonical if canonical.count(c) > 1})
     if twice:
@@ -328,7 +337,7 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
         threading.Thread(target=prebuild_kernels, daemon=True).start()
     from symact.experiments import DataCache, run_suite
     from symact.experiments.background import DiscoveryProcess
-    from symact.report.outputs import save_suite, write_outputs
+    from symact.report.outputs import save_suite, stored_convergence_note, write_outputs
     from symact.training import resolve_device
 
     gc.freeze()
@@ -354,7 +363,8 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
                 retry_failed=args.retry_failed,
             )
         save_suite(outcome, store)
-        return outcome, write_outputs(store, out)
+        table = write_outputs(store, out)
+        return outcome, table, stored_convergence_note(store)
 
     def stopped(what: str, kept: int, stored: int, path: Path) -> str:
         return (
@@ -365,7 +375,7 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
     done = work_in_store(console, out, executor, work, stopped, wait=args.wait)
     if done is None:
         return EXIT_INTERRUPTED
-    outcome, table = done
+    outcome, table, convergence = done
     seconds = time.perf_counter() - start
     for (name, seed, split), disc in sorted(outcome.discoveries.items(), key=str):
         tag = f" (discovery seed {seed})" if len(suite.gp_seeds) > 1 else ""
@@ -381,6 +391,8 @@ def _benchmark(args: argparse.Namespace, console: Console, early, out: Path, exe
         f"{s.total} runs: {s.trained} trained, {s.skipped} already stored, {s.failed} failed; "
         f"{seconds:.1f} s in all. Outputs in {out}/ (report.html)",
     )
+    if convergence:
+        say(console, f"warning: {convergence}", "yellow")
     if s.first_failure:
         say(console, f"first failure: {s.first_failure}", "yellow")
     if s.failed_stored > s.failed:

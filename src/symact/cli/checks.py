@@ -175,6 +175,20 @@ def width_list(text: str, flag: str, *, allow_none: bool = False) -> tuple[int, 
     return widths
 
 
+def epochs_value(text: str) -> int | str:
+    """``--epochs``: a positive integer (that many epochs) or ``auto`` (early stopping on a
+    validation part of the training rows, ``TrainConfig.auto``)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer or auto, got {text!r}"
+        ) from None
+    return positive_int(text)
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -113,6 +113,16 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--lr", type=float, default=1e-3, help="learning rate")
     g.add_argument("--weight-decay", type=float, default=0.0, help="weight decay")
+    g.add_argument(
+        "--batch-size", type=positive_int, default=1024, help="rows per optimizer step (>= 2)"
+    )
+    g.add_argument(
+        "--patience",
+        type=positive_int,
+        default=None,
+        help="with --epochs auto: epochs without a better validation loss before a model "
+        "stops (default: 16)",
+    )
 
 
 class HelpFormatter(argparse.HelpFormatter):

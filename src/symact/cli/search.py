@@ -31,6 +31,7 @@ from symact.cli.options import (
     add_data_options,
     add_executor_options,
     add_gplearn_options,
+    add_training_options,
 )
 from symact.cli.session import (
     executor_of,
@@ -125,6 +126,7 @@ def add_parser(sub) -> None:
     add_architecture_options(s)
     add_executor_options(s)
     add_gplearn_options(s)
+    add_training_options(s)
     s.set_defaults(rows=None)
 
 

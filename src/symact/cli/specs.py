@@ -101,14 +101,24 @@ def model_spec(
         raise UsageError(f"--arch {arch} --blocks {blocks} {flag} {text}: {exc}") from None
 
 
-def train_config(args: argparse.Namespace, epochs: int | None = None):
+def train_config(args: argparse.Namespace, epochs: int | str | None = None):
     """``TrainConfig`` from the training option group (``options.add_training_options``)
-    where the command has it, else the defaults; ``epochs`` None: the config's default."""
+    where the command has it, else the defaults; ``epochs`` None: the config's default;
+    ``"auto"``: early stopping (``TrainConfig.auto``), with ``--patience`` where given."""
     from symact.training import TrainConfig
 
-    settings = {}
-    if epochs is not None:
+    settings: dict = {}
+    patience = getattr(args, "patience", None)
+    if patience is not None and epochs != "auto":
+        raise UsageError("--patience applies to --epochs auto only; add it or drop --patience")
+    if epochs is not None and epochs != "auto":
         settings["epochs"] = epochs
+    if hasattr(args, "batch_size"):
+        if args.batch_size < 2:
+            raise UsageError(
+                f"--batch-size must be >= 2 (BatchNorm needs 2 rows), got {args.batch_size}"
+            )
+        settings["batch_size"] = args.batch_size
     if hasattr(args, "optimizer"):
         if not 0 < args.lr < float("inf"):  # NaN fails too
             raise UsageError(f"--lr must be a finite number > 0, got {args.lr}")
@@ -117,6 +127,10 @@ def train_config(args: argparse.Namespace, epochs: int | None = None):
                 f"--weight-decay must be a finite number >= 0, got {args.weight_decay}"
             )
         settings.update(optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay)
+    if epochs == "auto":
+        if patience is not None:
+            settings["patience"] = patience
+        return TrainConfig.auto(**settings)
     return TrainConfig(**settings)
 
 

@@ -10,7 +10,7 @@ a person writes by hand. The file::
     widths = [64, 32]
     heavy_widths = [200, 100]   # or "none"
     seeds = [42, 43, 44]
-    epochs = 15
+    epochs = "auto"             # or a number (default auto: early stopping)
     discovery = "none"          # or "gplearn"
 
     [[dataset]]
@@ -58,7 +58,7 @@ class SuiteGrid:
     widths: tuple[int, ...] | None = None
     heavy_widths: tuple[int, ...] | str | None = None
     seeds: tuple[int, ...] | None = None
-    epochs: int | None = None
+    epochs: int | str | None = None
     discovery: str | None = None
 
 
@@ -91,7 +91,10 @@ class SuiteFile:
             options["heavy"] = None if hw == "none" else ModelSpec(hidden=tuple(hw))
         if g.seeds is not None:
             options["seeds"] = g.seeds
-        if g.epochs is not None:
+        # a suite file trains to convergence unless it fixes its epochs
+        if g.epochs is None or g.epochs == "auto":
+            options["train"] = TrainConfig.auto()
+        else:
             options["train"] = TrainConfig(epochs=g.epochs)
         if g.discovery is not None:
             options["discovery_method"] = g.discovery
@@ -173,7 +176,8 @@ def _grid_problem(key: str, v: object) -> str | None:
     if key == "seeds":
         return _check_list(v, lambda x: _is_int(x) and 0 <= x < 2**32, "seeds (0 to 2**32-1)")
     if key == "epochs":
-        return None if _is_int(v) and v >= 1 else f"must be a positive integer, got {v!r}"
+        ok = v == "auto" or (_is_int(v) and v >= 1)
+        return None if ok else f"must be a positive integer or 'auto', got {v!r}"
     if key == "discovery":
         ok = v in DISCOVERY_METHODS
         return None if ok else f"must be one of {', '.join(DISCOVERY_METHODS)}, got {v!r}"

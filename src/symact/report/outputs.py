@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
@@ -160,9 +160,36 @@ def records(doc: dict[str, Any], store: ResultsStore) -> list[RunRecord]:
                 auc=none_as_nan(r["auc"]),
                 params=int(r["params"]),
                 failed=bool(r["failed"]),
+                epochs_run=int(r.get("epochs_run") or 0),
+                best_epoch=int(r.get("best_epoch") or 0),
+                stopped_early=bool(r.get("stopped_early")),
             )
         )
     return out
+
+
+def stored_convergence_note(store: ResultsStore) -> str | None:
+    """:func:`convergence_note` of the suite stored in ``store``."""
+    doc = store.get_document(SUITE_DOCUMENT)
+    return None if doc is None else convergence_note(records(doc, store))
+
+
+def convergence_note(runs: Sequence[RunRecord]) -> str | None:
+    """One line naming the configurations still improving when training stopped: trained
+    with early stopping (``best_epoch`` > 0), a run reached the maximum of epochs without
+    running out of patience, so its verdict may change with more epochs. None when none."""
+    open_ended = sorted(
+        {f"{r.dataset}: {r.model}" for r in runs if r.best_epoch > 0 and not r.stopped_early}
+    )
+    if not open_ended:
+        return None
+    shown = "; ".join(open_ended[:5]) + (
+        f"; and {len(open_ended) - 5} more" if len(open_ended) > 5 else ""
+    )
+    return (
+        f"Still improving at the maximum of epochs (raise --epochs or the suite file's "
+        f"maximum): {shown}."
+    )
 
 
 def _results_json(doc: dict[str, Any], store: ResultsStore) -> dict[str, Any]:
@@ -328,6 +355,7 @@ def write_outputs(store: ResultsStore, out: str | Path) -> str:
             versions=environment(),
             figures=[ReportFigure(title, path) for title, path in drawn],
             tables=_learned_table(doc, store),
+            notes=[n for n in (convergence_note(runs),) if n],
         )
         text = json.dumps(_results_json(doc, store), indent=2)
         (stage / "results.json").write_text(text, encoding="utf-8")

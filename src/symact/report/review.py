@@ -251,6 +251,7 @@ def write_review(
     figures: Sequence[ReportFigure] = (),
     generated: str = "",
     tables: Sequence[ReportTable] = (),
+    notes: Sequence[str] = (),
 ) -> dict[str, Path]:
     """Write the review's CSVs, the transfer heatmap and report.html into ``out``.
 
@@ -307,7 +308,7 @@ def write_review(
         verdict=verdict,
         verdict_figures=verdict_figures,
         figures=shown,
-        notes=[review.claims.discovery, review.claims.more_seeds],
+        notes=[*notes, review.claims.discovery, review.claims.more_seeds],
         generated=generated,
     )
     paths["report"] = write_report(data, out / "report.html")

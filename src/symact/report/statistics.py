@@ -184,7 +184,16 @@ STATISTICS_COLUMNS: tuple[str, ...] = (
     "significant",
 )
 
-RUNS_COLUMNS: tuple[str, ...] = ("dataset", "model", "seed", "accuracy", "auc", "failed")
+RUNS_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "model",
+    "seed",
+    "accuracy",
+    "auc",
+    "failed",
+    "epochs_run",
+    "best_epoch",
+)
 
 # Metric values are fractions of a finite test set, so two seeds' differences are often equal in
 # exact arithmetic but not in floating point. Differences are rounded to this many decimals
@@ -493,11 +502,20 @@ def runs_table(records: Iterable[RecordLike]) -> pd.DataFrame:
             "accuracy": r.accuracy,
             "auc": r.auc,
             "failed": r.failed,
+            "epochs_run": getattr(r, "epochs_run", 0),
+            "best_epoch": getattr(r, "best_epoch", 0),
         }
         for runs in group_by_model(records).values()
         for r in sorted(runs, key=lambda r: r.seed)
     ]
     table = pd.DataFrame(rows, columns=list(RUNS_COLUMNS))
     return table.astype(
-        {"seed": "int64", "accuracy": "float64", "auc": "float64", "failed": "bool"}
+        {
+            "seed": "int64",
+            "accuracy": "float64",
+            "auc": "float64",
+            "failed": "bool",
+            "epochs_run": "int64",
+            "best_epoch": "int64",
+        }
     )

@@ -82,6 +82,9 @@ class RunRecord:
     auc: float
     params: int
     failed: bool = False
+    epochs_run: int = 0
+    best_epoch: int = 0  # 0: trained a fixed number of epochs (no early stopping)
+    stopped_early: bool = False
 
     def __post_init__(self) -> None:
         for name in ("dataset", "architecture", "activation"):
@@ -115,7 +118,8 @@ def model_label(architecture: str, activation: str) -> str:
 RecordLike = RunRecord | Mapping[str, Any]
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
-_REQUIRED = tuple(f.name for f in dataclasses.fields(RunRecord) if f.name != "failed")
+_OPTIONAL = ("failed", "epochs_run", "best_epoch", "stopped_early")
+_REQUIRED = tuple(f.name for f in dataclasses.fields(RunRecord) if f.name not in _OPTIONAL)
 
 
 def as_record(row: RecordLike) -> RunRecord:
@@ -128,7 +132,7 @@ def as_record(row: RecordLike) -> RunRecord:
     if missing:
         raise ValueError(
             f"run record is missing {missing}; every row needs {list(_REQUIRED)} "
-            f"(and optionally 'failed'); got keys {sorted(row)}"
+            f"(and optionally {', '.join(map(repr, _OPTIONAL))}); got keys {sorted(row)}"
         )
     failed = bool(row.get("failed", False))
     return RunRecord(
@@ -140,6 +144,9 @@ def as_record(row: RecordLike) -> RunRecord:
         auc=_as_float(row["auc"]),
         params=int(row["params"]),
         failed=failed,
+        epochs_run=int(row.get("epochs_run") or 0),
+        best_epoch=int(row.get("best_epoch") or 0),
+        stopped_early=bool(row.get("stopped_early", False)),
     )
 
 

@@ -589,6 +589,56 @@ class StackedModel:
         n = self.n_hidden
         return torch.addmm(p[f"b{n}"][k], h, p[f"W{n}"][k])
 
+    @torch.no_grad()
+    def validation_losses(self, x: Tensor, y: Tensor) -> Tensor:
+        """Every model in eval mode on its rows, one batched forward: the mean loss ``[K]``
+        (the training loss: cross-entropy from the logits). ``x``: ``[K or 1, n, d]``,
+        ``y``: ``[K or 1, n, 1]`` (one set of rows broadcast to every model)."""
+        logits = self.stacked_logits(x.expand(self.k, -1, -1))
+        y = y.expand(self.k, -1, -1)
+        if self.spec.n_outputs == 1:
+            return F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean((1, 2))
+        logp = torch.log_softmax(logits, dim=2)
+        return -logp.gather(2, y.long()).mean((1, 2))
+
+    @torch.no_grad()
+    def stacked_logits(self, x: Tensor) -> Tensor:
+        """All models in eval mode on ``x [K, n, d]``: ``[K, n, C]`` (:meth:`predict_logits`
+        for every model at once)."""
+        p, h, spec = self.p, x, self.spec
+        outputs: list[Tensor] = []
+        for i, stage in enumerate(self.stages):
+            if stage.norm:  # eval-mode BatchNorm is affine: folded into the weights
+                scale = p[f"gamma{i}"] * (self.running_var[i] + spec.bn_eps).rsqrt()
+                shift = torch.addcmul(p[f"beta{i}"], self.running_mean[i], scale, value=-1.0)
+                if stage.linear:
+                    bias = torch.addcmul(shift, p[f"b{i}"], scale)
+                    z = torch.baddbmm(bias, h, p[f"W{i}"] * scale)
+                else:
+                    z = torch.addcmul(shift, h, scale)
+            else:
+                z = torch.baddbmm(p[f"b{i}"], h, p[f"W{i}"]) if stage.linear else h
+            h = self._eval_activation(i, z) if stage.act else z
+            if stage.skip is not None:
+                h = h + outputs[stage.skip]
+            outputs.append(h)
+        n = self.n_hidden
+        return torch.baddbmm(p[f"b{n}"], h, p[f"W{n}"])
+
+    def _eval_activation(self, layer: int, z: Tensor) -> Tensor:
+        h = torch.empty_like(z)
+        for g in self.groups:
+            sl, act = slice(g.start, g.stop), g.act
+            if type(act.module) is nn.ReLU:
+                torch.clamp_min(z[sl], 0.0, out=h[sl])
+            elif act.learnable:
+                consts = self.p[f"c{layer}"][sl, : act.n_constants]
+                shaped = [consts[:, j].view(-1, 1, 1) for j in range(act.n_constants)]
+                h[sl] = compile_torch_learnable(act.formula)((z[sl], shaped))
+            else:
+                h[sl] = act.module(z[sl])
+        return h
+
     def learned_formulas(self, k: int) -> tuple[str, ...]:
         """Model k's activation per stage with an activation, with its learned constants
         (canonical prefix text); empty when its constants are not learnable."""

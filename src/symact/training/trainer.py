@@ -16,6 +16,7 @@ the same data order, so their batches are gathered once (a stride-0 view for all
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -75,6 +76,9 @@ class TrainOutcome:
     ``loss_history`` holds the mean training loss of each epoch (mean over its batches).
     ``learned_formulas``: with learnable constants, the activation of each hidden layer with
     its trained constants (canonical prefix text). ``backend``: ``"fused"`` or ``"torch"``.
+    With early stopping (``TrainConfig.patience``), ``best_epoch`` is the epoch whose weights
+    the model keeps (lowest validation loss, ``validation_loss``) and ``stopped_early`` says
+    it stopped before the maximum; without, ``best_epoch`` is 0.
     """
 
     label: str
@@ -92,6 +96,9 @@ class TrainOutcome:
     loss_history: tuple[float, ...]
     backend: str = "torch"
     learned_formulas: tuple[str, ...] = ()
+    best_epoch: int = 0
+    stopped_early: bool = False
+    validation_loss: float = math.nan
     model: Network | None = field(default=None, compare=False, repr=False)
 
 
@@ -190,6 +197,9 @@ def train_stack(
     _check_tasks(tasks)
     dev = resolve_device(device)
     batch = config.batch_size
+    validation = None
+    if config.early_stopping:
+        tasks, validation = carve_validation(tasks, config.validation)
     n_train = tasks[0].n_train
     if n_train % batch == 1 and tasks[0].model.norm == "batchnorm":
         raise ValueError(
@@ -200,12 +210,123 @@ def train_stack(
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        return _train(tasks, config, dev, progress, return_models)
+        return _train(tasks, config, dev, progress, return_models, validation)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
+def carve_validation(
+    tasks: Sequence[TrainTask], share: float
+) -> tuple[list[TrainTask], list[tuple[Tensor, Tensor]]]:
+    """Each task with its training rows less a validation part, and that part (``X, y``).
+
+    The part is ``round(share * n_train)`` rows drawn from the task's own seed (a NumPy
+    generator apart from the model's torch generator, so its initial weights are unchanged),
+    so a model's split is the same alone or in any stack; its scored rows are never touched.
+    Tasks with the same training arrays and seed share the carved arrays (one copy in the
+    stack's data, one gathered batch).
+    """
+    n = tasks[0].n_train
+    n_val = round(share * n)
+    if n_val < 1 or n - n_val < 2:
+        raise DataError(
+            f"{n} training rows are too few to set {share:.0%} aside for early stopping; "
+            "use more rows or fixed epochs"
+        )
+    carved: dict[tuple[int, int], tuple[Tensor, Tensor, Tensor, Tensor]] = {}
+    out_tasks, out_val = [], []
+    for t in tasks:
+        key = (id(t.X_train), int(t.seed))
+        if key not in carved:
+            order = np.random.default_rng([int(t.seed), 0x5EED]).permutation(n)
+            val, train = torch.from_numpy(order[:n_val]), torch.from_numpy(np.sort(order[n_val:]))
+            x = _as_tensor(t.X_train, torch.float32, "X_train")
+            y = _as_tensor(t.y_train, torch.float32, "y_train")
+            carved[key] = (x[train], y[train], x[val], y[val])
+        x_in, y_in, x_val, y_val = carved[key]
+        out_tasks.append(dataclasses.replace(t, X_train=x_in, y_train=y_in))
+        out_val.append((x_val, y_val))
+    return out_tasks, out_val
+
+
+@dataclass
+class _EarlyStopping:
+    """Each model's best validation loss, its epoch and weights, and when it stopped.
+
+    A stopped model is frozen in the stack (``StackedModel.freeze``: no further update) while
+    the others train on; the best weights (parameters and BatchNorm statistics) are kept in
+    a copy of the stack's tensors and written back by :meth:`restore`.
+    """
+
+    stack: StackedModel
+    x_val: Tensor  # [K or 1, n_val, d]
+    y_val: Tensor  # [K or 1, n_val, 1]
+    patience: int
+    best_loss: Tensor = field(init=False)
+    best_epoch: list[int] = field(init=False)
+    stopped_at: list[int | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        k = self.stack.k
+        self.best_loss = torch.full((k,), math.inf, dtype=torch.float64)
+        self.best_epoch = [0] * k
+        self.stopped_at = [None] * k
+        self._flat = self.stack.flat.clone()
+        self._best = self.stack._views(self._flat)
+        self._stats = self._running_stats()
+        self._saved = [t.clone() for t in self._stats]
+
+    def _running_stats(self) -> list[Tensor]:
+        s = self.stack
+        return [t for t in (*s.running_mean, *s.running_var) if t is not None]
+
+    def after_epoch(self, epoch: int) -> bool:
+        """Score every training model on its validation rows after epoch ``epoch`` (from 1),
+        keep the improved ones' weights, freeze the ones out of patience; True when no model
+        trains any more."""
+        s = self.stack
+        losses = s.validation_losses(self.x_val, self.y_val).double().cpu()
+        active = [j for j in range(s.k) if s.alive[j]]
+        improved = [j for j in active if bool(losses[j] < self.best_loss[j])]
+        if improved:
+            idx = torch.tensor(improved, device=s.device)
+            self.best_loss[improved] = losses[improved]
+            for j in improved:
+                self.best_epoch[j] = epoch
+            _copy_models(self._best.values(), s.p.values(), idx)
+            _copy_models(self._saved, self._stats, idx)
+        for j in active:
+            if epoch - self.best_epoch[j] >= self.patience:
+                self.stopped_at[j] = epoch
+                s.freeze(j)
+        return not any(s.alive)
+
+    def restore(self) -> None:
+        """Write each model's best weights back into the stack (models never scored better
+        than infinity, a failed one, keep theirs)."""
+        kept = [j for j in range(self.stack.k) if self.best_epoch[j] > 0]
+        if kept:
+            idx = torch.tensor(kept, device=self.stack.device)
+            _copy_models(self.stack.p.values(), self._best.values(), idx)
+            _copy_models(self._stats, self._saved, idx)
+
+
+def _copy_models(dst, src, idx: Tensor) -> None:
+    """Models ``idx`` (the first axis) of each ``src`` tensor into its ``dst``, in place."""
+    for d, s in zip(dst, src, strict=True):
+        d.index_copy_(0, idx, s.index_select(0, idx))
+
+
+def _validation_tensors(validation, dev) -> tuple[Tensor, Tensor]:
+    """The models' validation rows as ``[K, n, d]`` and ``[K, n, 1]`` (``[1, ...]`` when
+    every model has the same rows)."""
+    xs, ys = zip(*validation, strict=True)
+    if all(x is xs[0] for x in xs):
+        xs, ys = xs[:1], ys[:1]
+    return torch.stack(xs).to(dev), torch.stack(ys).to(dev).unsqueeze(2)
+
+
+def _train(tasks, config, dev, progress, return_models, validation=None) -> list[TrainOutcome]:
     k = len(tasks)
     first = tasks[0]
     n_train, batch = first.n_train, config.batch_size
@@ -227,6 +348,11 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
     y_buf = torch.empty(k * batch, device=dev)
     views: dict[tuple, tuple[Tensor, Tensor]] = {}  # batch views by (rows, shared)
     gathered, shared = k, False
+    stopping = None
+    if validation is not None:
+        x_val, y_val = _validation_tensors(validation, dev)
+        stopping = _EarlyStopping(stack, x_val, y_val, config.patience)
+    epochs_done = 0
 
     def batch_views(rows: int) -> tuple[Tensor, Tensor]:
         """x_buf and y_buf as this step's [K, rows, d] and [K, rows, 1] batches; stride-0
@@ -276,12 +402,33 @@ def _train(tasks, config, dev, progress, return_models) -> list[TrainOutcome]:
                     stack.freeze(j)
                 stack.optimizer_step()
             history[epoch] = (loss_sum / n_steps).cpu()
+            epochs_done = epoch + 1
             if progress is not None:
                 progress(k)
+            if stopping is not None and stopping.after_epoch(epochs_done):
+                break
+        if stopping is not None:
+            stopping.restore()
+            if progress is not None and epochs_done < config.epochs:  # bars count the maximum
+                progress(k * (config.epochs - epochs_done))
     stack_seconds = time.perf_counter() - start
     cache: dict[int, Tensor] = {}  # scored rows as tensors, once per distinct array
     finish = partial(_outcome, stack, stack_seconds=stack_seconds, export_model=return_models)
-    return [finish(j, tasks[j], history[:, j], failures.get(j), cache) for j in range(k)]
+    outcomes = []
+    for j in range(k):
+        stopped = stopping.stopped_at[j] if stopping is not None else None
+        ran = history[: stopped or epochs_done, j]
+        outcome = finish(j, tasks[j], ran, failures.get(j), cache)
+        if stopping is not None and not outcome.failed:
+            best = stopping.best_epoch[j]
+            outcome = dataclasses.replace(
+                outcome,
+                best_epoch=best,
+                stopped_early=stopped is not None,
+                validation_loss=float(stopping.best_loss[j]),
+            )
+        outcomes.append(outcome)
+    return outcomes
 
 
 def predict_proba(stack: StackedModel, j: int, x: Tensor) -> np.ndarray:
@@ -352,6 +499,7 @@ __all__ = [
     "ModelActivation",
     "TrainOutcome",
     "TrainTask",
+    "carve_validation",
     "export",
     "predict_proba",
     "resolve_device",
