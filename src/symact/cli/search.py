@@ -140,6 +140,11 @@ def plan(args: argparse.Namespace):
     from symact.search.space import DEFAULT_OPERATORS, SearchSpace
 
     check_device(args.device)
+    if args.patience is not None:
+        raise UsageError(
+            "--patience: a search trains each stage for a fixed number of epochs (--epochs, "
+            "--final-epochs); early stopping (--epochs auto --patience N) is benchmark's"
+        )
     seed = one_seed(args.seed, "--seed")
     names = [args.dataset] + (
         list(name_list(args.evaluate_on, "--evaluate-on")) if args.evaluate_on else []
