@@ -51,8 +51,10 @@ def add_parser(sub) -> None:
     )
     s.add_argument(
         "--dataset",
-        required=True,
-        help="registry name, openml:ID, a CSV/Parquet path, or an entry of --suite",
+        default=None,
+        help="registry name, openml:ID, a CSV/Parquet path, or an entry of --suite; several, "
+        "comma-separated, are searched with one population, each candidate trained on every "
+        "one (default with --suite: every entry not held out)",
     )
     s.add_argument(
         "--suite",
@@ -121,6 +123,12 @@ def add_parser(sub) -> None:
         default=None,
         help="other datasets on which the finalists get the same verdict",
     )
+    s.add_argument(
+        "--holdout",
+        default=None,
+        help="datasets (entries of --suite) kept out of the search and the selection "
+        "entirely and used only to judge the finalists: transfer, measured across them",
+    )
     s.add_argument("--widths", default="64,32", help="the searched network's widths")
     add_data_options(s)
     add_architecture_options(s)
@@ -131,7 +139,8 @@ def add_parser(sub) -> None:
 
 
 def plan(args: argparse.Namespace):
-    """Every check that needs no data; returns (data spec, evaluate-on specs, settings, gp)."""
+    """Every check that needs no data; returns (searched specs, evaluate-on specs, held-out
+    specs, settings, gp)."""
     from dataclasses import replace
 
     from symact.data.registry import resolve_name
@@ -146,10 +155,10 @@ def plan(args: argparse.Namespace):
             "--final-epochs); early stopping (--epochs auto --patience N) is benchmark's"
         )
     seed = one_seed(args.seed, "--seed")
-    names = [args.dataset] + (
-        list(name_list(args.evaluate_on, "--evaluate-on")) if args.evaluate_on else []
-    )
-    flags = ["--dataset"] + ["--evaluate-on"] * (len(names) - 1)
+    searched, evaluate, held = dataset_names(args)
+    names = [*searched, *evaluate, *held]
+    flags = ["--dataset"] * len(searched) + ["--evaluate-on"] * len(evaluate)
+    flags += ["--holdout"] * len(held)
     rows = args.rows if args.rows is not None else 20_000
     if args.suite is not None:
         specs = [suite_entry(args, name, flag) for name, flag in zip(names, flags, strict=True)]
@@ -159,8 +168,14 @@ def plan(args: argparse.Namespace):
         check_datasets(names, args, flags)
         canonical = [resolve_name(n) or n for n in names]
         specs = [data_spec(name, args, rows) for name in names]
-    if len(set(canonical)) != len(canonical):
-        raise UsageError("--evaluate-on names the --dataset (or one dataset twice); list others")
+    check_distinct(canonical, flags, names)
+    check_one_task([(n, s.labels) for n, s in zip(names, specs, strict=True)], flags)
+    if args.specialist and len(searched) > 1:
+        raise UsageError(
+            "--specialist: a search over several datasets has one population, and a "
+            "dataset's gplearn formula is that dataset's; leave out --specialist (each "
+            "dataset's Specialist stays a baseline of its verdict)"
+        )
     operators = DEFAULT_OPERATORS
     if args.operators is not None:
         operators = name_list(args.operators, "--operators")
@@ -209,7 +224,74 @@ def plan(args: argparse.Namespace):
         time_limit=args.time_limit,
     )
     gp = None if (args.no_specialist_baseline and not args.specialist) else gplearn_settings(args)
-    return specs[0], tuple(specs[1:]), settings, gp
+    n, m = len(searched), len(searched) + len(evaluate)
+    return tuple(specs[:n]), tuple(specs[n:m]), tuple(specs[m:]), settings, gp
+
+
+def dataset_names(args: argparse.Namespace) -> tuple[list[str], list[str], list[str]]:
+    """The names given to --dataset (default with --suite: every entry not held out),
+    --evaluate-on and --holdout; a UsageError where none is searched."""
+    evaluate = list(name_list(args.evaluate_on, "--evaluate-on")) if args.evaluate_on else []
+    held = list(name_list(args.holdout, "--holdout")) if args.holdout else []
+    if args.dataset is not None:
+        return list(name_list(args.dataset, "--dataset")), evaluate, held
+    if args.suite is None:
+        raise UsageError(
+            "--dataset: name the dataset to search (several, comma-separated, or --suite "
+            "FILE to search every entry of a suite file)"
+        )
+    from symact.experiments.suite_file import load_suite_file, suite_file_path
+    from symact.experiments.suites import dataset_label
+
+    found = load_suite_file(suite_file_path(args.suite), args.data_dir)
+    # the held-out names must be entries (suite_entry says so otherwise): compare entries
+    out = {suite_entry(args, name, "--holdout").name for name in held}
+    out |= {suite_entry(args, name, "--evaluate-on").name for name in evaluate}
+    searched = [dataset_label(d.name) for d in found.datasets if d.name not in out]
+    if not searched:
+        raise UsageError(
+            f"--holdout: every entry of {found.path} is held out (or evaluated on); leave at "
+            "least one to search on"
+        )
+    return searched, evaluate, held
+
+
+def check_distinct(canonical: list[str], flags: list[str], names: list[str]) -> None:
+    """Every dataset once: a held-out one is never searched, the searched ones differ."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(canonical):
+        if name not in first:
+            first[name] = i
+            continue
+        j = first[name]
+        if flags[i] == "--holdout" and flags[j] == "--dataset":
+            raise UsageError(
+                f"--holdout {names[i]!r} is also searched (--dataset {names[j]!r}): a held-out "
+                "dataset plays no part in the search; drop it from one of them"
+            )
+        if flags[i] == flags[j] == "--dataset":
+            raise UsageError(f"--dataset names {names[i]!r} twice; list each dataset once")
+        raise UsageError(
+            f"{flags[i]} {names[i]!r} names the same dataset as {flags[j]} {names[j]!r}; "
+            "list others"
+        )
+
+
+def check_one_task(labels: list[tuple[str, str]], flags: list[str]) -> None:
+    """A search over several datasets (or with held-out ones) judges them on one metric:
+    all binary (ROC AUC; the default) or all multi-class (``labels = "all"``: accuracy);
+    both kinds together are refused, their normalized scores and differences being in two
+    metrics. --evaluate-on datasets are judged on their own and may be of either kind."""
+    pooled = [(n, lab) for (n, lab), f in zip(labels, flags, strict=True) if f != "--evaluate-on"]
+    kinds: dict[str, list[str]] = {}
+    for name, lab in pooled:
+        kinds.setdefault(lab, []).append(name)
+    if len(kinds) > 1:
+        said = "; ".join(f"labels {k}: {', '.join(v)}" for k, v in sorted(kinds.items()))
+        raise UsageError(
+            "a search over several datasets needs them all binary or all multi-class "
+            f"(labels all), got {said}; search or hold out one kind"
+        )
 
 
 # ------------------------------------------------------------------------------ progress
@@ -285,14 +367,14 @@ def search_progress(console: Console, state: SearchProgress):
 
 
 def command(args: argparse.Namespace, console: Console) -> int:
-    data, others, settings, gp = plan(args)
+    data, others, held, settings, gp = plan(args)
     out = checked_out_and_executor(args)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     with executor_of(args) as executor:  # Ray starts while this process imports and loads data
-        return _search(args, console, data, others, settings, gp, out, executor)
+        return _search(args, console, data, others, held, settings, gp, out, executor)
 
 
-def _search(args, console, data, others, settings, gp, out, executor) -> int:
+def _search(args, console, data, others, held, settings, gp, out, executor) -> int:
     from symact.experiments import DataCache
     from symact.search.outputs import SEARCH_REPORT, save_search, write_search_outputs
     from symact.search.runner import run_search
@@ -301,7 +383,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
 
     device = str(resolve_device(args.device))
     cache = DataCache(args.data_dir)
-    note_file_datasets(console, cache, (data, *others))
+    note_file_datasets(console, cache, (*data, *others, *held))
     prebuild_kernels()
     start = time.perf_counter()
     state = SearchProgress(budget=settings.budget)
@@ -309,12 +391,13 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     def work(store):
         with search_progress(console, state) as progress:
             outcome = run_search(
-                data,
+                data if len(data) > 1 else data[0],
                 settings,
                 store,
                 cache,
                 gplearn=gp,
                 evaluate_on=others,
+                holdout=held,
                 device=device,
                 executor=executor,
                 progress=progress,
@@ -347,8 +430,26 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
     n_classes = {e.dataset: e.n_classes for e in outcome.entries}
     for line in conclusions(table.to_dict("records"), n_classes):
         say(console, line)
+    for line in transfer_lines(out, n_classes[outcome.label]):
+        say(console, line)
     say(console, f"{seconds:.1f} s in all. Outputs in {out}/ ({SEARCH_REPORT}, search_results.csv)")
     return 0
+
+
+def transfer_lines(out, n_classes: int) -> list[str]:
+    """The across-datasets sentences of a search over several datasets, from the
+    ``search_transfer.csv`` it wrote (none for a one-dataset search)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from symact.search.evolution import selection_metric
+    from symact.search.transfer import transfer_sentences
+
+    path = Path(out) / "search_transfer.csv"
+    if not path.exists():
+        return []
+    return transfer_sentences(pd.read_csv(path), selection_metric(n_classes)[1])
 
 
 SHOWN = (

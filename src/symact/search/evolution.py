@@ -33,7 +33,8 @@ from symact.experiments.specs import DataSpec, RunSpec, SplitSpec
 from symact.experiments.store import ResultsStore, StoreError
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula
-from symact.models import LIGHT, ModelSpec
+from symact.models import HEAVY, LIGHT, ModelSpec
+from symact.search.aggregate import DatasetScore, Reference, aggregate, mean_score, normalized
 from symact.search.screen import screen
 from symact.search.space import KNOWN_ACTIVATIONS, SearchSpace, crossover, mutate, random_tree
 from symact.training.config import TrainConfig
@@ -136,13 +137,16 @@ class Candidate:
     twin: int | None = None  # the candidate a duplicate has the values of
     scores: tuple[float | None, ...] = ()
     learned: tuple[tuple[str, ...], ...] = ()  # per seed, per layer (learnable constants)
+    # a search over several datasets: the scores on each (``scores`` is then empty)
+    datasets: tuple[DatasetScore, ...] = ()
 
     @property
     def fitness(self) -> float:
-        """Mean validation score over the search seeds; NaN if a seed failed or untrained."""
-        if not self.scores or any(s is None for s in self.scores):
-            return math.nan
-        return float(np.mean(self.scores))
+        """Mean validation score over the search seeds; NaN if a seed failed or untrained.
+        Over several datasets, the mean of their normalized scores (``search.aggregate``)."""
+        if self.datasets:
+            return aggregate([d.normalized for d in self.datasets])
+        return mean_score(self.scores)
 
     def to_dict(self, *, simplify: bool = False) -> dict[str, Any]:
         """A JSON record; ``simplify`` adds the sympy-simplified formula (else None)."""
@@ -157,6 +161,7 @@ class Candidate:
             "reason": self.reason,
             "twin": self.twin,
             "fitness_per_seed": list(self.scores),
+            "fitness_per_dataset": [d.to_dict() for d in self.datasets],
             "fitness": None if math.isnan(self.fitness) else self.fitness,
             "learned": [list(layers) for layers in self.learned],
         }
@@ -225,11 +230,13 @@ class SearchState:
 
 
 class Search:
-    """The evolutionary loop over one dataset (see the module docstring)."""
+    """The evolutionary loop over one dataset, or over several with one population (each
+    candidate trained on every one; its fitness aggregated by ``search.aggregate``); see
+    the module docstring."""
 
     def __init__(
         self,
-        data: DataSpec,
+        data: DataSpec | Sequence[DataSpec],
         settings: SearchSettings,
         store: ResultsStore,
         cache: DataCache,
@@ -239,14 +246,23 @@ class Search:
         n_classes: int = 2,
         progress: ProgressFn | None = None,
     ) -> None:
-        self.data, self.settings, self.store, self.cache = data, settings, store, cache
+        self.datasets = (data,) if isinstance(data, DataSpec) else tuple(data)
+        self.data, self.settings, self.store, self.cache = self.datasets[0], settings, store, cache
         self.train, self.progress = train, progress
         self.specialist, self.n_classes = specialist, n_classes
         self.rng = np.random.default_rng(settings.seed)
         self.state = SearchState()
         self.model = settings.light.with_outputs(n_classes)
+        self._references: dict[str, dict[DataSpec, Reference]] = {}
 
     # ------------------------------------------------------------------ specs
+
+    def _model_for(self, data: DataSpec, model: ModelSpec | None = None) -> ModelSpec:
+        if model is not None:
+            return model.with_outputs(self.cache.n_classes(data))
+        return (
+            self.model if data == self.data else self.model.with_outputs(self.cache.n_classes(data))
+        )
 
     def run_specs(
         self,
@@ -255,19 +271,87 @@ class Search:
         stage: str = "search",
         data: DataSpec | None = None,
         learnable: bool | None = None,
+        network: ModelSpec | None = None,
     ) -> list[RunSpec]:
         """The runs that score ``formula`` at a stage: ``search`` (validation part, search
         seeds, ``epochs``), ``select`` (validation part, select seeds, ``final_epochs``: the
         finalists are chosen at the verdict's training length) or ``final`` (test part,
-        final seeds, ``final_epochs``)."""
+        final seeds, ``final_epochs``). ``network``: another network than the Light one
+        (Heavy ReLU, a reference of a search over several datasets)."""
         s = self.settings
         lc = s.learnable_constants if learnable is None else learnable
-        model = self.model.with_activation(str(formula), learnable_constants=lc)
+        data = data or self.data
+        model = self._model_for(data, network).with_activation(str(formula), learnable_constants=lc)
         epochs = s.epochs if stage == "search" else s.final_epochs
         train = replace(s.train, epochs=epochs)
         split = s.test_split() if stage == "final" else s.search_split()
         seeds = {"search": s.search_seeds, "select": s.select_seeds, "final": s.final_seeds}[stage]
-        return [RunSpec(data or self.data, model, seed, train, split) for seed in seeds]
+        return [RunSpec(data, model, seed, train, split) for seed in seeds]
+
+    # ------------------------------------------------------------------ scores
+
+    def label(self, data: DataSpec) -> str:
+        return self.cache.dataset(data).display_name
+
+    def references(self, stage: str) -> dict[DataSpec, Reference]:
+        """Light ReLU's and Heavy ReLU's scores on each search dataset at ``stage`` (trained
+        once, then stored): the units of ``search.aggregate``'s normalization."""
+        if stage not in self._references:
+            relu = parse_formula("relu(x)")
+            heavy = replace(self.settings.light, hidden=HEAVY.hidden)
+            groups = {
+                (d, which): self.run_specs(relu, stage=stage, data=d, learnable=False, network=net)
+                for d in self.datasets
+                for which, net in (("light", None), ("heavy", heavy))
+            }
+            self.train([spec for g in groups.values() for spec in g])
+            results = self.store.stored_runs(spec.key() for g in groups.values() for spec in g)
+            score = {
+                k: mean_score(
+                    [metric_of(results.get(spec.key()), self._classes(k[0])) for spec in g]
+                )
+                for k, g in groups.items()
+            }
+            self._references[stage] = {
+                d: Reference(score[(d, "light")], score[(d, "heavy")]) for d in self.datasets
+            }
+        return self._references[stage]
+
+    def _classes(self, data: DataSpec) -> int:
+        return self.n_classes if data == self.data else self.cache.n_classes(data)
+
+    def stage_scores(
+        self, formulas: Sequence[tuple[Formula, bool]], stage: str
+    ) -> list[tuple[tuple[float | None, ...], tuple[DatasetScore, ...], tuple[dict, ...]]]:
+        """THE score of each (formula, learnable) at ``stage`` on the search's datasets, all
+        trained in one grid (what is stored is not trained again). Per formula: the scores
+        by seed (one-dataset search; else empty), the per-dataset scores (several datasets;
+        else empty) and the stored results of its runs on the first dataset. A candidate's
+        fitness is the mean of the former, or the aggregate of the latter."""
+        several = len(self.datasets) > 1
+        groups = [
+            [self.run_specs(f, stage=stage, data=d, learnable=lc) for d in self.datasets]
+            for f, lc in formulas
+        ]
+        self.train([spec for g in groups for per in g for spec in per])
+        results = self.store.stored_runs(spec.key() for g in groups for per in g for spec in per)
+        refs = self.references(stage) if several else {}
+        out = []
+        for g in groups:
+            seeds = [
+                tuple(metric_of(results.get(spec.key()), self._classes(d)) for spec in per)
+                for d, per in zip(self.datasets, g, strict=True)
+            ]
+            first = tuple(results.get(spec.key()) for spec in g[0])
+            if not several:
+                out.append((seeds[0], (), first))
+                continue
+            per_dataset = tuple(
+                DatasetScore(self.label(d), s, normalized(mean_score(s), refs[d]))
+                for d, s in zip(self.datasets, seeds, strict=True)
+            )
+            out.append(((), per_dataset, first))
+        return out
 
     # ------------------------------------------------------------------ the loop
 
@@ -348,12 +432,10 @@ class Search:
 
     def _evaluate(self, batch: list[Candidate], start: float) -> None:
         st, s = self.state, self.settings
-        specs = {c.index: self.run_specs(c.formula) for c in batch}
-        self.train([spec for group in specs.values() for spec in group])
-        results = self.store.stored_runs(spec.key() for group in specs.values() for spec in group)
-        for c in batch:
-            rs = [results.get(spec.key()) for spec in specs[c.index]]
-            c.scores = tuple(metric_of(r, self.n_classes) for r in rs)
+        lc = s.learnable_constants
+        scored = self.stage_scores([(c.formula, lc) for c in batch], "search")
+        for c, (scores, per_dataset, rs) in zip(batch, scored, strict=True):
+            c.scores, c.datasets = scores, per_dataset
             c.learned = tuple(tuple(r.get("learned_formulas") or ()) for r in rs if r)
             c.status = "trained" if not math.isnan(c.fitness) else "failed"
             if c.status == "failed":

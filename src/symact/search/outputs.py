@@ -35,6 +35,13 @@ from symact.report.plots import plot_activations_combined
 from symact.report.suite_plots import plot_difference_forest
 from symact.search.evolution import selection_metric
 from symact.search.runner import SearchOutcome, verdict_rows
+from symact.search.transfer import (
+    MATRIX_COLUMNS,
+    SUMMARY_COLUMNS,
+    transfer_matrix,
+    transfer_sentences,
+    transfer_summary,
+)
 from symact.search.verdict import BASELINES, conclusion, judge
 
 SEARCH_DOCUMENT = "search"
@@ -93,6 +100,11 @@ def search_document(
     return {
         "dataset": outcome.label,
         "data": outcome.data.to_dict(),
+        # a search over several datasets: every one searched, and those held out of it
+        "datasets": [provenance_label(outcome, d) for d in outcome.datasets or (outcome.data,)],
+        "holdout": [provenance_label(outcome, d) for d in outcome.holdout],
+        "holdout_data": [d.to_dict() for d in outcome.holdout],
+        "references": outcome.references,
         "evaluate_on": [d.to_dict() for d in outcome.evaluate_on],
         "settings": s.identity(),
         "time_limit": s.time_limit,
@@ -107,6 +119,16 @@ def search_document(
     }
 
 
+def provenance_label(outcome: SearchOutcome, data: DataSpec) -> str:
+    """The display label the search's verdict gave ``data`` (its entries are in order)."""
+    from symact.experiments.suites import dataset_label
+
+    return next(
+        (e.dataset for e in outcome.entries if e.final_specs and e.final_specs[0].data == data),
+        dataset_label(data.name),
+    )
+
+
 def save_search(
     outcome: SearchOutcome, store: ResultsStore, cache: DataCache | None = None
 ) -> None:
@@ -117,7 +139,8 @@ def save_search(
     majority = {}
     if cache is not None:
         split = outcome.settings.test_split()
-        for data in (outcome.data, *outcome.evaluate_on):
+        searched = outcome.datasets or (outcome.data,)
+        for data in (*searched, *outcome.evaluate_on, *outcome.holdout):
             label = cache.dataset(data).display_name
             majority[label] = held_out_majority(cache, data, split)
     store.put_document(SEARCH_DOCUMENT, search_document(outcome, simplified, majority))
@@ -148,11 +171,18 @@ def write_search_outputs(store: ResultsStore, out: str | Path) -> pd.DataFrame:
     with staging(out) as stage:
         table.to_csv(stage / "search_results.csv", index=False, lineterminator="\n")
         record = {**doc, "environment": environment(), "results": table.to_dict("records")}
-        text = json.dumps(json_safe(record), indent=2, allow_nan=False)
-        (stage / "search.json").write_text(text, encoding="utf-8")
         progress_png = plot_progress(doc, stage / "search_progress.png")
         activations_png = plot_top(doc, table, stage / "search_activations.png")
-        differences = forest_rows(table, against_relu(doc["entries"], store))
+        relu = against_relu(doc["entries"], store)
+        differences = forest_rows(table, relu)
+        matrix, summary = transfer_tables(doc, table, relu)
+        if len(matrix):
+            matrix.to_csv(stage / "search_matrix.csv", index=False, lineterminator="\n")
+            summary.to_csv(stage / "search_transfer.csv", index=False, lineterminator="\n")
+            record["transfer"] = {
+                "summary": summary.to_dict("records"),
+                "matrix": matrix.to_dict("records"),
+            }
         forests = [
             plot_difference_forest(
                 differences[differences["dataset"] == label],
@@ -163,9 +193,32 @@ def write_search_outputs(store: ResultsStore, out: str | Path) -> pd.DataFrame:
             )
             for i, label in enumerate(dict.fromkeys(table["dataset"]), start=1)
         ]
-        report = _report(doc, table, progress_png, activations_png, forests)
+        text = json.dumps(json_safe(record), indent=2, allow_nan=False)
+        (stage / "search.json").write_text(text, encoding="utf-8")
+        report = _report(doc, table, progress_png, activations_png, forests, matrix, summary)
         write_report(report, stage / SEARCH_REPORT)
     return table
+
+
+def searched_labels(doc: dict[str, Any]) -> list[str]:
+    """The labels of the datasets the search trained on (one, before suite searches)."""
+    return doc.get("datasets") or [doc["dataset"]]
+
+
+def transfer_tables(
+    doc: dict[str, Any], table: pd.DataFrame, relu: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``search.transfer``'s matrix and summary for a search over several datasets or with
+    held-out ones (empty frames otherwise): the searched datasets and the held-out ones as
+    two groups."""
+    searched, held = searched_labels(doc), doc.get("holdout") or []
+    if len(searched) < 2 and not held:
+        return pd.DataFrame(columns=list(MATRIX_COLUMNS)), pd.DataFrame(
+            columns=list(SUMMARY_COLUMNS)
+        )
+    groups = {"searched": searched, **({"held out": held} if held else {})}
+    matrix = transfer_matrix(table, relu, groups)
+    return matrix, transfer_summary(matrix)
 
 
 def plot_progress(doc: dict[str, Any], path: Path) -> Path:
@@ -192,7 +245,7 @@ def plot_progress(doc: dict[str, Any], path: Path) -> Path:
             ax.set_ylim(lo - 0.02, float(finite.max()) + 0.01)
     ax.set_xlabel("candidates trained")
     ax.set_ylabel("validation score (mean over search seeds)")
-    ax.set_title(f"symact search on {doc['dataset']}", parse_math=False)
+    ax.set_title(f"symact search on {', '.join(searched_labels(doc))}", parse_math=False)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -356,6 +409,8 @@ def _report(
     progress: Path,
     activations: Path,
     forests: list[Path],
+    matrix: pd.DataFrame,
+    summary: pd.DataFrame,
 ) -> ReportData:
     counts = pd.Series([c["status"] for c in doc["candidates"]]).value_counts().to_dict()
     top = sorted(
@@ -369,13 +424,16 @@ def _report(
     }
     majority = doc.get("majority") or {}  # stores written before it was recorded have none
     provenance = [{"dataset": label, **p} for label, p in doc["provenance"].items()]
+    metric = selection_metric(_classes(doc, searched_labels(doc)[0]))[1]
+    transfer = transfer_sentences(summary, metric) if len(summary) else []
     return ReportData(
-        title=f"symact search on {doc['dataset']}",
+        title=f"symact search on {', '.join(searched_labels(doc))}"
+        + (f", held out: {', '.join(doc['holdout'])}" if doc.get("holdout") else ""),
         settings=settings,
         provenance=provenance,
         versions=environment(),
         verdict_title="Did a found activation beat the baselines?",
-        verdict=verdict_sentences(doc, table, majority),
+        verdict=transfer + verdict_sentences(doc, table, majority),
         verdict_figures=[
             ReportFigure(
                 f"Finalists against the baselines on {label}",
@@ -386,6 +444,7 @@ def _report(
             for label, path in zip(dict.fromkeys(table["dataset"]), forests, strict=True)
         ],
         tables=[
+            *transfer_report_tables(matrix, summary, metric),
             ReportTable(
                 "Verdict table",
                 verdict_table(table, majority),
@@ -425,3 +484,51 @@ def _report(
         ],
         notes=[doc["split"]],
     )
+
+
+def matrix_view(matrix: pd.DataFrame, baseline: str) -> list[dict[str, Any]]:
+    """The dataset x finalist matrix against one baseline: a row per dataset, a column per
+    finalist, each cell the mean difference on test and its verdict (Holm over the group's
+    datasets)."""
+    mine = matrix[matrix["baseline"] == baseline]
+    rows = []
+    for (group, label), cells in mine.groupby(["group", "dataset"], sort=False):
+        row: dict[str, Any] = {"group": group, "dataset": label}
+        row["baseline"] = cells["baseline_activation"].iloc[0]
+        for r in cells.itertuples():
+            p = "" if math.isnan(r.p_holm) else f", p{NBSP}=" + f"{r.p_holm:.2g}"
+            diff = "n/a" if math.isnan(r.diff) else f"{r.diff:+.4f}"
+            row[r.finalist] = f"{diff} ({r.cell}{p})"
+        rows.append(row)
+    return rows
+
+
+def transfer_report_tables(
+    matrix: pd.DataFrame, summary: pd.DataFrame, metric: str
+) -> list[ReportTable]:
+    """The report's tables of a search over several datasets (none for one dataset)."""
+    if not len(matrix):
+        return []
+    from symact.search.transfer import BEST, LIGHT_RELU
+
+    return [
+        ReportTable(
+            "Across datasets",
+            summary.map(finite_or_none).to_dict("records"),
+            f"Each finalist against Light ReLU and against each dataset's best baseline by "
+            f"validation, across the held-out datasets (transfer) and the searched ones (fit): "
+            f"Wilcoxon signed-rank of the per-dataset mean differences in {metric}, and wins / "
+            f"ties / losses by paired t per dataset, Holm over the group's datasets.",
+            "transfer",
+        ),
+        *(
+            ReportTable(
+                f"Dataset x finalist, against {name}",
+                matrix_view(matrix, name),
+                f"Mean difference on test ({metric}, paired by seed) and the cell's verdict "
+                "(Holm over the group's datasets).",
+                f"matrix-{i}",
+            )
+            for i, name in enumerate((LIGHT_RELU, BEST), start=1)
+        ),
+    ]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from symact.data.errors import DataError
 from symact.discovery import Discovery, GplearnSettings, discover_with
 from symact.experiments.datacache import DataCache, training_part
 from symact.experiments.executors import Executor, LocalExecutor
@@ -28,7 +29,9 @@ from symact.search.verdict import Entry, judge, plan_verdict, select
 
 @dataclass
 class SearchOutcome:
-    """A finished search: its state, the verdict rows per dataset, and what they used."""
+    """A finished search: its state, the verdict rows per dataset, and what they used.
+    ``data``/``label``: the (first) search dataset; ``datasets``: all of them (a search over
+    several); ``holdout``: datasets kept out of the search and selection, judged only."""
 
     data: DataSpec
     label: str
@@ -39,6 +42,24 @@ class SearchOutcome:
     specialists: dict[str, str] = field(default_factory=dict)  # dataset label -> formula
     provenance: dict[str, dict] = field(default_factory=dict)
     evaluate_on: tuple[DataSpec, ...] = ()
+    datasets: tuple[DataSpec, ...] = ()
+    holdout: tuple[DataSpec, ...] = ()
+    references: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+
+def one_task(classes: dict[str, int]) -> int:
+    """The class count every dataset of a search over several shares in kind: all binary
+    (judged on ROC AUC) or all multi-class (accuracy); a DataError naming both kinds
+    otherwise (their scores would be in two metrics). Returns the first's count."""
+    binary = sorted(label for label, n in classes.items() if n <= 2)
+    multi = sorted(label for label, n in classes.items() if n > 2)
+    if binary and multi:
+        raise DataError(
+            f"a search over several datasets needs all of them binary (AUC) or all "
+            f"multi-class (accuracy); binary: {', '.join(binary)}; multi-class: "
+            f"{', '.join(multi)}: search or hold out one kind"
+        )
+    return next(iter(classes.values()))
 
 
 def specialist_on_training_part(
@@ -65,13 +86,14 @@ def specialist_on_training_part(
 
 
 def run_search(
-    data: DataSpec,
+    data: DataSpec | Sequence[DataSpec],
     settings: SearchSettings,
     store: ResultsStore,
     cache: DataCache,
     *,
     gplearn: GplearnSettings | None = None,
     evaluate_on: Sequence[DataSpec] = (),
+    holdout: Sequence[DataSpec] = (),
     device: str = "cpu",
     executor: Executor | None = None,
     progress: ProgressFn | None = None,
@@ -79,9 +101,12 @@ def run_search(
     retry_failed: bool = False,
     engine: str = "gplearn",
 ) -> SearchOutcome:
-    """Search, then judge (see the module docstring). ``gplearn`` None skips the Specialist
-    (multi-class data never has one: gplearn's discovery is binary). ``retry_failed``:
-    train every stored failed run again (transient failures always are)."""
+    """Search, then judge (see the module docstring). ``data``: one dataset, or several
+    searched with one population (``search.aggregate``). ``holdout``: datasets never trained
+    on before the verdict, on which the finalists are judged (transfer; like
+    ``evaluate_on``, and summarized across them by ``search.transfer``). ``gplearn`` None
+    skips the Specialist (multi-class data never has one: gplearn's discovery is binary).
+    ``retry_failed``: train every stored failed run again (transient failures always are)."""
 
     def train(specs: Sequence[RunSpec]) -> None:
         # one worker per core and single-threaded stacks: a model's result then does not
@@ -93,22 +118,30 @@ def run_search(
 
     say = phase or (lambda text: None)
     # every key of the search names the rows it reads (an edited file is a new search)
-    data, evaluate_on = cache.identify(data), [cache.identify(d) for d in evaluate_on]
-    ds = cache.dataset(data)
-    n_classes = ds.n_classes
+    searched = tuple(cache.identify(d) for d in ((data,) if isinstance(data, DataSpec) else data))
+    evaluate_on = [cache.identify(d) for d in evaluate_on]
+    holdout = [cache.identify(d) for d in holdout]
+    labels = {d: cache.dataset(d).display_name for d in (*searched, *evaluate_on, *holdout)}
+    several = len(searched) > 1
+    if several or holdout:
+        n_classes = one_task({labels[d]: cache.n_classes(d) for d in (*searched, *holdout)})
+    else:
+        n_classes = cache.n_classes(searched[0])
     specialists: dict[str, Formula] = {}
     if gplearn is not None and n_classes == 2:
-        say(f"discovery: {engine} on the training part of {ds.display_name}")
-        specialists[ds.display_name] = specialist_on_training_part(
-            data, settings, gplearn, cache, store, engine
-        ).activation
+        for d in searched:
+            say(f"discovery: {engine} on the training part of {labels[d]}")
+            specialists[labels[d]] = specialist_on_training_part(
+                d, settings, gplearn, cache, store, engine
+            ).activation
+    first = labels[searched[0]]
     search = Search(
-        data,
+        searched,
         settings,
         store,
         cache,
         train,
-        specialist=specialists.get(ds.display_name) if settings.specialist else None,
+        specialist=specialists.get(first) if settings.specialist else None,
         n_classes=n_classes,
         progress=progress,
     )
@@ -118,11 +151,13 @@ def run_search(
     chosen = select(search, state.candidates)
     n_final = len(settings.final_seeds)
     say(f"verdict: {len(chosen)} finalist(s) against the baselines, {n_final} seeds")
-    entries = plan_verdict(
-        search, chosen, data, ds.display_name, specialists.get(ds.display_name), searched_here=True
-    )
-    provenance = {ds.display_name: ds.provenance.to_dict()}
-    for other in evaluate_on:
+    entries: list[Entry] = []
+    for d in searched:
+        entries += plan_verdict(
+            search, chosen, d, labels[d], specialists.get(labels[d]), searched_here=not several
+        )
+    provenance = {labels[d]: cache.dataset(d).provenance.to_dict() for d in searched}
+    for other in (*evaluate_on, *holdout):
         ods = cache.dataset(other)
         if gplearn is not None and ods.n_classes == 2:
             specialists[ods.display_name] = specialist_on_training_part(
@@ -140,9 +175,13 @@ def run_search(
         )
     train([spec for e in entries for spec in e.final_specs])
     rows = verdict_rows([e.to_dict() for e in entries], store)
+    references = {
+        stage: {labels[d]: r.to_dict() for d, r in refs.items()}
+        for stage, refs in search._references.items()
+    }
     return SearchOutcome(
-        data,
-        ds.display_name,
+        searched[0],
+        first,
         settings,
         state,
         entries,
@@ -150,6 +189,9 @@ def run_search(
         {k: str(v) for k, v in specialists.items()},
         provenance,
         tuple(evaluate_on),
+        searched,
+        tuple(holdout),
+        references,
     )
 
 

@@ -28,6 +28,7 @@ from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula
 from symact.numbers import finite_or_none, none_as_nan
 from symact.report.statistics import holm, mean_confidence_interval
+from symact.search.aggregate import aggregate, mean_score
 from symact.search.evolution import Candidate, Search, metric_of, selection_metric
 from symact.search.screen import FINGERPRINT_POINTS, screen
 
@@ -97,11 +98,15 @@ def select(search: Search, candidates: Sequence[Candidate]) -> list[tuple[Candid
     again on the validation part for ``final_epochs`` with fresh seeds (a search's short
     trainings favour activations that learn fast, not those that end best, and its seeds
     carry the luck it selected on), and the ``top`` best of them by that score go to the
-    verdict, with it."""
+    verdict, with it. Over several datasets the score is the aggregate of
+    ``search.aggregate``, with the references trained at this stage."""
     s = search.settings
     pool = diverse(ranked(candidates), s.rerank)
     lc = s.learnable_constants
-    scores = validation_scores(search, [(c.formula, lc) for c in pool], search.data, "select")
+    scores = [
+        aggregate([d.normalized for d in per_dataset]) if per_dataset else mean_score(seeds)
+        for seeds, per_dataset, _ in search.stage_scores([(c.formula, lc) for c in pool], "select")
+    ]
     order = sorted(zip(pool, scores, strict=True), key=lambda cs: (-_key(cs[1]), cs[0].index))
     return order[: s.top]
 
