@@ -1,0 +1,271 @@
+"""``symact search --suite FILE --holdout ...``: one population over several real datasets,
+its fitness recomputed from the stored runs, held-out datasets never trained on before the
+verdict, the transfer statistics across them, bad input refused before any work, and
+resume after a real interrupt training nothing twice."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from symact.cli import main
+from symact.report.statistics import holm
+from symact.search.aggregate import MIN_SCALE
+from symact.search.transfer import transfer_summary
+
+TABULAR = Path(__file__).parents[1] / "fixtures" / "tabular"
+SUITE = TABULAR / "search_suite.toml"
+SEARCH_SEEDS = (1, 2)
+SELECT_SEEDS = (501, 502)
+SMALL = [
+    "--budget", "16", "--population", "8", "--tournament", "3", "--epochs", "1",
+    "--final-seeds", "3", "--final-epochs", "2", "--rerank", "3", "--top", "2",
+    "--widths", "8", "--no-specialist-baseline", "--device", "cpu",
+]  # fmt: skip
+
+
+def _argv(out: Path, *extra: str) -> list[str]:
+    return ["search", "--suite", str(SUITE), "--data-dir", str(TABULAR), "--out", str(out),
+            "--holdout", "german,breast_cancer", *SMALL, *extra]  # fmt: skip
+
+
+def _runs(out: Path) -> list[tuple[str, dict, dict, str]]:
+    with sqlite3.connect(out / "symact.sqlite") as conn:
+        rows = conn.execute("SELECT key, spec, result, finished_at FROM runs").fetchall()
+    return [(k, json.loads(s), json.loads(r), t) for k, s, r, t in rows]
+
+
+def _dataset(spec: dict) -> str:
+    return Path(spec["data"]["name"]).name.split(".", 1)[0].upper()
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow
+def test_a_suite_search_with_holdouts_runs_end_to_end(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(_argv(out)) == 0
+    printed = capsys.readouterr().out
+    assert "Across the 2 held-out datasets, candidate 1" in printed
+    doc = json.loads((out / "search.json").read_text())
+    assert doc["datasets"] == ["BANANA", "TITANIC"]
+    assert doc["holdout"] == ["GERMAN", "BREAST_CANCER"]
+    runs = _runs(out)
+
+    # the held-out datasets: no run of the search or the selection, only the verdict's
+    held = [spec for _, spec, _, _ in runs if _dataset(spec) in ("GERMAN", "BREAST_CANCER")]
+    finals = {e["formula"] for e in doc["entries"]}
+    assert held and all(spec["seed"] not in SEARCH_SEEDS for spec in held)
+    assert {spec["model"]["activation"] for spec in held} <= finals
+    assert all(spec["model"]["hidden"] == [8] for spec in held)  # no Heavy reference there
+    assert all(spec["train"]["epochs"] == 2 for spec in held)  # none at the search's length
+    searched = {_dataset(spec) for _, spec, _, _ in runs if spec["seed"] in SEARCH_SEEDS}
+    assert searched == {"BANANA", "TITANIC"}
+
+    # the fitness is its definition, recomputed from the stored runs
+    def auc(dataset, activation, hidden, seeds, epochs):
+        found = {
+            spec["seed"]: result["auc"]
+            for _, spec, result, _ in runs
+            if _dataset(spec) == dataset
+            and spec["model"]["activation"] == activation
+            and spec["model"]["hidden"] == hidden
+            and spec["train"]["epochs"] == epochs
+            and spec["seed"] in seeds
+        }
+        assert sorted(found) == sorted(seeds), (dataset, activation)
+        return float(np.mean([found[s] for s in seeds]))
+
+    trained = [c for c in doc["candidates"] if c["status"] == "trained"]
+    assert len(trained) == 16
+    for c in trained:
+        normalized = []
+        for label in ("BANANA", "TITANIC"):
+            light = auc(label, "relu(x)", [8], SEARCH_SEEDS, 1)
+            heavy = auc(label, "relu(x)", [200, 100], SEARCH_SEEDS, 1)
+            mine = auc(label, c["formula"], [8], SEARCH_SEEDS, 1)
+            normalized.append((mine - light) / max(abs(heavy - light), MIN_SCALE))
+        assert c["fitness"] == pytest.approx(np.mean(normalized), abs=1e-12), c["formula"]
+    relu = next(c for c in trained if c["formula"] == "relu(x)")
+    assert relu["fitness"] == 0.0  # Light ReLU is the zero of every dataset's scale
+
+    # the finalists were chosen on the same aggregate at the verdict's length (select seeds)
+    results = _csv(out / "search_results.csv")
+    chosen = [
+        r["formula"]
+        for r in results
+        if r["dataset"] == "BANANA" and r["activation"].startswith("candidate")
+    ]
+    select = {}
+    for formula in chosen:
+        parts = []
+        for label in ("BANANA", "TITANIC"):
+            light = auc(label, "relu(x)", [8], SELECT_SEEDS, 2)
+            heavy = auc(label, "relu(x)", [200, 100], SELECT_SEEDS, 2)
+            mine = auc(label, formula, [8], SELECT_SEEDS, 2)
+            parts.append((mine - light) / max(abs(heavy - light), MIN_SCALE))
+        select[formula] = float(np.mean(parts))
+    assert list(select.values()) == sorted(select.values(), reverse=True)
+
+    # the matrix: per held-out dataset and finalist, the verdict's difference; Holm over the
+    # held-out datasets; the summary's counts and Wilcoxon verdict from it
+    matrix = pd.read_csv(out / "search_matrix.csv")
+    summary = pd.read_csv(out / "search_transfer.csv")
+    best = {(r["dataset"], r["activation"]): r for r in results}
+    cells = matrix[(matrix["group"] == "held out") & (matrix["baseline"] == "best baseline")]
+    assert set(cells["dataset"]) == {"GERMAN", "BREAST_CANCER"}
+    for finalist, mine in cells.groupby("finalist"):
+        p = [float(best[(d, finalist)]["p_value"]) for d in mine["dataset"]]
+        assert list(mine["p_holm"]) == pytest.approx(holm(p), nan_ok=True)
+        for r in mine.itertuples():
+            assert r.diff == pytest.approx(
+                float(best[(r.dataset, finalist)]["diff_vs_best_baseline"])
+            )
+        row = summary[(summary["group"] == "held out") & (summary["finalist"] == finalist)
+                      & (summary["baseline"] == "best baseline")].iloc[0]  # fmt: skip
+        assert row["wins"] + row["ties"] + row["losses"] == 2
+        assert row["wilcoxon_verdict"] == "not decidable: needs 6 datasets"
+    assert set(summary["baseline"]) == {"Light ReLU", "best baseline"}
+    assert set(summary["group"]) == {"searched", "held out"}
+    record = json.loads((out / "search.json").read_text())["transfer"]
+    assert len(record["matrix"]) == len(matrix) and len(record["summary"]) == len(summary)
+    html = (out / "search_report.html").read_text()
+    assert "Dataset x finalist, against Light ReLU" in html and "Across datasets" in html
+
+    # `symact report` rebuilds the same tables from the store alone
+    (out / "search_matrix.csv").unlink()
+    assert main(["report", str(out)]) == 0
+    assert pd.read_csv(out / "search_matrix.csv").equals(matrix)
+
+
+def test_transfer_summary_is_holm_and_wilcoxon_across_datasets():
+    """The summary's counts follow the cells' Holm verdicts and its Wilcoxon is scipy's
+    signed-rank test (zeros split) of the per-dataset mean differences."""
+    rng = np.random.default_rng(7)
+    diffs = rng.normal(0.01, 0.01, size=8)
+    p = rng.uniform(0.0, 0.05, size=8)
+    q = holm(list(p))
+    cells = ["better" if qi < 0.05 and d > 0 else "worse" if qi < 0.05 else "tie"
+             for d, qi in zip(diffs, q, strict=True)]  # fmt: skip
+    matrix = pd.DataFrame(
+        {
+            "group": "held out",
+            "dataset": [f"D{i}" for i in range(8)],
+            "finalist": "candidate 1",
+            "formula": "x*tanh(x)",
+            "baseline": "Light ReLU",
+            "baseline_activation": "ReLU",
+            "diff": diffs,
+            "ci_low": diffs - 0.01,
+            "ci_high": diffs + 0.01,
+            "p_value": p,
+            "p_holm": q,
+            "cell": cells,
+        }
+    )
+    row = transfer_summary(matrix).iloc[0]
+    assert row["n_datasets"] == 8
+    assert row["wins"] == cells.count("better") and row["losses"] == cells.count("worse")
+    assert row["wins"] + row["ties"] + row["losses"] == 8
+    expected = stats.wilcoxon(diffs, zero_method="zsplit")
+    assert row["wilcoxon_p"] == pytest.approx(expected.pvalue)
+    assert row["wilcoxon_statistic"] == pytest.approx(expected.statistic)
+    verdict = "no difference" if expected.pvalue >= 0.05 else "better"
+    assert row["wilcoxon_verdict"] == verdict
+    assert row["median_diff"] == pytest.approx(float(np.median(diffs)))
+
+
+def test_bad_suite_search_input_is_one_line_before_any_work(tmp_path, capsys):
+    mixed = tmp_path / "mixed.toml"
+    mixed.write_text(
+        SUITE.read_text()
+        + '\n[[dataset]]\nsource = "contraceptive.csv.gz"\ntarget = "class"\nlabels = "all"\n'
+    )
+    base = ["--suite", str(SUITE), "--data-dir", str(TABULAR)]
+    cases = [
+        ([*base, "--holdout", "magic"], "--holdout 'magic' is not an entry of"),
+        (
+            [*base, "--dataset", "banana,german", "--holdout", "german"],
+            "--holdout 'german' is also searched (--dataset 'german')",
+        ),
+        (
+            [*base, "--holdout", "banana,titanic,german,breast_cancer"],
+            "--holdout: every entry of",
+        ),
+        (
+            ["--suite", str(mixed), "--data-dir", str(TABULAR), "--holdout", "german"],
+            "needs them all binary or all multi-class",
+        ),
+        ([*base, "--dataset", "banana,titanic", "--specialist"], "--specialist"),
+        (["--holdout", "german"], "--dataset: name the dataset to search"),
+        ([*base, "--dataset", "banana,banana"], "'banana' is listed twice"),
+    ]
+    out = tmp_path / "never"
+    for argv, message in cases:
+        assert main(["search", *argv, "--out", str(out)]) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1, err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_an_interrupted_suite_search_resumes_without_training_twice(tmp_path):
+    longer = ["--budget", "60", "--population", "12", "--epochs", "2"]
+    assert main(_argv(tmp_path / "whole", *longer)) == 0
+    out = tmp_path / "interrupted"
+    db = out / "symact.sqlite"
+    cmd = [sys.executable, "-m", "symact", *_argv(out, *longer)]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        stored = 0
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as conn:
+                    stored = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
+        if stored >= 60:  # the references, the first generation and some more
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the search finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    before = {key: finished for key, _, _, finished in _runs(out)}
+    whole = {key for key, _, _, _ in _runs(tmp_path / "whole")}
+    assert 60 <= len(before) < len(whole)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    after = {key: finished for key, _, _, finished in _runs(out)}
+    # nothing trained twice: every run kept from the interrupted session is the same commit,
+    # and the rerun trained exactly the runs the uninterrupted search has and it lacked
+    assert {k: after[k] for k in before} == before
+    assert set(after) == whole
+    a = json.loads((out / "search.json").read_text())
+    b = json.loads((tmp_path / "whole" / "search.json").read_text())
+    assert [(c["formula"], c["fitness"]) for c in a["candidates"]] == [
+        (c["formula"], c["fitness"]) for c in b["candidates"]
+    ]
+    assert _csv(out / "search_results.csv") == _csv(tmp_path / "whole" / "search_results.csv")
+    assert not any(math.isnan(float(r["test_auc_mean"])) for r in _csv(out / "search_results.csv"))
