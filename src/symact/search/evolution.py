@@ -50,16 +50,25 @@ class SearchSettings:
     batch: int = 32
     epochs: int = 3
     search_seeds: tuple[int, ...] = (1, 2)
-    # the finalists' second look at validation: fresh seeds, so that the luck of the search
-    # seeds (what the evolution selected on) does not carry into the choice of finalists
+    # the last rung's seeds: fresh, so that the luck of the search seeds (what the evolution
+    # and the earlier rungs selected on) does not carry into the choice of finalists
     select_seeds: tuple[int, ...] = (501, 502)
     final_epochs: int = 15
     final_seeds: tuple[int, ...] = tuple(range(101, 111))
     top: int = 3
-    # the best by search fitness, scored again at final_epochs: 3-epoch fitness favours fast
+    # successive halving over training length (``ladder``): the best 1/eta of each rung go
+    # on to the next; ``rungs`` the epochs between ``epochs`` and ``final_epochs`` (None:
+    # epochs * eta, epochs * eta**2, ... below final_epochs)
+    eta: int = 3
+    rungs: tuple[int, ...] | None = None
+    # at most this many reach the last rung (final_epochs): 3-epoch fitness favours fast
     # learners, so the pool is wide (on HIGGS the best finalist's validation AUC at 15 epochs
     # was 0.6650 from 10 shapes, 0.6744 from 30, GELU's 0.6761; ~10% more training)
     rerank: int = 30
+    # share of the training part set aside before the search: the last rung, the baselines'
+    # validation scores and the finalists' margin are measured there, on rows the search's
+    # fitness never read (a thousand candidates ranked on one set of rows pick its winners)
+    selection: float = 0.2
     learnable_constants: bool = False
     specialist: bool = False  # the dataset's gplearn formula joins the first generation
     space: SearchSpace = field(default_factory=SearchSpace)
@@ -84,9 +93,39 @@ class SearchSettings:
             raise SettingError(f"rerank ({self.rerank}) must be at least top ({self.top})")
         if not 2 <= self.tournament <= self.population:
             raise SettingError(f"tournament must be in [2, population], got {self.tournament}")
+        if self.eta < 2:
+            raise SettingError(f"eta must be at least 2, got {self.eta}")
+        middle = self.rungs or ()
+        if any(not self.epochs < e < self.final_epochs for e in middle) or list(middle) != sorted(
+            set(middle)
+        ):
+            raise SettingError(
+                f"rungs {list(middle)} must increase strictly between epochs ({self.epochs}) "
+                f"and final_epochs ({self.final_epochs})"
+            )
+
+    @property
+    def ladder(self) -> tuple[int, ...]:
+        """Every rung's epochs: ``epochs`` (every candidate), the middle rungs, and
+        ``final_epochs`` (the verdict's training length, at which finalists are chosen)."""
+        if self.rungs is not None:
+            return (self.epochs, *self.rungs, self.final_epochs)
+        middle, e = [], self.epochs * self.eta
+        while e < self.final_epochs:
+            middle.append(e)
+            e *= self.eta
+        return (self.epochs, *middle, self.final_epochs)
 
     def search_split(self) -> SplitSpec:
-        return SplitSpec(self.seed, self.test_size, self.validation)
+        """Trained on the fit rows, scored on the search's validation rows."""
+        return SplitSpec(self.seed, self.test_size, self.validation, self.selection)
+
+    def select_split(self) -> SplitSpec:
+        """Scored on the selection rows (the search's own validation rows without a
+        selection share)."""
+        if not self.selection:
+            return self.search_split()
+        return SplitSpec(self.seed, self.test_size, 0.0, self.selection)
 
     def test_split(self) -> SplitSpec:
         return SplitSpec(self.seed, self.test_size)
@@ -105,6 +144,9 @@ class SearchSettings:
             "final_seeds": list(self.final_seeds),
             "top": self.top,
             "rerank": self.rerank,
+            "eta": self.eta,
+            "ladder": list(self.ladder),
+            "selection": self.selection,
             "learnable_constants": self.learnable_constants,
             "specialist": self.specialist,
             "operators": list(self.space.operators),
@@ -140,9 +182,7 @@ class Candidate:
     @property
     def fitness(self) -> float:
         """Mean validation score over the search seeds; NaN if a seed failed or untrained."""
-        if not self.scores or any(s is None for s in self.scores):
-            return math.nan
-        return float(np.mean(self.scores))
+        return mean_score(self.scores)
 
     def to_dict(self, *, simplify: bool = False) -> dict[str, Any]:
         """A JSON record; ``simplify`` adds the sympy-simplified formula (else None)."""
@@ -174,6 +214,23 @@ def metric_of(result: dict[str, Any] | None, n_classes: int) -> float | None:
         return None
     value = result[selection_metric(n_classes)[0]]
     return None if value is None else float(value)
+
+
+def mean_score(scores: Sequence[float | None]) -> float:
+    """The mean of per-run scores; NaN where there are none or one failed."""
+    if not scores or any(s is None for s in scores):
+        return math.nan
+    return float(np.mean(scores))
+
+
+def stage_score(
+    runs: Sequence[dict[str, Any] | None], n_classes: int
+) -> tuple[tuple[float | None, ...], float]:
+    """A candidate's score at a stage (a rung, the selection) from its stored runs there:
+    each run's score and their mean (NaN where one failed or is missing). The one place a
+    stage's runs become a score, in the search, every rung and the verdict."""
+    scores = tuple(metric_of(r, n_classes) for r in runs)
+    return scores, mean_score(scores)
 
 
 #: The store's record of how the search in it makes children (``SearchSpace.operator_table``).
@@ -255,19 +312,28 @@ class Search:
         stage: str = "search",
         data: DataSpec | None = None,
         learnable: bool | None = None,
+        epochs: int | None = None,
     ) -> list[RunSpec]:
-        """The runs that score ``formula`` at a stage: ``search`` (validation part, search
-        seeds, ``epochs``), ``select`` (validation part, select seeds, ``final_epochs``: the
-        finalists are chosen at the verdict's training length) or ``final`` (test part,
-        final seeds, ``final_epochs``)."""
+        """The runs that score ``formula`` at a stage: ``search`` (search validation rows,
+        search seeds, ``epochs`` or the given rung's), ``select`` (selection rows, select
+        seeds, ``final_epochs``: the last rung, where finalists are chosen at the verdict's
+        training length) or ``final`` (test part, final seeds, ``final_epochs``)."""
         s = self.settings
         lc = s.learnable_constants if learnable is None else learnable
         model = self.model.with_activation(str(formula), learnable_constants=lc)
-        epochs = s.epochs if stage == "search" else s.final_epochs
+        epochs = epochs or (s.epochs if stage == "search" else s.final_epochs)
         train = replace(s.train, epochs=epochs)
-        split = s.test_split() if stage == "final" else s.search_split()
+        split = {"search": s.search_split, "select": s.select_split, "final": s.test_split}
         seeds = {"search": s.search_seeds, "select": s.select_seeds, "final": s.final_seeds}[stage]
-        return [RunSpec(data or self.data, model, seed, train, split) for seed in seeds]
+        return [RunSpec(data or self.data, model, seed, train, split[stage]()) for seed in seeds]
+
+    def rung_specs(self, formula: Formula, rung: int) -> list[RunSpec]:
+        """The runs that score ``formula`` at rung ``rung`` of ``settings.ladder``: the last
+        is the ``select`` stage, the others the ``search`` stage at that rung's epochs."""
+        ladder = self.settings.ladder
+        if rung == len(ladder) - 1:
+            return self.run_specs(formula, stage="select")
+        return self.run_specs(formula, epochs=ladder[rung])
 
     # ------------------------------------------------------------------ the loop
 
@@ -353,7 +419,7 @@ class Search:
         results = self.store.stored_runs(spec.key() for group in specs.values() for spec in group)
         for c in batch:
             rs = [results.get(spec.key()) for spec in specs[c.index]]
-            c.scores = tuple(metric_of(r, self.n_classes) for r in rs)
+            c.scores, _ = stage_score(rs, self.n_classes)
             c.learned = tuple(tuple(r.get("learned_formulas") or ()) for r in rs if r)
             c.status = "trained" if not math.isnan(c.fitness) else "failed"
             if c.status == "failed":
