@@ -109,6 +109,7 @@ def test_the_report_opens_with_the_verdict_and_folds_the_details(searched):
     depth = {name: d for kind, name, d in events if kind == "table"}
     assert depth == {
         "table-verdict-table": 0,
+        "table-rungs": 0,
         "table-results": 1,
         "table-candidates": 1,
         "table-provenance": 1,

@@ -71,17 +71,42 @@ def add_parser(sub) -> None:
         default=None,
         help="stop after this long (e.g. 15m; default: no limit)",
     )
-    s.add_argument("--epochs", type=positive_int, default=3, help="epochs per candidate")
+    s.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help="epochs of the first rung, at which every candidate is trained (default 3)",
+    )
     s.add_argument("--search-seeds", type=positive_int, default=2, help="seeds per candidate")
     s.add_argument("--top", type=positive_int, default=3, help="finalists judged on test")
+    s.add_argument(
+        "--rungs",
+        default=None,
+        help="successive halving over training length: each rung's epochs, e.g. 3,9,15; "
+        "every candidate trains at the first, the best 1/--eta of each rung go on to the "
+        "next, the finalists are the best of the last (the verdict's epochs, fresh seeds, "
+        "selection rows). Default: --epochs, then x --eta while below --final-epochs, then "
+        "--final-epochs (3,9,15)",
+    )
+    s.add_argument(
+        "--eta",
+        type=positive_int,
+        default=3,
+        help="reduction factor of the rungs: the best 1/eta of each rung go on (default 3)",
+    )
     s.add_argument(
         "--rerank",
         type=positive_int,
         default=30,
-        help="the best candidates scored again on validation at --final-epochs, "
+        help="at most this many candidates reach the last rung (--final-epochs), "
         "from which the finalists are chosen",
     )
-    s.add_argument("--final-epochs", type=positive_int, default=15, help="epochs of the verdict")
+    s.add_argument(
+        "--final-epochs",
+        type=positive_int,
+        default=None,
+        help="epochs of the last rung and of the verdict (default 15)",
+    )
     s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict")
     s.add_argument(
         "--population",
@@ -184,6 +209,7 @@ def plan(args: argparse.Namespace):
             f"--max-size must be at least 2, got {args.max_size}: a one-node formula is x or a "
             "constant, both rejected as degenerate"
         )
+    epochs, middle, final_epochs = rung_ladder(args)
     if args.rerank < args.top:
         raise UsageError(
             f"--rerank ({args.rerank}) must be at least --top ({args.top}): the finalists are "
@@ -210,11 +236,13 @@ def plan(args: argparse.Namespace):
         budget=args.budget,
         population=args.population,
         tournament=args.tournament,
-        epochs=args.epochs,
+        epochs=epochs,
         search_seeds=tuple(range(1, 1 + args.search_seeds)),
-        final_epochs=args.final_epochs,
+        final_epochs=final_epochs,
         final_seeds=tuple(range(1001, 1001 + args.final_seeds)),
         top=args.top,
+        eta=args.eta,
+        rungs=middle,
         rerank=args.rerank,
         learnable_constants=args.learnable_constants,
         specialist=args.specialist,
@@ -292,6 +320,35 @@ def check_one_task(labels: list[tuple[str, str]], flags: list[str]) -> None:
             "a search over several datasets needs them all binary or all multi-class "
             f"(labels all), got {said}; search or hold out one kind"
         )
+
+
+def rung_ladder(args: argparse.Namespace) -> tuple[int, tuple[int, ...] | None, int]:
+    """(first rung's epochs, the middle rungs' or None for the default, last rung's) from
+    --rungs, --epochs and --final-epochs, which --rungs replaces."""
+    if args.eta < 2:
+        raise UsageError(f"--eta must be at least 2, got {args.eta}: the best 1/eta go on")
+    if args.rungs is None:
+        epochs = 3 if args.epochs is None else args.epochs
+        return epochs, None, 15 if args.final_epochs is None else args.final_epochs
+    given = [
+        flag
+        for flag, v in (("--epochs", args.epochs), ("--final-epochs", args.final_epochs))
+        if v is not None
+    ]
+    if given:
+        raise UsageError(
+            f"--rungs sets the first and last rung's epochs; leave out {' and '.join(given)}"
+        )
+    try:
+        ladder = [int(t) for t in args.rungs.split(",")]
+    except ValueError:
+        ladder = []
+    if len(ladder) < 2 or min(ladder) < 1 or ladder != sorted(set(ladder)):
+        raise UsageError(
+            f"--rungs: {args.rungs!r} is not a list of at least two increasing epoch counts, "
+            "e.g. 3,9,15"
+        )
+    return ladder[0], tuple(ladder[1:-1]), ladder[-1]
 
 
 # ------------------------------------------------------------------------------ progress

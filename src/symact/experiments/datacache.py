@@ -105,11 +105,27 @@ def make_split(ds: Dataset, split: SplitSpec) -> Split:
     Missing cells are filled from the rows the standardization is fitted on.
     """
     blocks = ds.onehot_blocks
-    if not split.validation:
+    if not split.validation and not split.selection:
         return split_standardize(
             ds.X, ds.y, seed=split.seed, test_size=split.test_size, onehot_blocks=blocks
         )
     X, y = training_part(ds, split)
+    if not split.validation:  # trained on the rest of the training part, scored on selection
+        return split_standardize(
+            X, y, seed=split.seed, test_size=split.selection, onehot_blocks=blocks
+        )
+    if split.selection:  # the selection rows are left out: neither trained nor scored on
+        rest = selection_rest(len(y), split)
+        X, y = X[rest], y[rest]
     return split_standardize(
         X, y, seed=split.seed, test_size=split.validation, onehot_blocks=blocks
     )
+
+
+def selection_rest(n: int, split: SplitSpec) -> np.ndarray:
+    """Positions, within the ``n`` rows of the training part, of those that are not the
+    selection rows of ``split`` (drawn as ``split_standardize`` draws its scored part)."""
+    from sklearn.model_selection import train_test_split
+
+    rest, _ = train_test_split(np.arange(n), test_size=split.selection, random_state=split.seed)
+    return rest

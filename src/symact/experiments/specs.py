@@ -82,21 +82,31 @@ class SplitSpec:
     ``validation > 0`` that share of the training part is held out and the run is scored on
     it (an activation search selects on validation rows, never on test rows); the test part
     is still the one ``seed`` draws, so a later verdict on test uses rows no search read.
+
+    ``selection > 0`` first sets that share of the training part aside as a search's
+    selection rows: with ``validation`` the run neither trains nor is scored on them (the
+    search's fitness never reads them); without, it trains on the rest of the training part
+    and is scored on them (the finalists are chosen on rows the search did not select on).
     """
 
     seed: int
     test_size: float = 0.2
     validation: float = 0.0
+    selection: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test_size < 1.0:
             raise SettingError(f"test_size must be in (0, 1), got {self.test_size}")
         if not 0.0 <= self.validation < 1.0:
             raise SettingError(f"validation must be in [0, 1), got {self.validation}")
+        if not 0.0 <= self.selection < 1.0:
+            raise SettingError(f"selection must be in [0, 1), got {self.selection}")
 
     @property
     def scored_on(self) -> str:
-        return "validation" if self.validation else "test"
+        if self.validation:
+            return "validation"
+        return "selection" if self.selection else "test"
 
     def to_dict(self) -> dict[str, Any]:
         return identity_dict(self)

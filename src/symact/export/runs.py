@@ -26,7 +26,7 @@ import numpy as np
 
 from symact.data.errors import DataError
 from symact.data.missing import fill_values
-from symact.experiments.datacache import DataCache, train_indices
+from symact.experiments.datacache import DataCache, selection_rest, train_indices
 from symact.experiments.specs import RunSpec
 from symact.experiments.store import StoreError
 from symact.export.model import ExportedModel, Preprocessing, feature_recipe
@@ -106,10 +106,14 @@ def _fit_rows(n: int, spec: RunSpec) -> np.ndarray:
     from sklearn.model_selection import train_test_split
 
     split = spec.split
-    if not split.validation:
+    if not split.validation and not split.selection:
         idx, _ = train_test_split(np.arange(n), test_size=split.test_size, random_state=split.seed)
         return idx
     part = train_indices(n, split)
+    if not split.validation:
+        return part[selection_rest(len(part), split)]
+    if split.selection:
+        part = part[selection_rest(len(part), split)]
     idx, _ = train_test_split(part, test_size=split.validation, random_state=split.seed)
     return idx
 

@@ -51,16 +51,25 @@ class SearchSettings:
     batch: int = 32
     epochs: int = 3
     search_seeds: tuple[int, ...] = (1, 2)
-    # the finalists' second look at validation: fresh seeds, so that the luck of the search
-    # seeds (what the evolution selected on) does not carry into the choice of finalists
+    # the last rung's seeds: fresh, so that the luck of the search seeds (what the evolution
+    # and the earlier rungs selected on) does not carry into the choice of finalists
     select_seeds: tuple[int, ...] = (501, 502)
     final_epochs: int = 15
     final_seeds: tuple[int, ...] = tuple(range(101, 111))
     top: int = 3
-    # the best by search fitness, scored again at final_epochs: 3-epoch fitness favours fast
+    # successive halving over training length (``ladder``): the best 1/eta of each rung go
+    # on to the next; ``rungs`` the epochs between ``epochs`` and ``final_epochs`` (None:
+    # epochs * eta, epochs * eta**2, ... below final_epochs)
+    eta: int = 3
+    rungs: tuple[int, ...] | None = None
+    # at most this many reach the last rung (final_epochs): 3-epoch fitness favours fast
     # learners, so the pool is wide (on HIGGS the best finalist's validation AUC at 15 epochs
     # was 0.6650 from 10 shapes, 0.6744 from 30, GELU's 0.6761; ~10% more training)
     rerank: int = 30
+    # share of the training part set aside before the search: the last rung, the baselines'
+    # validation scores and the finalists' margin are measured there, on rows the search's
+    # fitness never read (a thousand candidates ranked on one set of rows pick its winners)
+    selection: float = 0.2
     learnable_constants: bool = False
     specialist: bool = False  # the dataset's gplearn formula joins the first generation
     space: SearchSpace = field(default_factory=SearchSpace)
@@ -85,9 +94,39 @@ class SearchSettings:
             raise SettingError(f"rerank ({self.rerank}) must be at least top ({self.top})")
         if not 2 <= self.tournament <= self.population:
             raise SettingError(f"tournament must be in [2, population], got {self.tournament}")
+        if self.eta < 2:
+            raise SettingError(f"eta must be at least 2, got {self.eta}")
+        middle = self.rungs or ()
+        if any(not self.epochs < e < self.final_epochs for e in middle) or list(middle) != sorted(
+            set(middle)
+        ):
+            raise SettingError(
+                f"rungs {list(middle)} must increase strictly between epochs ({self.epochs}) "
+                f"and final_epochs ({self.final_epochs})"
+            )
+
+    @property
+    def ladder(self) -> tuple[int, ...]:
+        """Every rung's epochs: ``epochs`` (every candidate), the middle rungs, and
+        ``final_epochs`` (the verdict's training length, at which finalists are chosen)."""
+        if self.rungs is not None:
+            return (self.epochs, *self.rungs, self.final_epochs)
+        middle, e = [], self.epochs * self.eta
+        while e < self.final_epochs:
+            middle.append(e)
+            e *= self.eta
+        return (self.epochs, *middle, self.final_epochs)
 
     def search_split(self) -> SplitSpec:
-        return SplitSpec(self.seed, self.test_size, self.validation)
+        """Trained on the fit rows, scored on the search's validation rows."""
+        return SplitSpec(self.seed, self.test_size, self.validation, self.selection)
+
+    def select_split(self) -> SplitSpec:
+        """Scored on the selection rows (the search's own validation rows without a
+        selection share)."""
+        if not self.selection:
+            return self.search_split()
+        return SplitSpec(self.seed, self.test_size, 0.0, self.selection)
 
     def test_split(self) -> SplitSpec:
         return SplitSpec(self.seed, self.test_size)
@@ -106,6 +145,9 @@ class SearchSettings:
             "final_seeds": list(self.final_seeds),
             "top": self.top,
             "rerank": self.rerank,
+            "eta": self.eta,
+            "ladder": list(self.ladder),
+            "selection": self.selection,
             "learnable_constants": self.learnable_constants,
             "specialist": self.specialist,
             "operators": list(self.space.operators),
@@ -144,9 +186,7 @@ class Candidate:
     def fitness(self) -> float:
         """Mean validation score over the search seeds; NaN if a seed failed or untrained.
         Over several datasets, the mean of their normalized scores (``search.aggregate``)."""
-        if self.datasets:
-            return aggregate([d.normalized for d in self.datasets])
-        return mean_score(self.scores)
+        return fitness_of(self.scores, self.datasets)
 
     def to_dict(self, *, simplify: bool = False) -> dict[str, Any]:
         """A JSON record; ``simplify`` adds the sympy-simplified formula (else None)."""
@@ -179,6 +219,24 @@ def metric_of(result: dict[str, Any] | None, n_classes: int) -> float | None:
         return None
     value = result[selection_metric(n_classes)[0]]
     return None if value is None else float(value)
+
+
+def stage_score(
+    runs: Sequence[dict[str, Any] | None], n_classes: int
+) -> tuple[tuple[float | None, ...], float]:
+    """A candidate's score at a stage (a rung, the selection) from its stored runs there:
+    each run's score and their mean (NaN where one failed or is missing). The one place a
+    stage's runs become a score, in the search, every rung and the verdict."""
+    scores = tuple(metric_of(r, n_classes) for r in runs)
+    return scores, mean_score(scores)
+
+
+def fitness_of(scores: Sequence[float | None], per_dataset: Sequence[DatasetScore]) -> float:
+    """A fitness from a stage's scores: the mean over seeds on one dataset, the aggregate of
+    the normalized scores on several (``search.aggregate``); what ``Candidate.fitness`` is."""
+    if per_dataset:
+        return aggregate([d.normalized for d in per_dataset])
+    return mean_score(scores)
 
 
 #: The store's record of how the search in it makes children (``SearchSpace.operator_table``).
@@ -253,16 +311,17 @@ class Search:
         self.rng = np.random.default_rng(settings.seed)
         self.state = SearchState()
         self.model = settings.light.with_outputs(n_classes)
-        self._references: dict[str, dict[DataSpec, Reference]] = {}
+        self._references: dict[tuple[str, int | None], dict[DataSpec, Reference]] = {}
 
     # ------------------------------------------------------------------ specs
 
-    def _model_for(self, data: DataSpec, model: ModelSpec | None = None) -> ModelSpec:
-        if model is not None:
-            return model.with_outputs(self.cache.n_classes(data))
-        return (
-            self.model if data == self.data else self.model.with_outputs(self.cache.n_classes(data))
-        )
+    def _model_for(self, data: DataSpec, network: ModelSpec | None = None) -> ModelSpec:
+        if network is not None:
+            return network.with_outputs(self._classes(data))
+        return self.model if data == self.data else self.model.with_outputs(self._classes(data))
+
+    def _classes(self, data: DataSpec) -> int:
+        return self.n_classes if data == self.data else self.cache.n_classes(data)
 
     def run_specs(
         self,
@@ -271,75 +330,104 @@ class Search:
         stage: str = "search",
         data: DataSpec | None = None,
         learnable: bool | None = None,
+        epochs: int | None = None,
         network: ModelSpec | None = None,
     ) -> list[RunSpec]:
-        """The runs that score ``formula`` at a stage: ``search`` (validation part, search
-        seeds, ``epochs``), ``select`` (validation part, select seeds, ``final_epochs``: the
-        finalists are chosen at the verdict's training length) or ``final`` (test part,
-        final seeds, ``final_epochs``). ``network``: another network than the Light one
-        (Heavy ReLU, a reference of a search over several datasets)."""
+        """The runs that score ``formula`` at a stage: ``search`` (search validation rows,
+        search seeds, ``epochs`` or the given rung's), ``select`` (selection rows, select
+        seeds, ``final_epochs``: the last rung, where finalists are chosen at the verdict's
+        training length) or ``final`` (test part, final seeds, ``final_epochs``).
+        ``network``: another network than the Light one (Heavy ReLU, a reference of a search
+        over several datasets)."""
         s = self.settings
         lc = s.learnable_constants if learnable is None else learnable
         data = data or self.data
         model = self._model_for(data, network).with_activation(str(formula), learnable_constants=lc)
-        epochs = s.epochs if stage == "search" else s.final_epochs
+        epochs = epochs or (s.epochs if stage == "search" else s.final_epochs)
         train = replace(s.train, epochs=epochs)
-        split = s.test_split() if stage == "final" else s.search_split()
+        split = {"search": s.search_split, "select": s.select_split, "final": s.test_split}
         seeds = {"search": s.search_seeds, "select": s.select_seeds, "final": s.final_seeds}[stage]
-        return [RunSpec(data, model, seed, train, split) for seed in seeds]
+        return [RunSpec(data, model, seed, train, split[stage]()) for seed in seeds]
+
+    def rung_stage(self, rung: int) -> tuple[str, int | None]:
+        """(stage, epochs) of rung ``rung`` of ``settings.ladder``: the last is the
+        ``select`` stage, the others the ``search`` stage at that rung's epochs."""
+        ladder = self.settings.ladder
+        if rung == len(ladder) - 1:
+            return "select", None
+        return "search", ladder[rung]
+
+    def rung_specs(self, formula: Formula, rung: int) -> list[RunSpec]:
+        """The runs that score ``formula`` at rung ``rung`` (:meth:`rung_stage`)."""
+        stage, epochs = self.rung_stage(rung)
+        return self.run_specs(formula, stage=stage, epochs=epochs)
 
     # ------------------------------------------------------------------ scores
 
     def label(self, data: DataSpec) -> str:
         return self.cache.dataset(data).display_name
 
-    def references(self, stage: str) -> dict[DataSpec, Reference]:
-        """Light ReLU's and Heavy ReLU's scores on each search dataset at ``stage`` (trained
-        once, then stored): the units of ``search.aggregate``'s normalization."""
-        if stage not in self._references:
+    def references(self, stage: str, epochs: int | None = None) -> dict[DataSpec, Reference]:
+        """Light ReLU's and Heavy ReLU's scores on each search dataset at ``stage`` (and
+        ``epochs``; trained once, then stored): the units of ``search.aggregate``."""
+        key = (stage, epochs)
+        if key not in self._references:
             relu = parse_formula("relu(x)")
             heavy = replace(self.settings.light, hidden=HEAVY.hidden)
             groups = {
-                (d, which): self.run_specs(relu, stage=stage, data=d, learnable=False, network=net)
+                (d, which): self.run_specs(
+                    relu, stage=stage, data=d, learnable=False, epochs=epochs, network=net
+                )
                 for d in self.datasets
                 for which, net in (("light", None), ("heavy", heavy))
             }
             self.train([spec for g in groups.values() for spec in g])
             results = self.store.stored_runs(spec.key() for g in groups.values() for spec in g)
             score = {
-                k: mean_score(
-                    [metric_of(results.get(spec.key()), self._classes(k[0])) for spec in g]
-                )
+                k: stage_score([results.get(spec.key()) for spec in g], self._classes(k[0]))[1]
                 for k, g in groups.items()
             }
-            self._references[stage] = {
+            self._references[key] = {
                 d: Reference(score[(d, "light")], score[(d, "heavy")]) for d in self.datasets
             }
-        return self._references[stage]
+        return self._references[key]
 
-    def _classes(self, data: DataSpec) -> int:
-        return self.n_classes if data == self.data else self.cache.n_classes(data)
+    def references_used(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Every reference trained so far, for the search's record: "stage" or
+        "stage@epochs" -> dataset label -> Light ReLU, Heavy ReLU, scale."""
+        return {
+            (stage if epochs is None else f"{stage}@{epochs}"): {
+                self.label(d): r.to_dict() for d, r in refs.items()
+            }
+            for (stage, epochs), refs in self._references.items()
+        }
 
     def stage_scores(
-        self, formulas: Sequence[tuple[Formula, bool]], stage: str
+        self,
+        formulas: Sequence[tuple[Formula, bool]],
+        stage: str,
+        epochs: int | None = None,
     ) -> list[tuple[tuple[float | None, ...], tuple[DatasetScore, ...], tuple[dict, ...]]]:
-        """THE score of each (formula, learnable) at ``stage`` on the search's datasets, all
-        trained in one grid (what is stored is not trained again). Per formula: the scores
-        by seed (one-dataset search; else empty), the per-dataset scores (several datasets;
-        else empty) and the stored results of its runs on the first dataset. A candidate's
-        fitness is the mean of the former, or the aggregate of the latter."""
+        """The score of each (formula, learnable) at ``stage`` on the search's datasets, all
+        trained in one grid (what is stored is not trained again), each dataset's by
+        :func:`stage_score`. Per formula: the scores by seed (one-dataset search; else
+        empty), the per-dataset scores (several datasets; else empty) and the stored results
+        of its runs on the first dataset. Its fitness: :func:`fitness_of` of the two."""
         several = len(self.datasets) > 1
         groups = [
-            [self.run_specs(f, stage=stage, data=d, learnable=lc) for d in self.datasets]
+            [
+                self.run_specs(f, stage=stage, data=d, learnable=lc, epochs=epochs)
+                for d in self.datasets
+            ]
             for f, lc in formulas
         ]
         self.train([spec for g in groups for per in g for spec in per])
         results = self.store.stored_runs(spec.key() for g in groups for per in g for spec in per)
-        refs = self.references(stage) if several else {}
+        refs = self.references(stage, epochs) if several else {}
         out = []
         for g in groups:
             seeds = [
-                tuple(metric_of(results.get(spec.key()), self._classes(d)) for spec in per)
+                stage_score([results.get(spec.key()) for spec in per], self._classes(d))[0]
                 for d, per in zip(self.datasets, g, strict=True)
             ]
             first = tuple(results.get(spec.key()) for spec in g[0])
@@ -352,6 +440,15 @@ class Search:
             )
             out.append(((), per_dataset, first))
         return out
+
+    def rung_scores(self, formulas: Sequence[Formula], rung: int) -> list[float]:
+        """Each formula's fitness at rung ``rung``: its mean score there on a one-dataset
+        search, the aggregate of its normalized per-dataset scores (references trained at
+        the same rung) on several."""
+        stage, epochs = self.rung_stage(rung)
+        lc = self.settings.learnable_constants
+        scored = self.stage_scores([(f, lc) for f in formulas], stage, epochs)
+        return [fitness_of(seeds, per_dataset) for seeds, per_dataset, _ in scored]
 
     # ------------------------------------------------------------------ the loop
 

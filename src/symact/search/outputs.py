@@ -65,6 +65,7 @@ RESULT_COLUMNS = (
     "p_holm",
     "best_baseline",
     "learned_formula",
+    "offered",
 )
 #: Candidates whose formula is simplified with sympy in search.json (it costs ~20-150 ms
 #: each, so not all of a thousand): the best by fitness; the others have it null.
@@ -72,8 +73,11 @@ SIMPLIFIED = 25
 
 SPLIT_NOTE = (
     "Selection on validation, judgement on test. One test part ({test:.0%} of the rows, drawn "
-    "with --seed {seed}) is held out for the whole search and its verdict: the search trains "
-    "on the rest minus a validation part ({val:.0%} of it) and scores candidates there only. "
+    "with --seed {seed}) is held out for the whole search and its verdict. Of the rest, "
+    "{selection:.0%} are selection rows, which the search's fitness never reads: the last rung "
+    "chooses the finalists there, and a finalist is offered as better only where it beats the "
+    "best baseline there. The search trains on what remains minus a validation part "
+    "({val:.0%} of it) and scores candidates on that part. "
     "The verdict's seeds vary initialization, data order and dropout, never which rows are "
     "test. This departs from the paper's protocol (a new split per seed) on purpose: with a "
     "new split per seed, verdict test rows would be rows the search selected on."
@@ -108,7 +112,9 @@ def search_document(
         "evaluate_on": [d.to_dict() for d in outcome.evaluate_on],
         "settings": s.identity(),
         "time_limit": s.time_limit,
-        "split": SPLIT_NOTE.format(test=s.test_size, seed=s.seed, val=s.validation),
+        "split": SPLIT_NOTE.format(
+            test=s.test_size, seed=s.seed, val=s.validation, selection=s.selection
+        ),
         "stopped": st.stopped,
         "trained": st.trained,
         "specialists": outcome.specialists,
@@ -116,6 +122,7 @@ def search_document(
         "majority": dict(majority or {}),
         "candidates": candidates,
         "entries": [e.to_dict() for e in outcome.entries],
+        "rungs": [r.to_dict() for r in outcome.rungs],
     }
 
 
@@ -403,6 +410,23 @@ def _classes(doc: dict[str, Any], label: str) -> int:
     return next(e["n_classes"] for e in doc["entries"] if e["dataset"] == label)
 
 
+def rung_table(rungs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per rung of the search's ``rungs`` record (``search.rungs.Rung.to_dict``)."""
+    return [
+        {
+            "rung": r["rung"],
+            "candidates": len(r["candidates"]),
+            "epochs": r["epochs"],
+            "seeds": len(r["seeds"]),
+            "rows": r["rows"],
+            "best score": max((v for v in r["scores"] if v is not None), default=None),
+            "promoted": len(r["promoted"]) if i + 1 < len(rungs) else None,
+            "Spearman with the previous rung": r["spearman"],
+        }
+        for i, r in enumerate(rungs)
+    ]
+
+
 def _report(
     doc: dict[str, Any],
     table: pd.DataFrame,
@@ -452,6 +476,17 @@ def _report(
                 "the finalists). 'majority class': the accuracy of always answering the "
                 "held-out set's most common class; an accuracy marked 'below' does worse.",
                 "verdict-table",
+            ),
+            ReportTable(
+                "Rungs",
+                rung_table(doc.get("rungs") or []),
+                "Successive halving over training length: every trained candidate is scored "
+                "at the first rung; the best 1/eta of each rung (distinct shapes, no baseline) "
+                "go on to the next; the finalists are the best of the last, at the verdict's "
+                "training length with fresh seeds. Spearman: the rank correlation of a rung's "
+                "scores with the previous rung's, on the candidates in both (how well the "
+                "cheaper rung predicted it).",
+                "rungs",
             ),
             ReportTable(
                 "All verdict columns",

@@ -2,10 +2,11 @@
 
 The pipeline: load the data; on binary data discover the gplearn Specialist on the
 training part only (it is a baseline of the verdict, and a member of the first generation
-when asked); evolve (``evolution.Search``); pick the finalists on validation and judge them
-on test with fresh seeds (``verdict``), on this dataset and on each ``evaluate_on``
-dataset. Every run goes through ``run_grid``, so it is committed to the results store as
-it finishes and trained by whichever executor is given (local threads, Ray).
+when asked); evolve (``evolution.Search``); promote the best through longer trainings to
+the finalists, chosen on the selection rows (``rungs``); judge them on test with fresh seeds
+(``verdict``), on this dataset and on each ``evaluate_on`` dataset. Every run goes through
+``run_grid``, so it is committed to the results store as it finishes and trained by
+whichever executor is given (local threads, Ray).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from symact.experiments.specs import DataSpec, DiscoverySpec, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.formula.tree import Formula
 from symact.search.evolution import ProgressFn, Search, SearchSettings, SearchState
-from symact.search.verdict import Entry, judge, plan_verdict, select
+from symact.search.rungs import Rung, climb, finalists
+from symact.search.verdict import Entry, judge, plan_verdict
 
 
 @dataclass
@@ -42,6 +44,7 @@ class SearchOutcome:
     specialists: dict[str, str] = field(default_factory=dict)  # dataset label -> formula
     provenance: dict[str, dict] = field(default_factory=dict)
     evaluate_on: tuple[DataSpec, ...] = ()
+    rungs: list[Rung] = field(default_factory=list)
     datasets: tuple[DataSpec, ...] = ()
     holdout: tuple[DataSpec, ...] = ()
     references: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
@@ -146,9 +149,10 @@ def run_search(
         progress=progress,
     )
     state = search.run()
-    rerank, epochs = settings.rerank, settings.final_epochs
-    say(f"selection: the {rerank} best shapes again, {epochs} epochs, fresh seeds, validation")
-    chosen = select(search, state.candidates)
+    ladder = " -> ".join(str(e) for e in settings.ladder)
+    say(f"rungs: epochs {ladder}, the best 1/{settings.eta} of each go on")
+    rungs = climb(search, state.candidates, say)
+    chosen = finalists(rungs, state.candidates, settings.top)
     n_final = len(settings.final_seeds)
     say(f"verdict: {len(chosen)} finalist(s) against the baselines, {n_final} seeds")
     entries: list[Entry] = []
@@ -175,10 +179,7 @@ def run_search(
         )
     train([spec for e in entries for spec in e.final_specs])
     rows = verdict_rows([e.to_dict() for e in entries], store)
-    references = {
-        stage: {labels[d]: r.to_dict() for d, r in refs.items()}
-        for stage, refs in search._references.items()
-    }
+    references = search.references_used()
     return SearchOutcome(
         searched[0],
         first,
@@ -189,6 +190,7 @@ def run_search(
         {k: str(v) for k, v in specialists.items()},
         provenance,
         tuple(evaluate_on),
+        rungs,
         searched,
         tuple(holdout),
         references,

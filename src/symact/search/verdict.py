@@ -1,16 +1,17 @@
 """The verdict on a search: selected on validation, judged on test with fresh seeds.
 
-The ``rerank`` best searched formulas that are not themselves a baseline are trained again
-on the validation part for ``final_epochs`` (search seeds), and the ``top`` best of them by
-that score are trained from scratch on the whole training part for ``final_epochs`` with the
-``final_seeds`` (disjoint from the search seeds) and scored on the test part, which nothing
-before read; beside them
-Light ReLU, GELU, SiLU and, on binary data, the dataset's gplearn Specialist (discovered on
-the training part only). Each finalist is compared with the best baseline *by validation
-score* (never chosen on test, where the comparison would favour the baseline that happened
-to do well on these test rows): the paired difference by seed, its 95% t-interval, the
-paired t p-value, and Holm's step-down over the finalists. On other datasets
-(``--evaluate-on``) the same verdict is repeated with that dataset's baselines.
+The finalists (the ``top`` best of the last rung, ``search.rungs``: ``final_epochs`` on the
+selection rows, which the search's fitness never read) are trained from scratch on the whole
+training part for ``final_epochs`` with the ``final_seeds`` (disjoint from every earlier
+stage's) and scored on the test part, which nothing before read; beside them Light ReLU,
+GELU, SiLU and, on binary data, the dataset's gplearn Specialist (discovered on the training
+part only), scored on the selection rows as the last rung is. Each finalist is compared with
+the best baseline *by that validation score* (never chosen on test, where the comparison
+would favour the baseline that happened to do well on these test rows): the paired
+difference by seed, its 95% t-interval, the paired t p-value, and Holm's step-down over the
+finalists. A finalist is *offered* as better only where it beat that baseline on the
+selection rows; otherwise the verdict says the search found nothing better than it. On other
+datasets (``--evaluate-on``) the same verdict is repeated with that dataset's baselines.
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula
 from symact.numbers import finite_or_none, none_as_nan
 from symact.report.statistics import holm, mean_confidence_interval
-from symact.search.aggregate import aggregate, mean_score
-from symact.search.evolution import Candidate, Search, metric_of, selection_metric
+from symact.search.evolution import Candidate, Search, metric_of, selection_metric, stage_score
 from symact.search.screen import FINGERPRINT_POINTS, screen
 
 #: The verdict's baselines: label -> formula (the Specialist is added per dataset).
@@ -80,35 +80,13 @@ def ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
 def validation_scores(
     search: Search, formulas: Sequence[tuple[Formula, bool]], data: DataSpec, stage: str
 ) -> list[float]:
-    """Mean validation score over the stage's seeds of each (formula, learnable), all
-    trained in one grid (what is stored is not trained again)."""
+    """Score at the stage (:func:`stage_score`) of each (formula, learnable), all trained
+    in one grid (what is stored is not trained again)."""
     groups = [search.run_specs(f, stage=stage, data=data, learnable=lc) for f, lc in formulas]
     search.train([spec for g in groups for spec in g])
     results = search.store.stored_runs(spec.key() for g in groups for spec in g)
     n_classes = search.cache.n_classes(data)
-    out = []
-    for g in groups:
-        scores = [metric_of(results.get(spec.key()), n_classes) for spec in g]
-        out.append(math.nan if any(v is None for v in scores) else float(np.mean(scores)))
-    return out
-
-
-def select(search: Search, candidates: Sequence[Candidate]) -> list[tuple[Candidate, float]]:
-    """The finalists: the ``rerank`` best distinct shapes by search fitness are trained
-    again on the validation part for ``final_epochs`` with fresh seeds (a search's short
-    trainings favour activations that learn fast, not those that end best, and its seeds
-    carry the luck it selected on), and the ``top`` best of them by that score go to the
-    verdict, with it. Over several datasets the score is the aggregate of
-    ``search.aggregate``, with the references trained at this stage."""
-    s = search.settings
-    pool = diverse(ranked(candidates), s.rerank)
-    lc = s.learnable_constants
-    scores = [
-        aggregate([d.normalized for d in per_dataset]) if per_dataset else mean_score(seeds)
-        for seeds, per_dataset, _ in search.stage_scores([(c.formula, lc) for c in pool], "select")
-    ]
-    order = sorted(zip(pool, scores, strict=True), key=lambda cs: (-_key(cs[1]), cs[0].index))
-    return order[: s.top]
+    return [stage_score([results.get(spec.key()) for spec in g], n_classes)[1] for g in groups]
 
 
 #: Two candidates whose values on N(0, 1) inputs correlate above this are one shape, up to
@@ -124,23 +102,19 @@ def diverse(order: Sequence[Candidate], n: int) -> list[Candidate]:
     shapes test ten.
     """
     chosen: list[Candidate] = []
-    shapes: list[np.ndarray] = []
+    shapes = np.empty((0, FINGERPRINT_POINTS.size))
     for c in order:
-        with np.errstate(all="ignore"):
-            y = np.asarray(c.formula.to_numpy(features=False)(FINGERPRINT_POINTS), dtype=float)
-        y = np.broadcast_to(y, FINGERPRINT_POINTS.shape)
-        z = (y - y.mean()) / (y.std() or 1.0)
-        if any(abs(float(np.mean(z * other))) > SAME_SHAPE for other in shapes):
-            continue
-        chosen.append(c)
-        shapes.append(z)
         if len(chosen) == n:
             break
+        with np.errstate(all="ignore"):
+            y = np.asarray(c.formula.to_numpy(features=False)(FINGERPRINT_POINTS), dtype=float)
+        y = np.broadcast_to(y, FINGERPRINT_POINTS.shape).ravel()
+        z = (y - y.mean()) / (y.std() or 1.0)
+        if shapes.size and np.max(np.abs(shapes @ z)) / z.size > SAME_SHAPE:
+            continue
+        chosen.append(c)
+        shapes = np.vstack([shapes, z])
     return chosen
-
-
-def _key(score: float) -> float:
-    return -math.inf if math.isnan(score) else score
 
 
 def baseline_formulas(specialist: Formula | None) -> list[tuple[str, Formula]]:
@@ -211,6 +185,7 @@ def judge(entries: Sequence[dict[str, Any]], results: dict[str, dict]) -> list[d
             "ci_high": math.nan,
             "p_value": math.nan,
             "p_holm": math.nan,
+            "offered": _offered(e, best),
         }
         if best is not None and e is not best:
             mine = _scores(e, results)
@@ -228,6 +203,15 @@ def judge(entries: Sequence[dict[str, Any]], results: dict[str, dict]) -> list[d
     for (i, _), p in zip(p_values, adjusted, strict=True):
         rows[i]["p_holm"] = float(p)
     return rows
+
+
+def _offered(e: dict[str, Any], best: dict[str, Any] | None) -> bool:
+    """A finalist is offered as better only where it beat the best baseline on the rows it
+    was chosen on (the selection rows, at the verdict's training length)."""
+    if not e["activation"].startswith("candidate"):
+        return False
+    mine = none_as_nan(e["val_score"])
+    return best is None or (not math.isnan(mine) and mine > none_as_nan(best["val_score"]))
 
 
 def _scores(e: dict[str, Any], results: dict[str, dict]) -> dict[int, float]:
@@ -265,7 +249,9 @@ def conclusions(rows: Sequence[dict[str, Any]], n_classes: Mapping[str, int]) ->
 
 def conclusion(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> str:
     """The verdict on one dataset in one sentence: which finalists are better, worse or
-    not decidable against the best baseline by validation, at Holm's 0.05."""
+    not decidable against the best baseline by validation, at Holm's 0.05; a finalist that
+    did not beat that baseline on the selection rows is not offered as better, and where
+    none did, the sentence says the search found nothing better than it."""
     mine = [r for r in rows if r["dataset"] == dataset]
     finals = [r for r in mine if r["activation"].startswith("candidate")]
     if not finals:
@@ -276,6 +262,8 @@ def conclusion(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> str
         d, lo, hi, p = (r[k] for k in ("diff_vs_best_baseline", "ci_low", "ci_high", "p_holm"))
         if any(isinstance(v, float) and math.isnan(v) for v in (d, lo, hi, p)):
             verdict = "not decidable (no spread or too few seeds)"
+        elif p < 0.05 and lo > 0 and not r.get("offered", True):
+            verdict = "ahead on test but not offered (it did not beat it on the selection rows)"
         elif p < 0.05 and lo > 0:
             verdict = "better"
         elif p < 0.05 and hi < 0:
@@ -289,9 +277,10 @@ def conclusion(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> str
     best_val = next((r["val_score"] for r in mine if r["activation"] == best), math.nan)
     top_val = max(r["val_score"] for r in finals)
     selection = (
-        f" Already on validation, at the verdict's training length, no finalist reached "
-        f"{best} ({top_val:.4f} against {best_val:.4f})."
-        if top_val < best_val
+        f" The search found nothing better than {best}: on the selection rows, at the "
+        f"verdict's training length, no finalist beat it ({top_val:.4f} against "
+        f"{best_val:.4f})."
+        if not any(r.get("offered", True) for r in finals)
         else ""
     )
     return (
