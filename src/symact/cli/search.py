@@ -318,7 +318,7 @@ def check_one_task(labels: list[tuple[str, str]], flags: list[str]) -> None:
         said = "; ".join(f"labels {k}: {', '.join(v)}" for k, v in sorted(kinds.items()))
         raise UsageError(
             "a search over several datasets needs them all binary or all multi-class "
-            f"(labels all), got {said}; search or hold out one kind"
+            f"(labels all), got {said}; search and hold out datasets of one kind"
         )
 
 

@@ -5,7 +5,9 @@ A finished search leaves its runs in the store and one ``search`` document
 not), and the verdict's rows with the keys of their final runs. :func:`write_search_outputs`
 computes everything from those: ``search_results.csv`` (the verdict), ``search.json``,
 ``search_progress.png``, ``search_activations.png``, ``search_forest_N.png`` (one forest
-plot per dataset) and ``search_report.html``, which opens with the verdict (every name
+plot per dataset), for a search over several datasets or with held-out ones
+``search_matrix.csv`` and ``search_transfer.csv`` (``search.transfer``), and
+``search_report.html``, which opens with the verdict (every name
 apart from a benchmark's, so that both commands can share one ``--out``). ``symact report
 DIR`` calls it too.
 """

@@ -60,7 +60,7 @@ def one_task(classes: dict[str, int]) -> int:
         raise DataError(
             f"a search over several datasets needs all of them binary (AUC) or all "
             f"multi-class (accuracy); binary: {', '.join(binary)}; multi-class: "
-            f"{', '.join(multi)}: search or hold out one kind"
+            f"{', '.join(multi)}: search and hold out datasets of one kind"
         )
     return next(iter(classes.values()))
 
