@@ -73,7 +73,7 @@ def add_parser(sub) -> None:
         "--epochs",
         type=positive_int,
         default=None,
-        help="epochs of the first rung, at which every candidate is trained (default 3)",
+        help="epochs of the first rung, at which every candidate is trained (default: 3)",
     )
     s.add_argument("--search-seeds", type=positive_int, default=2, help="seeds per candidate")
     s.add_argument("--top", type=positive_int, default=3, help="finalists judged on test")
@@ -103,7 +103,7 @@ def add_parser(sub) -> None:
         "--final-epochs",
         type=positive_int,
         default=None,
-        help="epochs of the last rung and of the verdict (default 15)",
+        help="epochs of the last rung and of the verdict (default: 15)",
     )
     s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict")
     s.add_argument(
