@@ -80,6 +80,22 @@ def test_the_selection_rows_are_neither_trained_nor_scored_on_by_the_search():
     )
 
 
+def test_bad_rung_options_are_one_line_before_any_work(tmp_path, capsys):
+    out = tmp_path / "never"
+    cases = [
+        (["--rungs", "3,9,15", "--epochs", "2"], "--rungs sets the first and last rung's"),
+        (["--rungs", "9,3"], "--rungs: '9,3' is not a list of at least two increasing"),
+        (["--rungs", "5"], "--rungs: '5' is not a list"),
+        (["--rungs", "3,x"], "--rungs: '3,x'"),
+        (["--eta", "1"], "--eta must be at least 2"),
+    ]
+    for argv, message in cases:
+        assert main(["search", "--dataset", "breast_cancer", *argv, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err and err.count("\n") == 1, (argv, err)
+    assert not out.exists()
+
+
 def _mail_csv(shared_data: Path, path: Path) -> Path:
     lines = (shared_data / "spambase.data").read_text().splitlines()[:2500]
     rows = [line.split(",") for line in lines]
