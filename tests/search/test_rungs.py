@@ -30,6 +30,7 @@ from symact.experiments.store import ResultsStore
 from symact.formula.parser import parse_formula
 from symact.search.evolution import SearchSettings
 from symact.search.rungs import RUNGS_DOCUMENT, promotions, spearman
+from symact.search.verdict import conclusion, judge
 
 
 def test_the_default_ladder_multiplies_by_eta_up_to_the_verdicts_epochs():
@@ -78,6 +79,52 @@ def test_the_selection_rows_are_neither_trained_nor_scored_on_by_the_search():
     assert (
         SearchSettings(selection=0.0).select_split() == SearchSettings(selection=0.0).search_split()
     )
+
+
+def test_the_exported_runs_fit_rows_are_the_splits_training_rows():
+    """``export``'s record of the rows a run's standardization was fitted on agrees with
+    ``make_split`` for the search's and the last rung's splits too."""
+    from sklearn.preprocessing import StandardScaler
+
+    from symact.experiments.specs import DataSpec, RunSpec
+    from symact.export.runs import _fit_rows
+    from symact.models import LIGHT
+
+    ds = load_dataset("breast_cancer")
+    s = SearchSettings(seed=3)
+    for split in (s.search_split(), s.select_split(), s.test_split()):
+        spec = RunSpec(DataSpec("breast_cancer"), LIGHT, 1, s.train, split)
+        rows = ds.X[_fit_rows(len(ds.y), spec)]
+        expected = StandardScaler().fit_transform(rows.astype(np.float64)).astype(np.float32)
+        assert np.array_equal(make_split(ds, split).X_train, expected), split
+
+
+def test_a_finalist_that_did_not_beat_the_best_baseline_on_selection_rows_is_not_offered():
+    def entry(name: str, val: float) -> dict:
+        finals = [[seed, f"{name}-{seed}"] for seed in (1, 2, 3)]
+        return {"dataset": "D", "activation": name, "formula": "x", "val_score": val,
+                "n_classes": 2, "finals": finals}  # fmt: skip
+
+    entries = [entry("ReLU", 0.90), entry("candidate 1", 0.89), entry("candidate 2", 0.91)]
+    test_auc = {"ReLU": (0.80, 0.81, 0.82), "candidate 1": (0.90, 0.92, 0.91),
+                "candidate 2": (0.80, 0.82, 0.81)}  # fmt: skip
+    results = {
+        f"{name}-{seed}": {"accuracy": 0.5, "auc": auc, "failed": False}
+        for name, aucs in test_auc.items()
+        for seed, auc in zip((1, 2, 3), aucs, strict=True)
+    }
+    rows = {r["activation"]: r for r in judge(entries, results)}
+    assert [rows[n]["offered"] for n in ("ReLU", "candidate 1", "candidate 2")] == [
+        False,
+        False,
+        True,
+    ]
+    text = conclusion(list(rows.values()), "D", "AUC")
+    assert "candidate 1 (x) ahead on test but not offered" in text
+    assert "found nothing better" not in text  # candidate 2 beat ReLU on selection rows
+    entries[2]["val_score"] = 0.90  # a tie is no margin
+    text = conclusion(judge(entries, results), "D", "AUC")
+    assert "The search found nothing better than ReLU: on the selection rows" in text
 
 
 def test_bad_rung_options_are_one_line_before_any_work(tmp_path, capsys):
