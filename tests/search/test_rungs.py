@@ -275,7 +275,9 @@ def test_a_search_interrupted_mid_rung_resumes_without_training_anything_stored(
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     reader.join(timeout=10)
-    assert "Run the same command again to continue the same search" in "".join(lines)
+    printed = "".join(lines)
+    assert "candidates trained (rung 1 of 2)" in printed, printed
+    assert "Run the same command again to continue the same search" in printed
     with sqlite3.connect(db) as conn:
         before = dict(conn.execute("SELECT key, finished_at FROM runs"))
     with ResultsStore(db) as store:

@@ -279,6 +279,11 @@ class SearchProgress:
 
     trained: int = 0
     budget: int = 0
+    stage: str = ""  # the phase line last shown ("rung 1 of 2: ..."), for the interrupt
+
+    def show(self, console: Console, text: str) -> None:
+        self.stage = text.split(":")[0]
+        say(console, text)
 
     def line(self, best, seconds: float) -> str:
         """One plain line: where output is not a terminal (a file, a pipe, a CI log), a bar
@@ -375,7 +380,7 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
                 device=device,
                 executor=executor,
                 progress=progress,
-                phase=lambda text: say(console, text),
+                phase=lambda text: state.show(console, text),
                 retry_failed=args.retry_failed,
                 engine=args.engine,
             )
@@ -384,7 +389,8 @@ def _search(args, console, data, others, settings, gp, out, executor) -> int:
 
     def stopped(what: str, kept: int, stored: int, path) -> str:
         return (
-            f"{what} at {state.trained}/{state.budget} candidates trained: their training "
+            f"{what} at {state.trained}/{state.budget} candidates trained"
+            f"{f' ({state.stage})' if state.stage else ''}: their training "
             f"runs are kept in {path} ({kept} finished in this session). Run the same command "
             "again to continue the same search."
         )
