@@ -75,7 +75,7 @@ def add_parser(sub) -> None:
         "--epochs",
         type=positive_int,
         default=None,
-        help="epochs of the first rung, at which every candidate is trained (default 3)",
+        help="epochs of the first rung, at which every candidate is trained (default: 3)",
     )
     s.add_argument("--search-seeds", type=positive_int, default=2, help="seeds per candidate")
     s.add_argument("--top", type=positive_int, default=3, help="finalists judged on test")
@@ -105,7 +105,7 @@ def add_parser(sub) -> None:
         "--final-epochs",
         type=positive_int,
         default=None,
-        help="epochs of the last rung and of the verdict (default 15)",
+        help="epochs of the last rung and of the verdict (default: 15)",
     )
     s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict")
     s.add_argument(
@@ -361,6 +361,11 @@ class SearchProgress:
 
     trained: int = 0
     budget: int = 0
+    stage: str = ""  # the phase line last shown ("rung 1 of 2: ..."), for the interrupt
+
+    def show(self, console: Console, text: str) -> None:
+        self.stage = text.split(":")[0]
+        say(console, text)
 
     def line(self, best, seconds: float) -> str:
         """One plain line: where output is not a terminal (a file, a pipe, a CI log), a bar
@@ -458,7 +463,7 @@ def _search(args, console, data, others, held, settings, gp, out, executor) -> i
                 device=device,
                 executor=executor,
                 progress=progress,
-                phase=lambda text: say(console, text),
+                phase=lambda text: state.show(console, text),
                 retry_failed=args.retry_failed,
                 engine=args.engine,
             )
@@ -467,7 +472,8 @@ def _search(args, console, data, others, held, settings, gp, out, executor) -> i
 
     def stopped(what: str, kept: int, stored: int, path) -> str:
         return (
-            f"{what} at {state.trained}/{state.budget} candidates trained: their training "
+            f"{what} at {state.trained}/{state.budget} candidates trained"
+            f"{f' ({state.stage})' if state.stage else ''}: their training "
             f"runs are kept in {path} ({kept} finished in this session). Run the same command "
             "again to continue the same search."
         )

@@ -8,6 +8,8 @@ candidates trained; each child is a mutation (or crossover) of a tournament winn
 oldest candidate leaves as each child enters, so a lucky early score does not rule forever.
 Children are made and trained in batches, many per stack (``symact.training``), and every
 run is committed to the results store as it finishes (``symact.experiments.run_grid``).
+This fitness is the first rung of ``symact.search.rungs``, which promotes the best to longer
+trainings and chooses the finalists on selection rows that no fitness here reads.
 
 A search is a deterministic function of its settings and seed: proposals depend only on
 the seeded generator and on fitness values, which come from the store when they are there.

@@ -63,6 +63,7 @@ KNOWN_ACTIVATIONS: tuple[str, ...] = (
     "selu(x)",
     "mish(x)",
     "leaky_relu(x)",
+    # here: "prelu(x)" and the parametric param: forms, once on main (branch w4-params, #18)
 )
 
 
