@@ -63,6 +63,7 @@ def test_a_suite_search_with_holdouts_runs_end_to_end(tmp_path, capsys):
     assert main(_argv(out)) == 0
     printed = capsys.readouterr().out
     assert "Across the 2 held-out datasets, candidate 1" in printed
+    assert "Across the 2 searched datasets" not in printed  # in the tables, not the sentences
     doc = json.loads((out / "search.json").read_text())
     assert doc["datasets"] == ["BANANA", "TITANIC"]
     assert doc["holdout"] == ["GERMAN", "BREAST_CANCER"]

@@ -142,10 +142,13 @@ def transfer_summary(matrix: pd.DataFrame) -> pd.DataFrame:
 
 
 def transfer_sentences(summary: pd.DataFrame, metric: str) -> list[str]:
-    """One sentence per (group, finalist, baseline) of ``summary``, held-out groups first."""
+    """One sentence per (finalist, baseline) of ``summary``'s held-out group (transfer, the
+    question a suite search with held-out datasets asks), or of its searched group where
+    none was held out; the other group stays in the tables."""
     out = []
-    order = sorted(summary.to_dict("records"), key=lambda r: r["group"] != "held out")
-    for r in order:
+    records = summary.to_dict("records")
+    group = "held out" if any(r["group"] == "held out" for r in records) else "searched"
+    for r in (r for r in records if r["group"] == group):
         where = "held-out" if r["group"] == "held out" else "searched"
         p = "" if math.isnan(r["wilcoxon_p"]) else f", Wilcoxon p = {r['wilcoxon_p']:.3g}"
         out.append(
