@@ -7,7 +7,9 @@ with the same fresh seeds, but on the search's own validation rows instead of th
 rows. Printed per search:
 
 - every rung: candidates, epochs, rows, Spearman with the rung before (the issue's fidelity
-  target: >= 0.6 between the last screening rung and the final length on covertype, HIGGS);
+  target: >= 0.6 between the last screening rung and the final length on covertype, HIGGS),
+  and the last screening rung against the final length on the same rows (the last rung
+  changes the rows and the seeds too);
 - the winner on the search's validation rows at the final length, and whether it is still
   the winner on the selection rows (its rank there), with the Spearman between the two
   row sets on the pool: how much of a choice made on the rows the search selected on is
@@ -99,6 +101,15 @@ def main() -> None:
             by_search = max(common, key=lambda i: (searched[i], -i))
             order = sorted(common, key=lambda i: (-selection[i], i))
             rho = stats.spearmanr([searched[i] for i in common], [selection[i] for i in common])
+            before = doc["rungs"][-2]
+            screened = dict(zip(before["candidates"], before["scores"], strict=True))
+            same_rows = stats.spearmanr(
+                [screened[i] for i in common], [searched[i] for i in common]
+            )
+            print(
+                f"the last screening rung ({before['epochs']} epochs) against the final length "
+                f"on the same (search validation) rows: Spearman {same_rows.statistic:+.3f}"
+            )
             print(
                 f"pool of {len(common)} at the final length: the winner on the search's "
                 f"validation rows ranks {order.index(by_search) + 1} on the selection rows; "
