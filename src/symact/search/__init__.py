@@ -1,10 +1,12 @@
 """Activation search scored inside the network (``symact search``).
 
 ``space`` (formula trees and how children are made), ``screen`` (degenerate candidates
-rejected, equal ones merged by their values on N(0, 1) inputs), ``evolution`` (regularized
-evolution, each candidate trained and scored on validation rows), ``verdict`` (the best
-judged on test with fresh seeds against the best baseline by validation), ``runner`` (the
-whole pipeline, through the experiments stage's store and executors) and ``outputs``.
+rejected, equal ones merged by their values on N(0, 1) inputs), ``surrogate`` (an optional
+pre-screen predicting a proposal's fitness from those values, so that the poor are not
+trained), ``evolution`` (regularized evolution, each candidate trained and scored on
+validation rows), ``verdict`` (the best judged on test with fresh seeds against the best
+baseline by validation), ``runner`` (the whole pipeline, through the experiments stage's
+store and executors) and ``outputs``.
 """
 
 from __future__ import annotations
