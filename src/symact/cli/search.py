@@ -143,7 +143,7 @@ def add_parser(sub) -> None:
         "--surrogate-warmup",
         type=positive_int,
         default=64,
-        help="candidates trained before the surrogate screens any (default 64)",
+        help="candidates trained before the surrogate screens any (default: 64)",
     )
     add_data_options(s)
     add_architecture_options(s)
