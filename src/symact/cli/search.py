@@ -137,7 +137,7 @@ def add_parser(sub) -> None:
         type=fraction,
         default=0.5,
         help="a proposal predicted below this quantile of the population's fitness is "
-        "screened out (default 0.5, the median)",
+        "screened out (default: 0.5, the median)",
     )
     s.add_argument(
         "--surrogate-warmup",
