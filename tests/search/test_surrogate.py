@@ -35,6 +35,7 @@ from symact.search.surrogate import (
     SurrogateSettings,
     check_surrogate,
     features,
+    knn_predict,
     surrogate_summary,
 )
 
@@ -128,6 +129,22 @@ def test_off_is_the_search_without_a_surrogate(tmp_path, canonical_data_dir, scr
         "neighbours": 7,
         "quantile": 0.5,
     }
+
+
+def test_the_regression_is_scikit_learns(screened_search):
+    """knn_predict equals KNeighborsRegressor(7, weights="distance") on the search's own
+    standardized features: each trained candidate predicted from those before it."""
+    from sklearn.neighbors import KNeighborsRegressor
+
+    state, _, search = screened_search
+    trained = [c for c in state.candidates if c.status == "trained"]
+    X = np.array([search.surrogate.features[c.index] for c in trained])
+    X = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+    y = np.array([c.fitness for c in trained])
+    for i in range(10, len(trained)):
+        model = KNeighborsRegressor(n_neighbors=7, weights="distance").fit(X[:i], y[:i])
+        want = model.predict(X[i : i + 1])[0]
+        assert knn_predict(X[:i], y[:i], X[i], 7) == pytest.approx(want, abs=1e-12)
 
 
 def test_features_are_deterministic():
