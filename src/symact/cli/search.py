@@ -21,6 +21,7 @@ from symact.cli.checks import (
     check_datasets,
     check_device,
     checked_out_and_executor,
+    fraction,
     name_list,
     one_seed,
     positive_int,
@@ -155,6 +156,28 @@ def add_parser(sub) -> None:
         "entirely and used only to judge the finalists: transfer, measured across them",
     )
     s.add_argument("--widths", default="64,32", help="the searched network's widths")
+    s.add_argument(
+        "--surrogate",
+        choices=("off", "knn"),
+        default="off",
+        help="pre-screen proposals without training them: knn predicts a proposal's fitness "
+        "from its values on N(0, 1) inputs (k nearest trained candidates) and leaves those "
+        "predicted below the population's --surrogate-quantile untrained (default: off, "
+        "every new proposal is trained); --budget counts trained candidates either way",
+    )
+    s.add_argument(
+        "--surrogate-quantile",
+        type=fraction,
+        default=0.5,
+        help="a proposal predicted below this quantile of the population's fitness is "
+        "screened out (default: 0.5, the median)",
+    )
+    s.add_argument(
+        "--surrogate-warmup",
+        type=positive_int,
+        default=64,
+        help="candidates trained before the surrogate screens any (default: 64)",
+    )
     add_data_options(s)
     add_architecture_options(s)
     add_executor_options(s)
@@ -172,6 +195,7 @@ def plan(args: argparse.Namespace):
     from symact.formula import FormulaError
     from symact.search.evolution import SearchSettings
     from symact.search.space import DEFAULT_OPERATORS, SearchSpace
+    from symact.search.surrogate import SurrogateSettings
 
     check_device(args.device)
     if args.patience is not None:
@@ -231,6 +255,11 @@ def plan(args: argparse.Namespace):
             "--specialist: gplearn's discovery is binary, so --labels all has no Specialist; "
             "leave out --specialist"
         )
+    if args.surrogate_quantile >= 1.0:
+        raise UsageError(
+            "--surrogate-quantile must be below 1 (at 1 every proposal is screened out); "
+            "0.5 is the default"
+        )
     settings = SearchSettings(
         seed=seed,
         budget=args.budget,
@@ -250,6 +279,9 @@ def plan(args: argparse.Namespace):
         light=model_spec(args.widths, "--widths", arch=args.arch, blocks=args.blocks),
         train=train_config(args),
         time_limit=args.time_limit,
+        surrogate=SurrogateSettings(
+            args.surrogate, warmup=args.surrogate_warmup, quantile=args.surrogate_quantile
+        ),
     )
     gp = None if (args.no_specialist_baseline and not args.specialist) else gplearn_settings(args)
     n, m = len(searched), len(searched) + len(evaluate)

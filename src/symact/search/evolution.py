@@ -39,6 +39,7 @@ from symact.models import HEAVY, LIGHT, ModelSpec
 from symact.search.aggregate import DatasetScore, Reference, aggregate, mean_score, normalized
 from symact.search.screen import screen
 from symact.search.space import KNOWN_ACTIVATIONS, SearchSpace, crossover, mutate, random_tree
+from symact.search.surrogate import Surrogate, SurrogateSettings, check_surrogate
 from symact.training.config import TrainConfig
 
 
@@ -80,6 +81,8 @@ class SearchSettings:
     test_size: float = 0.2
     validation: float = 0.2
     time_limit: float | None = None  # seconds; not part of the result's identity
+    # the pre-screen (off: every new proposal is trained); the budget counts trained ones
+    surrogate: SurrogateSettings = field(default_factory=SurrogateSettings)
 
     def __post_init__(self) -> None:
         stages = (self.search_seeds, self.select_seeds, self.final_seeds)
@@ -162,13 +165,15 @@ class SearchSettings:
             "batch_size": self.train.batch_size,
             "test_size": self.test_size,
             "validation": self.validation,
+            # off leaves the identity as it was before the pre-screen existed
+            **({"surrogate": self.surrogate.identity()} if self.surrogate.enabled else {}),
         }
 
 
 @dataclass
 class Candidate:
     """One proposal of the search, trained or not (``status``: trained, failed, rejected,
-    duplicate), with how it came about."""
+    duplicate, screened), with how it came about."""
 
     index: int
     formula: Formula
@@ -183,6 +188,7 @@ class Candidate:
     learned: tuple[tuple[str, ...], ...] = ()  # per seed, per layer (learnable constants)
     # a search over several datasets: the scores on each (``scores`` is then empty)
     datasets: tuple[DatasetScore, ...] = ()
+    predicted: float | None = None  # the surrogate's fitness, where it judged this proposal
 
     @property
     def fitness(self) -> float:
@@ -206,6 +212,7 @@ class Candidate:
             "fitness_per_dataset": [d.to_dict() for d in self.datasets],
             "fitness": None if math.isnan(self.fitness) else self.fitness,
             "learned": [list(layers) for layers in self.learned],
+            "predicted": self.predicted,
         }
 
 
@@ -314,6 +321,7 @@ class Search:
         self.state = SearchState()
         self.model = settings.light.with_outputs(n_classes)
         self._references: dict[tuple[str, int | None], dict[DataSpec, Reference]] = {}
+        self.surrogate = Surrogate(settings.surrogate) if settings.surrogate.enabled else None
 
     # ------------------------------------------------------------------ specs
 
@@ -455,6 +463,8 @@ class Search:
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> SearchState:
+        started = self.store.get_document(OPERATOR_TABLE_DOCUMENT) is not None
+        check_surrogate(self.store, self.settings.surrogate, started)
         check_operator_table(self.store, self.settings.space)
         start = time.perf_counter()
         st, s = self.state, self.settings
@@ -479,6 +489,8 @@ class Search:
                 batch += self._admit([self._child()], cap=want - len(batch))
             if not batch:
                 st.stopped = "no new candidate could be made (the space is exhausted)"
+                if self.surrogate is not None:
+                    st.stopped = f"no new candidate in {attempts} proposals was let through"
                 break
             self._evaluate(batch, start)
         if not st.stopped:
@@ -526,8 +538,25 @@ class Search:
                 c.reason = f"same values as candidate {twin.index} ({twin.formula})"
             else:
                 st.seen[found.fingerprint] = c.index  # type: ignore[index]
-                out.append(c)
+                if self.surrogate is None or not self._screened(c, found.values):
+                    out.append(c)
         return out
+
+    def _screened(self, c: Candidate, values: np.ndarray | None) -> bool:
+        """Whether the surrogate keeps ``c`` from training (recording why); it judges
+        nothing before its warm-up, so the first generation is always trained."""
+        self.surrogate.remember(c.index, c.formula, values)  # type: ignore[union-attr]
+        p = self.surrogate.judge(c.index, self.state.candidates, self.state.population)  # type: ignore[union-attr]
+        if p is None:
+            return False
+        c.predicted = p.predicted
+        if p.screened:
+            q = self.settings.surrogate.quantile
+            c.status = "screened"
+            c.reason = (
+                f"predicted {p.predicted:.4f}, below the population's {q:g} quantile {p.bar:.4f}"
+            )
+        return p.screened
 
     def _evaluate(self, batch: list[Candidate], start: float) -> None:
         st, s = self.state, self.settings

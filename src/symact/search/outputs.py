@@ -37,6 +37,7 @@ from symact.report.plots import plot_activations_combined
 from symact.report.suite_plots import plot_difference_forest
 from symact.search.evolution import selection_metric
 from symact.search.runner import SearchOutcome, verdict_rows
+from symact.search.surrogate import surrogate_summary
 from symact.search.transfer import (
     MATRIX_COLUMNS,
     SUMMARY_COLUMNS,
@@ -125,6 +126,8 @@ def search_document(
         "candidates": candidates,
         "entries": [e.to_dict() for e in outcome.entries],
         "rungs": [r.to_dict() for r in outcome.rungs],
+        # the pre-screen's counts and its Spearman on what it let through (absent when off)
+        **({"surrogate": surrogate_summary(st.candidates)} if s.surrogate.enabled else {}),
     }
 
 
@@ -429,6 +432,53 @@ def rung_table(rungs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+def surrogate_tables(doc: dict[str, Any]) -> list[ReportTable]:
+    """The pre-screen's record (none for a search without one): how many proposals it
+    screened out and let through, its Spearman between prediction and fitness on those it let
+    through, and the screened candidates with their predictions."""
+    record = doc.get("surrogate")
+    if record is None:
+        return []
+    rho = record["spearman"]
+    summary = {
+        **doc["settings"]["surrogate"],
+        "screened out (not trained)": record["screened"],
+        "let through after warm-up": record["let_through"],
+        "trained in all": record["trained"],
+        "Spearman, prediction vs fitness (let through)": rho,
+        "n of that Spearman": record["spearman_n"],
+    }
+    screened = [
+        {
+            "index": c["index"],
+            "formula": c["formula"],
+            "predicted": c["predicted"],
+            "generation": c["generation"],
+            "origin": c["origin"],
+            "reason": c["reason"],
+        }
+        for c in doc["candidates"]
+        if c["status"] == "screened"
+    ]
+    return [
+        ReportTable(
+            "Surrogate pre-screen",
+            [summary],
+            "A k-nearest-neighbour regression on features computed without training (values "
+            "on N(0, 1) inputs) predicted each proposal's fitness; those below the quantile "
+            "of the population were not trained and do not count toward the budget.",
+            "surrogate",
+        ),
+        ReportTable(
+            "Screened candidates (not trained)",
+            screened,
+            "Proposals the surrogate kept from training, with its prediction.",
+            "screened",
+            folded=True,
+        ),
+    ]
+
+
 def _report(
     doc: dict[str, Any],
     table: pd.DataFrame,
@@ -507,13 +557,20 @@ def _report(
                         "fitness": c["fitness"],
                         "generation": c["generation"],
                         "origin": c["origin"],
+                        **({"predicted": c.get("predicted")} if "surrogate" in doc else {}),
                     }
                     for c in top
                 ],
-                "The 20 best candidates by mean validation score over the search seeds.",
+                "The 20 best candidates by mean validation score over the search seeds"
+                + (
+                    " ('predicted': the surrogate's fitness before training)."
+                    if "surrogate" in doc
+                    else "."
+                ),
                 "candidates",
                 folded=True,
             ),
+            *surrogate_tables(doc),
         ],
         figures=[
             ReportFigure("Finalists beside ReLU and SiLU", activations),

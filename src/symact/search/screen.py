@@ -11,7 +11,7 @@ linear (a network with it collapses to a linear model).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,10 +33,12 @@ LINEAR = "linear (a network with it is a linear model)"
 
 @dataclass(frozen=True)
 class Screen:
-    """What screening found: ``reason`` is None for a trainable candidate."""
+    """What screening found: ``reason`` is None for a trainable candidate; ``values`` are its
+    values on :data:`FINGERPRINT_POINTS` (the surrogate's features start from them)."""
 
     fingerprint: str | None
     reason: str | None
+    values: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 def screen(formula: Formula) -> Screen:
@@ -54,4 +56,4 @@ def screen(formula: Formula) -> Screen:
         return Screen(None, LINEAR)
     # rounding to 6 significant digits merges formulas equal up to float64 rounding
     rounded = np.array([float(f"{v:.6g}") for v in y]) + 0.0  # -0.0 -> 0.0
-    return Screen(hashlib.sha256(rounded.tobytes()).hexdigest()[:20], None)
+    return Screen(hashlib.sha256(rounded.tobytes()).hexdigest()[:20], None, y)
