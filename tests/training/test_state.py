@@ -142,3 +142,19 @@ def test_the_paths_do_not_import_each_other():
     }
     assert "symact.training.stack" not in imported
     assert not re.search(r"\.(fused|path)\b|FusedStep|TorchStep", inspect.getsource(trainer))
+
+
+@pytest.mark.parametrize("arch", sorted(SPECS))
+def test_both_paths_validate_alike(spambase, arch, monkeypatch):
+    """Early stopping's eval-mode forward: the fused path's (the forward kernel computes the
+    activations, values only) equals the torch path's to float32 rounding."""
+    monkeypatch.setenv("SYMACT_KERNELS", "fused")
+    model = _stack(SPECS[arch], spambase[0].shape[1])
+    _train(model, model.path, model.state, _batches(spambase, model.k, 3))
+    (x, y), *_ = _batches(spambase, model.k, 1, rows=300)
+    fused_losses = model.validation_losses(x, y)
+    fused_logits = model.stacked_logits(x).clone()
+    model.path = TorchStep(model.structure)
+    torch.testing.assert_close(model.validation_losses(x, y), fused_losses, rtol=1e-5, atol=0)
+    torch.testing.assert_close(model.stacked_logits(x), fused_logits, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(fused_losses, torch.zeros_like(fused_losses))

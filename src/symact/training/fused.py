@@ -31,7 +31,7 @@ from torch import Tensor
 from symact.formula.parser import parse_formula
 from symact.formula.program import Program, compile_program
 from symact.training import kernels
-from symact.training.ops import bmm, eval_activation
+from symact.training.ops import bmm
 from symact.training.state import StackStructure, TrainState
 
 # per-model modes of the kernels (kernels.h)
@@ -182,9 +182,35 @@ class FusedStep:
         """Whether every model's loss of the last step was finite (the output kernel says)."""
         return self._losses_finite
 
-    def eval_activation(self, state: TrainState, layer: int, z: Tensor) -> Tensor:
-        """Every model's activation of hidden layer ``layer`` at ``z`` (eval mode)."""
-        return eval_activation(self.structure.groups, state.p, layer, z)
+    def eval_hidden(
+        self, state: TrainState, layer: int, z: Tensor, weight: Tensor | None, bias: Tensor | None
+    ) -> Tensor:
+        """``TorchStep.eval_hidden`` with the forward kernel for the bias and the activation
+        (no normalization, no dropout): each model's program, as in training. Early stopping
+        validates every model after every epoch; in torch ops, the activations (which the
+        training step never runs there) and ``baddbmm``'s copy of the bias cost twice this.
+        The result is a buffer of this layer, overwritten by the next call."""
+        if state is not self._state:
+            self._bind(state)
+        st = self.structure
+        k, n = z.shape[:2]
+        if weight is not None:
+            z = bmm(z, weight, out=self._buffer(f"eval_z{layer}", (k, n, weight.shape[2])))
+        else:
+            z = z.contiguous()
+        w = z.shape[2]
+        if bias is None:
+            bias = self._zeros(f"eval_bias{layer}", (k, 1, w))
+        h = self._buffer(f"eval_h{layer}", (k, n, w))
+        args = self.lib.symact_hidden_forward.bind(
+            B=n, W=w, z=z, norm=0, gamma=None, beta=None, bias=bias.contiguous(),
+            eps=st.spec.bn_eps, momentum=0.0, mean=None, var=None, running_mean=None,
+            running_var=None, keys=None, drawn=0, pos0=0, keep_from=st.keep_from, scale=1.0,
+            models=self.models, code=self.code, consts=self.consts[layer], h=h,
+            deriv=None,  # the values alone (hidden.c)
+        )  # fmt: skip
+        self._run(self.lib.symact_hidden_forward, args)
+        return h
 
     def all_finite(self, t: Tensor) -> bool:
         kernel = self.lib.symact_all_finite

@@ -294,8 +294,13 @@ class TorchStep:
         """Whether ``t`` holds no NaN or inf (one cheap pass: NaN/inf anywhere shows)."""
         return bool(torch.isfinite(t.sum()))
 
-    def eval_activation(self, state: TrainState, layer: int, z: Tensor) -> Tensor:
-        """Every model's activation of hidden layer ``layer`` at ``z`` (eval mode)."""
+    def eval_hidden(
+        self, state: TrainState, layer: int, z: Tensor, weight: Tensor | None, bias: Tensor | None
+    ) -> Tensor:
+        """Hidden layer ``layer`` in eval mode: every model's activation of ``z @ weight +
+        bias`` (of ``z`` itself without a weight); BatchNorm is folded into ``weight``."""
+        if weight is not None:
+            z = torch.baddbmm(bias, z, weight)
         return eval_activation(self.groups, state.p, layer, z)
 
 
@@ -448,17 +453,22 @@ class StackedModel:
         p, h, spec = self.state.p, x, self.spec
         outputs: list[Tensor] = []
         for i, stage in enumerate(self.stages):
+            weight = bias = None  # the stage's input is z, or z = h @ weight + bias
             if stage.norm:  # eval-mode BatchNorm is affine: folded into the weights
                 scale = p[f"gamma{i}"] * (self.state.running_var[i] + spec.bn_eps).rsqrt()
                 shift = torch.addcmul(p[f"beta{i}"], self.state.running_mean[i], scale, value=-1.0)
                 if stage.linear:
-                    bias = torch.addcmul(shift, p[f"b{i}"], scale)
-                    z = torch.baddbmm(bias, h, p[f"W{i}"] * scale)
+                    weight, bias, z = p[f"W{i}"] * scale, torch.addcmul(shift, p[f"b{i}"], scale), h
                 else:
                     z = torch.addcmul(shift, h, scale)
+            elif stage.linear:
+                weight, bias, z = p[f"W{i}"], p[f"b{i}"], h
             else:
-                z = torch.baddbmm(p[f"b{i}"], h, p[f"W{i}"]) if stage.linear else h
-            h = self.path.eval_activation(self.state, i, z) if stage.act else z
+                z = h
+            if stage.act:
+                h = self.path.eval_hidden(self.state, i, z, weight, bias)
+            else:
+                h = torch.baddbmm(bias, z, weight) if weight is not None else z
             if stage.skip is not None:
                 h = h + outputs[stage.skip]
             outputs.append(h)

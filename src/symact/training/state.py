@@ -186,6 +186,11 @@ class StackStructure:
         ]
         return torch.cat(parts).to(self.device)
 
+    def element_models(self) -> Tensor:
+        """The model each position of the flat buffer belongs to (``[numel]`` int64)."""
+        models = torch.arange(self.k, device=self.device)
+        return torch.cat([models.repeat_interleave(b.numel) for b in self.blocks])
+
     def constants(self, p: dict[str, Tensor], k: int, layer: int) -> Tensor:
         """Model k's activation constants in hidden layer ``layer`` (learnable, from the
         parameter views ``p``, or fixed)."""

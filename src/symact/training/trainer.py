@@ -272,7 +272,8 @@ class _EarlyStopping:
         self.best_epoch = [0] * k
         self.stopped_at = [None] * k
         state = self.stack.state
-        self._best = self.stack.structure.views(state.flat.clone())
+        self._best = state.flat.clone()
+        self._owner = self.stack.structure.element_models()
         self._stats = state.running_stats()
         self._saved = [t.clone() for t in self._stats]
 
@@ -283,14 +284,13 @@ class _EarlyStopping:
         s = self.stack
         losses = s.validation_losses(self.x_val, self.y_val).double().cpu()
         active = [j for j in range(s.k) if s.state.alive[j]]
-        improved = [j for j in active if bool(losses[j] < self.best_loss[j])]
+        better = torch.tensor(s.state.alive) & (losses < self.best_loss)
+        improved = torch.nonzero(better).flatten().tolist()
         if improved:
-            idx = torch.tensor(improved, device=s.device)
-            self.best_loss[improved] = losses[improved]
+            self.best_loss = torch.where(better, losses, self.best_loss)
             for j in improved:
                 self.best_epoch[j] = epoch
-            _copy_models(self._best.values(), s.state.p.values(), idx)
-            _copy_models(self._saved, self._stats, idx)
+            self._copy(better, (s.state.flat, *self._stats), (self._best, *self._saved))
         for j in active:
             if epoch - self.best_epoch[j] >= self.patience:
                 self.stopped_at[j] = epoch
@@ -300,17 +300,17 @@ class _EarlyStopping:
     def restore(self) -> None:
         """Write each model's best weights back into the stack (models never scored better
         than infinity, a failed one, keep theirs)."""
-        kept = [j for j in range(self.stack.k) if self.best_epoch[j] > 0]
-        if kept:
-            idx = torch.tensor(kept, device=self.stack.device)
-            _copy_models(self.stack.state.p.values(), self._best.values(), idx)
-            _copy_models(self._stats, self._saved, idx)
+        kept = torch.tensor([epoch > 0 for epoch in self.best_epoch])
+        if bool(kept.any()):
+            self._copy(kept, (self._best, *self._saved), (self.stack.state.flat, *self._stats))
 
-
-def _copy_models(dst, src, idx: Tensor) -> None:
-    """Models ``idx`` (the first axis) of each ``src`` tensor into its ``dst``, in place."""
-    for d, s in zip(dst, src, strict=True):
-        d.index_copy_(0, idx, s.index_select(0, idx))
+    def _copy(self, models: Tensor, src, dst) -> None:
+        """The given models' (a ``[K]`` mask) parameters (the flat buffer first) and running
+        statistics from ``src`` into ``dst``, in place: one masked copy per tensor."""
+        models = models.to(self.stack.device)
+        masks = (models[self._owner], *(models.view(-1, 1, 1) for _ in dst[1:]))
+        for mask, s, d in zip(masks, src, dst, strict=True):
+            torch.where(mask, s, d, out=d)
 
 
 def _validation_tensors(validation, dev) -> tuple[Tensor, Tensor]:
