@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
@@ -223,7 +223,7 @@ class TrainState:
     dropout_keys: Tensor  # [K, 1] int64
     dropout_drawn: int = 0
     steps: int = 0
-    alive: list[bool] | None = None
+    alive: list[bool] = field(default_factory=list)  # per model: still training
 
     @classmethod
     def initial(
