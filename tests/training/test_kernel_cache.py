@@ -121,16 +121,15 @@ def test_gather_and_all_finite_through_their_bound_names(monkeypatch, tmp_path):
     from symact.training import StackedModel, TrainConfig
 
     model = StackedModel([LIGHT, LIGHT], 5, [1, 2], TrainConfig(epochs=1), activations=None)
-    step = model.fused
-    assert step is not None
+    step = model.path
+    assert step.name == "fused"
     gen = torch.Generator().manual_seed(0)
     x_all = torch.randn(50, 5, generator=gen)
     y_all = torch.randint(0, 2, (50,), generator=gen).float()
     perms = torch.stack([torch.randperm(50, generator=gen) for _ in range(2)]).contiguous()
     x_buf, y_buf = torch.empty(2 * 8, 5), torch.empty(2 * 8)
     for step_no in range(3):
-        idx_ptr = perms.data_ptr() + 8 * step_no * 8
-        step.gather(2, 8, 5, x_all, y_all, idx_ptr, 50, x_buf, y_buf)
+        step.gather(perms, step_no * 8, 8, x_all, y_all, x_buf, y_buf)
         rows = perms[:, step_no * 8 : step_no * 8 + 8].reshape(-1)
         assert torch.equal(x_buf, x_all[rows]) and torch.equal(y_buf, y_all[rows])
     finite = torch.ones(100)

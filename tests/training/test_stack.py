@@ -13,7 +13,8 @@ from training_helpers import Explode, XCos, assert_same_model, protocol_split, r
 from symact.formula import parse_formula
 from symact.models import LIGHT, ModelSpec
 from symact.training import StackedModel, TrainConfig, TrainTask, train_stack
-from symact.training.stack import splitmix64
+from symact.training.ops import splitmix64
+from symact.training.stack import TorchStep
 
 BACKENDS = ["fused", "torch"]
 
@@ -62,7 +63,8 @@ def test_dropout_masks_keep_the_right_share_independently_of_the_stack():
     pair = StackedModel([spec] * 2, 10, [3, 4], config)
     alone = StackedModel([spec], 10, [4], config)
     for _ in range(2):  # two steps: the stream advances the same way in both stacks
-        masks_pair, masks_alone = pair.draw_keep_masks(1024), alone.draw_keep_masks(1024)
+        masks_pair = TorchStep(pair.structure).draw_keep_masks(pair.state, 1024)
+        masks_alone = TorchStep(alone.structure).draw_keep_masks(alone.state, 1024)
         for mp, ma in zip(masks_pair, masks_alone, strict=True):
             assert torch.equal(mp[1], ma[0])
             assert not torch.equal(mp[0], mp[1])

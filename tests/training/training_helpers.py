@@ -12,8 +12,8 @@ from torch import nn
 
 from symact.models import ModelSpec, Network
 from symact.training import StackedModel, TrainConfig, TrainTask
+from symact.training.ops import splitmix64
 from symact.training.optimizers import make_optimizer
-from symact.training.stack import splitmix64
 
 # Tolerances for "equal to float32 rounding" after a few Adam steps: Adam divides by the
 # gradient's magnitude, so relative rounding differences of ~1e-7 in gradients become ~1e-7
@@ -73,7 +73,7 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
     spec: ModelSpec = task.model
     d = task.n_features
     init = StackedModel([spec], d, [task.seed], config, activations=[task.activation])
-    gen = init.generators[0]  # positioned right after the init draws, as in the stack
+    gen = init.state.generators[0]  # positioned right after the init draws, as in the stack
     net = Network(spec, d, task.activation)
     drops, widths = [], []  # the stages with dropout, in the order they draw their bits
     for layer, stage in zip(net.hidden, spec.stages(), strict=True):
@@ -108,11 +108,13 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
             if spec.dropout > 0:
                 sizes = [len(idx) * w for w in widths]
                 n64 = -(-sum(sizes) // 4)
-                r16 = splitmix64(init.dropout_keys, drawn, n64)[0].view(torch.int16)
+                r16 = splitmix64(init.state.dropout_keys, drawn, n64)[0].view(torch.int16)
                 drawn += n64
                 off = 0
                 for drop, w, size in zip(drops, widths, sizes, strict=True):
-                    drop.keep = (r16[off : off + size].view(len(idx), w) >= init.keep_from).float()
+                    drop.keep = (
+                        r16[off : off + size].view(len(idx), w) >= init.structure.keep_from
+                    ).float()
                     off += size
             out = net(X[idx])
             loss = loss_fn(out[:, 0] if spec.n_outputs == 1 else out, target[idx])

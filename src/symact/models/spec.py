@@ -98,7 +98,7 @@ class Stage:
     Without ``linear`` the stage reads the previous stage's output as it is (then ``norm``
     is required: a bias alone would be a Linear's). ``act`` is the model's activation (else
     the identity); ``drop`` takes the next ``batch * width`` dropout bits of the model's
-    stream (see ``StackedModel.draw_keep_masks``); ``skip`` adds the output of an earlier
+    stream (see ``TorchStep.draw_keep_masks``); ``skip`` adds the output of an earlier
     stage after the dropout. ``fixed_bias``: the Linear's bias has an exactly zero gradient
     in training, since every path from it to the loss meets a BatchNorm (which subtracts the
     batch mean) before any activation or dropout; the steps keep that exact zero

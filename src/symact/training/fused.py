@@ -1,14 +1,16 @@
 """The training step of ``stack.py`` with everything but the matmuls in fused C kernels.
 
 An accelerator, not a second definition: :meth:`FusedStep.step` computes what
-``StackedModel.train_step`` computes, with the same random draws (the kernels read the
+``stack.TorchStep.step`` computes, with the same random draws (the kernels read the
 dropout bits from the same SplitMix64 streams), up to float32 rounding (tests/training
 compare the two). Per hidden layer a step is one matmul and one forward kernel
 (normalization, activation, dropout, running statistics); one kernel for the binary output
 layer and its loss (or a matmul and a softmax-loss kernel for several classes); per layer
 back one backward kernel and the weight- and input-gradient matmuls. The kernels' arguments
 are bound by name once per batch size (:meth:`FusedStep._plan`), so a step costs ~15 calls
-from Python, each splitting the stack's models over torch's threads.
+from Python, each splitting the stack's models over torch's threads. The bound arguments
+point into one :class:`~symact.training.state.TrainState` (the one last stepped); a step
+on another state binds them anew.
 
 Activations run as register programs, one per model, so the models of one stack may all
 have different formulas, with fixed or learnable constants (see ``csrc/kernels.h``).
@@ -22,7 +24,6 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -30,10 +31,8 @@ from torch import Tensor
 from symact.formula.parser import parse_formula
 from symact.formula.program import Program, compile_program
 from symact.training import kernels
-from symact.training.stack import bmm
-
-if TYPE_CHECKING:
-    from symact.training.stack import StackedModel
+from symact.training.ops import bmm
+from symact.training.state import StackStructure, TrainState
 
 # per-model modes of the kernels (kernels.h)
 RELU, FIXED, LEARNABLE = 0, 1, 2
@@ -62,27 +61,22 @@ class _Plan:
 
 
 class FusedStep:
-    """The fused kernels of one :class:`StackedModel` (see the module docstring)."""
+    """The training step of a :class:`StackStructure` in the fused kernels (the module
+    docstring); it updates the :class:`TrainState` handed to :meth:`step`."""
 
-    def __init__(self, stack: StackedModel, lib: kernels.Library) -> None:
-        self.stack, self.lib = stack, lib
-        self.models, self.code = program_tables([a.program for a in stack.acts])
+    name = "fused"
+
+    def __init__(self, structure: StackStructure, lib: kernels.Library) -> None:
+        self.structure, self.lib = structure, lib
+        self.models, self.code = program_tables([a.program for a in structure.acts])
         # stages without an activation run the identity program (its derivative: the mask)
-        self.identity = program_tables([compile_program(parse_formula("x"))] * stack.k)
-        self.no_consts = torch.zeros(stack.k, dtype=torch.int64)
+        self.identity = program_tables([compile_program(parse_formula("x"))] * structure.k)
+        self.no_consts = torch.zeros(structure.k, dtype=torch.int64)
         self.need_deriv = any(int(m) != RELU for m in self.models[:, 5])
-        hidden = range(stack.n_hidden)
-        acts = [s.act for s in stack.stages]
-        self.consts = [
-            self._addresses(lambda k, i=i: stack.constants(k, i) if acts[i] else None)
-            for i in hidden
-        ]
-        self.gconsts = [
-            self._addresses(
-                lambda k, i=i: stack.g[f"c{i}"][k] if acts[i] and stack.acts[k].learnable else None
-            )
-            for i in hidden
-        ]
+        self._state: TrainState | None = None  # the state the plans and addresses point into
+        self.consts: list[Tensor] = []
+        self.gconsts: list[Tensor] = []
+        self._losses_finite = True
         self._scratch: dict[str, Tensor] = {}
         self._constant: dict[str, Tensor] = {}
         self._plans: dict[int, _Plan] = {}
@@ -92,46 +86,67 @@ class FusedStep:
         self._bound: dict[tuple, kernels.BoundArgs] = {}
 
     @classmethod
-    def create(cls, stack: StackedModel) -> FusedStep | None:
-        """The accelerator for ``stack``, or None where the torch path must run (CUDA, an
+    def create(cls, structure: StackStructure) -> FusedStep | None:
+        """The accelerator for ``structure``, or None where the torch path must run (CUDA, an
         activation that is not a formula, no working compiler, ``SYMACT_KERNELS=torch``)."""
-        if stack.device.type != "cpu" or any(a.program is None for a in stack.acts):
-            if kernels.mode() == "fused" and stack.device.type == "cpu":
-                bad = next(a.module for a in stack.acts if a.program is None)
+        if structure.device.type != "cpu" or any(a.program is None for a in structure.acts):
+            if kernels.mode() == "fused" and structure.device.type == "cpu":
+                bad = next(a.module for a in structure.acts if a.program is None)
                 raise kernels.KernelBuildError(
                     f"SYMACT_KERNELS=fused, but activation {bad!r} is not a formula; use a "
                     "named activation or a formula, or unset SYMACT_KERNELS"
                 )
             return None
         lib = kernels.load()
-        return None if lib is None else cls(stack, lib)
+        return None if lib is None else cls(structure, lib)
+
+    def _bind(self, state: TrainState) -> None:
+        """Point the kernels' arguments into ``state`` (plans are rebuilt on demand)."""
+        st, hidden = self.structure, range(self.structure.n_hidden)
+        acts = [s.act for s in st.stages]
+        self.consts = [
+            self._addresses(lambda k, i=i: st.constants(state.p, k, i) if acts[i] else None)
+            for i in hidden
+        ]
+        self.gconsts = [
+            self._addresses(
+                lambda k, i=i: state.g[f"c{i}"][k] if acts[i] and st.acts[k].learnable else None
+            )
+            for i in hidden
+        ]
+        self._plans.clear()
+        self._state = state
 
     def _addresses(self, tensor_of) -> Tensor:
         out = []
-        for k in range(self.stack.k):
+        for k in range(self.structure.k):
             t = tensor_of(k)
             out.append(0 if t is None or t.numel() == 0 else t.data_ptr())
         return torch.tensor(out, dtype=torch.int64)
 
     # -- the step -------------------------------------------------------------------------
 
-    def step(self, x: Tensor, y: Tensor) -> Tensor:
-        stack, lib = self.stack, self.lib
+    def step(self, state: TrainState, x: Tensor, y: Tensor) -> Tensor:
+        """Forward and backward for all K models on their batches (``TorchStep.step``);
+        returns losses ``[K]`` (float64, overwritten by the next step)."""
+        if state is not self._state:
+            self._bind(state)
+        stack, lib = self.structure, self.lib
         plan = self._plan(x.shape[1])
-        drawn, at = stack.dropout_drawn, self._drawn_at
+        drawn, at = state.dropout_drawn, self._drawn_at
         h = x
         for i, (stage, layer) in enumerate(zip(stack.stages, plan.layers, strict=True)):
             if stage.linear:
-                bmm(h, stack.p[f"W{i}"], out=layer.z)
+                bmm(h, state.p[f"W{i}"], out=layer.z)
             args = layer.forward
             self._run(lib.symact_hidden_forward, (*args[:at], drawn, *args[at + 1 :]))
             if stage.skip is not None:  # in place unless the activation's backward reads h
                 torch.add(layer.h, plan.layers[stage.skip].out, out=layer.out)
             h = layer.out
-        stack.dropout_drawn += plan.draws
+        state.dropout_drawn += plan.draws
         y = y if y.is_contiguous() else y.contiguous()
         n = stack.n_hidden
-        W, b = stack.p[f"W{n}"], stack.p[f"b{n}"]
+        W, b = state.p[f"W{n}"], state.p[f"b{n}"]
         at = plan.y_at
         out_args = (*plan.output[:at], y.data_ptr(), *plan.output[at + 1 :])
         if plan.logits is None:
@@ -140,10 +155,10 @@ class FusedStep:
             torch.baddbmm(b, h, W, out=plan.logits)
             status = self._run(lib.symact_softmax_loss, out_args)
             dlogits = plan.logits
-            bmm(h.transpose(1, 2), dlogits, out=stack.g[f"W{n}"])
-            torch.sum(dlogits, 1, keepdim=True, out=stack.g[f"b{n}"])
+            bmm(h.transpose(1, 2), dlogits, out=state.g[f"W{n}"])
+            torch.sum(dlogits, 1, keepdim=True, out=state.g[f"b{n}"])
             bmm(dlogits, W.transpose(1, 2), out=plan.layers[-1].dh)
-        stack.losses_finite = status != 2
+        self._losses_finite = status != 2
         pending: dict[int, Tensor] = {}  # gradients that skips send to earlier stages
         for i in reversed(range(n)):
             stage, layer = stack.stages[i], plan.layers[i]
@@ -154,14 +169,48 @@ class FusedStep:
             self._run(lib.symact_hidden_backward, layer.backward)  # layer.dh := dz
             if i == 0:
                 if stage.linear:
-                    bmm(x.transpose(1, 2), layer.dh, out=stack.g["W0"])
+                    bmm(x.transpose(1, 2), layer.dh, out=state.g["W0"])
                 continue
             below = plan.layers[i - 1]
             if stage.linear:
-                bmm(below.out.transpose(1, 2), layer.dh, out=stack.g[f"W{i}"])
-                bmm(layer.dh, stack.p[f"W{i}"].transpose(1, 2), out=below.dh)
+                bmm(below.out.transpose(1, 2), layer.dh, out=state.g[f"W{i}"])
+                bmm(layer.dh, state.p[f"W{i}"].transpose(1, 2), out=below.dh)
             # else layer.dh is below.dh: the gradient at this stage's input is below's output's
         return plan.loss  # float64, overwritten by the next step
+
+    def losses_finite(self, losses: Tensor) -> bool:
+        """Whether every model's loss of the last step was finite (the output kernel says)."""
+        return self._losses_finite
+
+    def eval_hidden(
+        self, state: TrainState, layer: int, z: Tensor, weight: Tensor | None, bias: Tensor | None
+    ) -> Tensor:
+        """``TorchStep.eval_hidden`` with the forward kernel for the bias and the activation
+        (no normalization, no dropout): each model's program, as in training. Early stopping
+        validates every model after every epoch; in torch ops, the activations (which the
+        training step never runs there) and ``baddbmm``'s copy of the bias cost twice this.
+        The result is a buffer of this layer, overwritten by the next call."""
+        if state is not self._state:
+            self._bind(state)
+        st = self.structure
+        k, n = z.shape[:2]
+        if weight is not None:
+            z = bmm(z, weight, out=self._buffer(f"eval_z{layer}", (k, n, weight.shape[2])))
+        else:
+            z = z.contiguous()
+        w = z.shape[2]
+        if bias is None:
+            bias = self._zeros(f"eval_bias{layer}", (k, 1, w))
+        h = self._buffer(f"eval_h{layer}", (k, n, w))
+        args = self.lib.symact_hidden_forward.bind(
+            B=n, W=w, z=z, norm=0, gamma=None, beta=None, bias=bias.contiguous(),
+            eps=st.spec.bn_eps, momentum=0.0, mean=None, var=None, running_mean=None,
+            running_var=None, keys=None, drawn=0, pos0=0, keep_from=st.keep_from, scale=1.0,
+            models=self.models, code=self.code, consts=self.consts[layer], h=h,
+            deriv=None,  # the values alone (hidden.c)
+        )  # fmt: skip
+        self._run(self.lib.symact_hidden_forward, args)
+        return h
 
     def all_finite(self, t: Tensor) -> bool:
         kernel = self.lib.symact_all_finite
@@ -171,9 +220,15 @@ class FusedStep:
             args = self._bound[key] = kernel.bind(n=t.numel(), x=t)
         return bool(kernel(*args))
 
-    def gather(self, m, rows, d, x_all, y_all, idx_ptr, stride, x_buf, y_buf) -> None:
-        """Batch rows of the training data into the step's buffers (common.c's loop). The
-        arguments are bound by name once per batch shape; ``idx`` is replaced per call."""
+    def gather(
+        self, perms: Tensor, start: int, rows: int, x_all: Tensor, y_all: Tensor,
+        x_buf: Tensor, y_buf: Tensor,
+    ) -> None:  # fmt: skip
+        """Rows ``perms[:, start : start + rows]`` (int64, contiguous) of the training data
+        into the batch buffers (common.c's loop). The arguments are bound by name once per
+        batch shape; ``idx`` is replaced per call."""
+        m, stride, d = perms.shape[0], perms.shape[1], x_all.shape[1]
+        idx_ptr = perms.data_ptr() + 8 * start  # int64 entries
         kernel = self.lib.symact_gather
         key = ("gather", m, rows, d, stride, *map(id, (x_all, y_all, x_buf, y_buf)))
         args = self._bound.get(key)
@@ -191,7 +246,7 @@ class FusedStep:
         plan = self._plans.get(batch)
         if plan is not None:
             return plan
-        stack, lib, spec = self.stack, self.lib, self.stack.spec
+        stack, lib, spec, state = self.structure, self.lib, self.structure.spec, self._state
         k = stack.k
         dropout = spec.dropout > 0.0
         layers: list[_Layer] = []
@@ -209,7 +264,7 @@ class FusedStep:
             deriv = self._buffer(f"deriv{i}", shape) if self.need_deriv or not stage.act else None
             mean, var = self._buffer(f"mean{i}", (k, w)), self._buffer(f"var{i}", (k, w))
             # the bias a stage without a Linear does not have (BatchNorm's running mean adds it)
-            bias = stack.p[f"b{i}"] if stage.linear else self._zeros(f"bias{i}", (k, 1, w))
+            bias = state.p[f"b{i}"] if stage.linear else self._zeros(f"bias{i}", (k, 1, w))
             models, code = self.identity if not stage.act else (self.models, self.code)
             common = {
                 "B": batch,
@@ -218,8 +273,8 @@ class FusedStep:
                 "norm": int(norm),
                 "mean": mean,
                 "var": var,
-                "gamma": stack.p[f"gamma{i}"] if norm else None,
-                "beta": stack.p[f"beta{i}"] if norm else None,
+                "gamma": state.p[f"gamma{i}"] if norm else None,
+                "beta": state.p[f"beta{i}"] if norm else None,
                 "bias": bias,
                 "eps": spec.bn_eps,
                 "models": models,
@@ -232,9 +287,9 @@ class FusedStep:
             forward = lib.symact_hidden_forward.bind(
                 **common,
                 momentum=spec.bn_momentum,
-                running_mean=stack.running_mean[i] if norm else None,
-                running_var=stack.running_var[i] if norm else None,
-                keys=stack.dropout_keys if drop else None,
+                running_mean=state.running_mean[i] if norm else None,
+                running_var=state.running_var[i] if norm else None,
+                keys=state.dropout_keys if drop else None,
                 drawn=0,
                 pos0=pos,
                 keep_from=stack.keep_from,
@@ -244,14 +299,14 @@ class FusedStep:
                 **common,
                 dh=dh,
                 scale=scale,
-                ggamma=stack.g[f"gamma{i}"] if norm else None,
-                gbeta=stack.g[f"beta{i}"] if norm else None,
+                ggamma=state.g[f"gamma{i}"] if norm else None,
+                gbeta=state.g[f"beta{i}"] if norm else None,
                 # a fixed bias's gradient stays exactly zero: the kernel writes a scratch sink
                 gbias=None
                 if norm
                 else self._buffer(f"sink{i}", (k, 1, w))
                 if stage.fixed_bias
-                else stack.g[f"b{i}"],
+                else state.g[f"b{i}"],
                 gconsts=self.gconsts[i] if stage.act else self.no_consts,
             )
             layers.append(
@@ -268,12 +323,12 @@ class FusedStep:
                 B=batch,
                 W=stack.stages[-1].width,
                 h=last.out,
-                w=stack.p[f"W{n}"],
-                bias=stack.p[f"b{n}"],
+                w=state.p[f"W{n}"],
+                bias=state.p[f"b{n}"],
                 y=0,
                 dh=last.dh,
-                gw=stack.g[f"W{n}"],
-                gbias=stack.g[f"b{n}"],
+                gw=state.g[f"W{n}"],
+                gbias=state.g[f"b{n}"],
                 loss=loss,
             )
         else:
@@ -309,7 +364,7 @@ class FusedStep:
         return t
 
     def _run(self, kernel: kernels.Kernel, args: tuple) -> int:
-        return run_over_models(self.stack.k, kernel, args)
+        return run_over_models(self.structure.k, kernel, args)
 
 
 def program_tables(programs: list[Program]) -> tuple[Tensor, Tensor]:

@@ -255,7 +255,7 @@ class _EarlyStopping:
 
     A stopped model is frozen in the stack (``StackedModel.freeze``: no further update) while
     the others train on; the best weights (parameters and BatchNorm statistics) are kept in
-    a copy of the stack's tensors and written back by :meth:`restore`.
+    a copy of the state's tensors and written back by :meth:`restore`.
     """
 
     stack: StackedModel
@@ -271,14 +271,11 @@ class _EarlyStopping:
         self.best_loss = torch.full((k,), math.inf, dtype=torch.float64)
         self.best_epoch = [0] * k
         self.stopped_at = [None] * k
-        self._flat = self.stack.flat.clone()
-        self._best = self.stack._views(self._flat)
-        self._stats = self._running_stats()
+        state = self.stack.state
+        self._best = state.flat.clone()
+        self._owner = self.stack.structure.element_models()
+        self._stats = state.running_stats()
         self._saved = [t.clone() for t in self._stats]
-
-    def _running_stats(self) -> list[Tensor]:
-        s = self.stack
-        return [t for t in (*s.running_mean, *s.running_var) if t is not None]
 
     def after_epoch(self, epoch: int) -> bool:
         """Score every training model on its validation rows after epoch ``epoch`` (from 1),
@@ -286,35 +283,34 @@ class _EarlyStopping:
         trains any more."""
         s = self.stack
         losses = s.validation_losses(self.x_val, self.y_val).double().cpu()
-        active = [j for j in range(s.k) if s.alive[j]]
-        improved = [j for j in active if bool(losses[j] < self.best_loss[j])]
+        active = [j for j in range(s.k) if s.state.alive[j]]
+        better = torch.tensor(s.state.alive) & (losses < self.best_loss)
+        improved = torch.nonzero(better).flatten().tolist()
         if improved:
-            idx = torch.tensor(improved, device=s.device)
-            self.best_loss[improved] = losses[improved]
+            self.best_loss = torch.where(better, losses, self.best_loss)
             for j in improved:
                 self.best_epoch[j] = epoch
-            _copy_models(self._best.values(), s.p.values(), idx)
-            _copy_models(self._saved, self._stats, idx)
+            self._copy(better, (s.state.flat, *self._stats), (self._best, *self._saved))
         for j in active:
             if epoch - self.best_epoch[j] >= self.patience:
                 self.stopped_at[j] = epoch
                 s.freeze(j)
-        return not any(s.alive)
+        return not any(s.state.alive)
 
     def restore(self) -> None:
         """Write each model's best weights back into the stack (models never scored better
         than infinity, a failed one, keep theirs)."""
-        kept = [j for j in range(self.stack.k) if self.best_epoch[j] > 0]
-        if kept:
-            idx = torch.tensor(kept, device=self.stack.device)
-            _copy_models(self.stack.p.values(), self._best.values(), idx)
-            _copy_models(self._stats, self._saved, idx)
+        kept = torch.tensor([epoch > 0 for epoch in self.best_epoch])
+        if bool(kept.any()):
+            self._copy(kept, (self._best, *self._saved), (self.stack.state.flat, *self._stats))
 
-
-def _copy_models(dst, src, idx: Tensor) -> None:
-    """Models ``idx`` (the first axis) of each ``src`` tensor into its ``dst``, in place."""
-    for d, s in zip(dst, src, strict=True):
-        d.index_copy_(0, idx, s.index_select(0, idx))
+    def _copy(self, models: Tensor, src, dst) -> None:
+        """The given models' (a ``[K]`` mask) parameters (the flat buffer first) and running
+        statistics from ``src`` into ``dst``, in place: one masked copy per tensor."""
+        models = models.to(self.stack.device)
+        masks = (models[self._owner], *(models.view(-1, 1, 1) for _ in dst[1:]))
+        for mask, s, d in zip(masks, src, dst, strict=True):
+            torch.where(mask, s, d, out=d)
 
 
 def _validation_tensors(validation, dev) -> tuple[Tensor, Tensor]:
@@ -363,7 +359,9 @@ def _train(tasks, config, dev, progress, return_models, validation=None) -> list
 
     with torch.no_grad():
         for epoch in range(config.epochs):
-            perms = torch.stack([torch.randperm(n_train, generator=g) for g in stack.generators])
+            perms = torch.stack(
+                [torch.randperm(n_train, generator=g) for g in stack.state.generators]
+            )
             perms = (perms + offsets[:, None]).to(dev)
             # models of one seed (same data, same generator draws) share their data order:
             # then each batch is gathered once and seen by all through a stride-0 view
@@ -375,22 +373,12 @@ def _train(tasks, config, dev, progress, return_models, validation=None) -> list
                 rows = min(batch, n_train - step * batch)
                 key = (rows, shared)
                 xb, yb = views[key] if key in views else views.setdefault(key, batch_views(rows))
-                if stack.fused is not None:  # the fused kernels' gather
-                    idx_ptr = perms.data_ptr() + 8 * step * batch  # int64 entries
-                    stack.fused.gather(
-                        gathered, rows, d, x_all, y_all, idx_ptr, n_train, x_buf, y_buf
-                    )
-                else:
-                    flat_idx = perms[:, step * batch : step * batch + rows].reshape(-1)
-                    torch.index_select(x_all, 0, flat_idx, out=x_buf[: gathered * rows])
-                    torch.index_select(y_all, 0, flat_idx, out=y_buf[: gathered * rows])
+                stack.gather(perms, step * batch, rows, x_all, y_all, x_buf, y_buf)
                 losses = stack.train_step(xb, yb)
                 loss_sum += losses
-                if stack.losses_finite is False or (
-                    stack.losses_finite is None and not bool(torch.isfinite(losses).all())
-                ):
+                if not stack.losses_finite(losses):
                     for j in torch.nonzero(~torch.isfinite(losses)).flatten().tolist():
-                        if stack.alive[j]:
+                        if stack.state.alive[j]:
                             value = float(losses[j])
                             why = f"loss became {value} at epoch {epoch + 1} step {step + 1}"
                             failures[j] = (why, epoch + 1)

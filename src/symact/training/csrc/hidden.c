@@ -181,7 +181,7 @@ int symact_hidden_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const fl
             if (mode == 0) {
 #pragma omp simd
                 for (int64_t i = 0; i < n; i++) ht[i] = (X[i] < 0.0f ? 0.0f : X[i]) * keep[i];
-            } else if (mode == 1) {
+            } else if (mode == 1 && dt) {
                 symact_run_tangent(prog, n_instr, n, T, s.R, s.D);
 #pragma omp simd
                 for (int64_t i = 0; i < n; i++) {
@@ -190,10 +190,15 @@ int symact_hidden_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const fl
                 }
             } else {
                 symact_run_value(prog, n_instr, n, T, s.R);
+                if (dt) {
 #pragma omp simd
-                for (int64_t i = 0; i < n; i++) {
-                    ht[i] = out[i] * keep[i];
-                    dt[i] = keep[i];
+                    for (int64_t i = 0; i < n; i++) {
+                        ht[i] = out[i] * keep[i];
+                        dt[i] = keep[i];
+                    }
+                } else { /* no deriv: the values alone (an evaluation, no backward follows) */
+#pragma omp simd
+                    for (int64_t i = 0; i < n; i++) ht[i] = out[i] * keep[i];
                 }
             }
         }
