@@ -225,6 +225,7 @@ class StackedModel:
         self.stages = self.spec.stages()
         self.n_hidden = len(self.stages)
         self.norm = self.spec.norm == "batchnorm"
+        self.parametric = self.spec.parametric  # x + a * (act(x) - x) per unit (ModelSpec)
         self.n_consts = max(a.n_constants for a in self.acts)
         self.blocks = self.spec.layout(self.n_features, n_constants=self.n_consts)
         self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
@@ -312,6 +313,8 @@ class StackedModel:
             if stage.norm:
                 views[f"gamma{i}"].fill_(1.0)
                 views[f"beta{i}"].fill_(0.0)
+            if self.parametric and stage.act:
+                views[f"a{i}"].fill_(1.0)  # the parametric form starts as the activation
             if self.n_consts and stage.act:
                 views[f"c{i}"].zero_()
                 for k, act in enumerate(self.acts):
@@ -401,7 +404,9 @@ class StackedModel:
             else:
                 zc, rstd, bn_scale = None, None, None
                 yv = torch.baddbmm(b, h, self.p[f"W{i}"])
-            if stage.act:
+            if stage.act and self.parametric:
+                h_next, graph = self._parametric_forward(i, yv, mask)
+            elif stage.act:
                 h_next, graph = self._activation_forward(i, yv, mask)
             else:
                 h_next, graph = (yv if mask is None else yv * mask), None
@@ -417,7 +422,9 @@ class StackedModel:
             if stage.skip is not None:
                 pending[stage.skip] = dh
             h_prev, zc, rstd, bn_scale, graph, h_out, mask = saved[i]
-            if stage.act:
+            if stage.act and self.parametric:
+                dy = self._parametric_backward(i, graph, mask, dh)
+            elif stage.act:
                 dy = self._activation_backward(i, graph, h_out, mask, dh)
             else:
                 dy = dh if mask is None else dh * mask
@@ -523,6 +530,25 @@ class StackedModel:
                 dy[sl] = da * saved
         return dy
 
+    def _parametric_forward(self, layer: int, yv: Tensor, mask: Tensor | None):
+        """``h = (yv + a * (act(yv) - yv)) * mask`` (``ModelSpec.parametric``), and what
+        :meth:`_parametric_backward` needs."""
+        f, graph = self._activation_forward(layer, yv, None)
+        h = torch.addcmul(yv, self.p[f"a{layer}"], f - yv)
+        if mask is not None:
+            h.mul_(mask)
+        return h, (graph, f, yv)
+
+    def _parametric_backward(self, layer: int, saved, mask: Tensor | None, dh: Tensor):
+        """The gradient at the activation's input, ``g * (1 - a + a * act'(yv))``; ``a``'s
+        gradient ``sum over the batch of g * (act(yv) - yv)`` lands in ``self.grad``."""
+        graph, f, yv = saved
+        g = dh if mask is None else dh * mask
+        a = self.p[f"a{layer}"]
+        torch.sum(g * (f - yv), 1, keepdim=True, out=self.g[f"a{layer}"])
+        dy = self._activation_backward(layer, graph, f, None, g * a)
+        return dy.add_(g - g * a)
+
     # -- the optimizer and failed models --------------------------------------------------
 
     def optimizer_step(self) -> None:
@@ -583,6 +609,8 @@ class StackedModel:
                 h = compile_torch_learnable(act.formula)((z, consts))
             else:
                 h = act.module(z)
+            if stage.act and self.parametric:
+                h = torch.addcmul(z, p[f"a{i}"][k], h - z)
             if stage.skip is not None:
                 h = h + outputs[stage.skip]
             outputs.append(h)
@@ -619,6 +647,8 @@ class StackedModel:
             else:
                 z = torch.baddbmm(p[f"b{i}"], h, p[f"W{i}"]) if stage.linear else h
             h = self._eval_activation(i, z) if stage.act else z
+            if stage.act and self.parametric:
+                h = torch.addcmul(z, p[f"a{i}"], h - z)
             if stage.skip is not None:
                 h = h + outputs[stage.skip]
             outputs.append(h)
