@@ -204,5 +204,5 @@ def test_parametric_and_plain_models_train_side_by_side(spambase, backend):
     for task, outcome in zip(tasks[2:], together, strict=True):
         (alone,) = train_stack([task], config, return_models=True)
         assert_same_model(outcome.model, alone.model, atol=1e-6)
-    with pytest.raises(ValueError, match="share"):
+    with pytest.raises(ValueError, match="same network structure"):
         train_stack([tasks[0], tasks[2]], config)
