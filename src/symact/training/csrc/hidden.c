@@ -263,9 +263,18 @@ int symact_hidden_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *
         if (ak) { /* a's gradient: sum over rows of dh * fx (before dh is overwritten) */
             for (int64_t j = 0; j < W; j++) s.acc[j] = 0.0;
             for (int64_t b = 0; b < B; b++) {
-                const float *gr = gk + b * W, *fr = fk + b * W;
+                float *gr = gk + b * W;
+                const float *fr = fk + b * W, *dr = dk + b * W;
+                if (mode == 2) {
 #pragma omp simd
-                for (int64_t j = 0; j < W; j++) s.acc[j] += (double)(gr[j] * fr[j]);
+                    for (int64_t j = 0; j < W; j++) s.acc[j] += (double)(gr[j] * fr[j]);
+                } else { /* and pass 1 with it: dy = dh * (1 - a + a f'(y)) keep */
+#pragma omp simd
+                    for (int64_t j = 0; j < W; j++) {
+                        s.acc[j] += (double)(gr[j] * fr[j]);
+                        gr[j] *= dr[j];
+                    }
+                }
             }
             for (int64_t j = 0; j < W; j++) galpha[k * W + j] = (float)s.acc[j];
         }
@@ -276,10 +285,10 @@ int symact_hidden_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *
         if (mode == 0 && !ak) {
 #pragma omp simd
             for (int64_t i = 0; i < B * W; i++) gk[i] = hk[i] > 0.0f ? gk[i] * scale : 0.0f;
-        } else if (mode != 2) { /* the derivative kept (mode 1, or any mode with the form) */
+        } else if (mode == 1 && !ak) {
 #pragma omp simd
             for (int64_t i = 0; i < B * W; i++) gk[i] *= dk[i];
-        } else {
+        } else if (mode == 2) { /* (with the form, modes 0 and 1 ran pass 1 above) */
             const int64_t n_instr = MODEL(k, N_INSTR), nc = MODEL(k, N_CONSTS);
             const int64_t out_reg = MODEL(k, OUT_REG), n_regs = MODEL(k, N_REGS);
             const int32_t *prog = code + 4 * MODEL(k, CODE_START);
