@@ -72,8 +72,7 @@ def main() -> None:
     def train(activation: str, learnable: bool) -> None:
         spec = LIGHT.with_activation(activation, learnable_constants=learnable)
         tasks = [
-            TrainTask(X, labels, X[:1024], labels[:1024], spec, seed=s)
-            for s in range(args.models)
+            TrainTask(X, labels, X[:1024], labels[:1024], spec, seed=s) for s in range(args.models)
         ]
         (first, *_) = train_stack(tasks, config)
         assert first.backend == "fused" and not first.failed, first

@@ -188,7 +188,8 @@ def test_parametric_multiclass_and_resnet_match_plain_pytorch(digits_split, back
     assert outcome.accuracy > 0.3  # chance is 0.1
     if spec.learnable_constants:
         inner = [layer.act.f for layer in outcome.model.hidden if hasattr(layer.act, "f")]
-        assert inner and all(float(m.c0.detach()) != 1.5 for m in inner)  # the constants trained too
+        # the constants inside the form trained too
+        assert inner and all(float(m.c0.detach()) != 1.5 for m in inner)
 
 
 def test_parametric_and_plain_models_train_side_by_side(spambase, backend):

@@ -331,8 +331,9 @@ class ModelSpec:
 
     def param_count(self, n_features: int) -> int:
         """Trainable parameters: Linear weights and biases, BatchNorm affine, activation
-        constants, the parametric form's per-unit ``a``. BatchNorm running statistics are buffers, not counted (this reproduces
-        the paper's 4,161 / 5,825 / 6,017 for Light on d = 28 / 54 / 57)."""
+        constants, the parametric form's per-unit ``a``. BatchNorm running statistics are
+        buffers, not counted (this reproduces the paper's 4,161 / 5,825 / 6,017 for Light on
+        d = 28 / 54 / 57)."""
         return sum(b.numel for b in self.layout(n_features))
 
     def macs_per_row(self, n_features: int) -> int:
