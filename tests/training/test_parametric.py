@@ -18,7 +18,7 @@ from training_helpers import assert_same_model, protocol_split, reference_train
 
 from symact.formula.activation import ParametricActivation, SymbolicActivation
 from symact.models import ModelSpec
-from symact.training import TrainConfig, TrainTask, train_stack
+from symact.training import StackedModel, TrainConfig, TrainTask, train_stack
 
 
 @pytest.fixture(params=["fused", "torch"])
@@ -207,3 +207,41 @@ def test_parametric_and_plain_models_train_side_by_side(spambase, backend):
         assert_same_model(outcome.model, alone.model, atol=1e-6)
     with pytest.raises(ValueError, match="same network structure"):
         train_stack([tasks[0], tasks[2]], config)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ModelSpec(hidden=(16, 8), activation="param:relu"),
+        ModelSpec(
+            hidden=(16, 8),
+            arch="resnet",
+            activation="param:add(mul(x, sig(mul(1.5, x))), 0.1)",
+            learnable_constants=True,
+            n_outputs=3,
+        ),
+    ],
+    ids=["mlp-relu", "resnet-learnable"],
+)
+def test_stacked_evaluation_applies_the_form(spec):
+    """Scores come from the stack's eval-mode forward: it equals the module, for a's far
+    from 1 (the training tests move them only a little)."""
+    stack = StackedModel([spec] * 2, 5, [1, 2], TrainConfig())
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(20, 5, generator=gen)
+    at_one = stack.stacked_logits(x.expand(2, -1, -1)).clone()
+    for block in stack.blocks:
+        if block.name.startswith("a"):
+            stack.p[block.name].uniform_(-1.0, 2.0, generator=gen)
+    together = stack.stacked_logits(x.expand(2, -1, -1))
+    assert not torch.allclose(together, at_one)  # the a's matter
+    for k in range(2):
+        net = spec.to_module(5)
+        state = net.state_dict()
+        state.update(stack.state_dict(k))
+        net.load_state_dict(state)
+        net.eval()
+        with torch.no_grad():
+            expected = net(x)
+        torch.testing.assert_close(stack.predict_logits(k, x), expected)
+        torch.testing.assert_close(together[k], expected)

@@ -99,7 +99,8 @@ def split_top_level(text: str) -> list[str]:
 
 
 def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
-    """Names or formulas, each checked now; a formula error names its position."""
+    """Names or formulas (``param:`` before one: its parametric form), each checked now; a
+    formula error names its position."""
     from symact.formula import FormulaError
     from symact.formula.named import NAMED_ACTIVATIONS
     from symact.models.spec import canonical_activation
