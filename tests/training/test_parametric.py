@@ -120,7 +120,7 @@ def test_parametric_module_is_the_activation_at_the_start_and_blends():
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.3])
-@pytest.mark.parametrize("activation", ["param:relu", "param:gelu"])
+@pytest.mark.parametrize("activation", ["param:relu", "param:gelu", "param:prelu"])
 def test_parametric_mlp_matches_plain_pytorch(spambase, backend, activation, dropout):
     """Binary MLP: every weight, every unit's a, predictions, against to_module() + Adam."""
     task = spam_task(spambase, ModelSpec(hidden=(64, 32), activation=activation, dropout=dropout))
