@@ -61,7 +61,9 @@ class MaskDropout(nn.Module):
         return x * self.keep / (1.0 - self.p)
 
 
-def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = True) -> Network:
+def reference_train(
+    task: TrainTask, config: TrainConfig, exact_zero: bool = True, prepare=None
+) -> Network:
     """``task.model.to_module()`` + ``torch.optim`` + torch's loss, one model, the stack's
     batches and dropout masks (its generator and SplitMix64 stream, replayed).
 
@@ -69,6 +71,8 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
     out of the optimizer:
     their true gradient is exactly zero, which is what the stack uses; PyTorch would feed the
     rounding noise of that zero to the optimizer (see symact/training/stack.py).
+    ``prepare(net)``, given the initialized network, may swap modules for their PyTorch
+    twins (``nn.PReLU`` for the formula PReLU) before the optimizer sees the parameters.
     """
     spec: ModelSpec = task.model
     d = task.n_features
@@ -84,6 +88,8 @@ def reference_train(task: TrainTask, config: TrainConfig, exact_zero: bool = Tru
     state = net.state_dict()
     state.update(init.state_dict(0))
     net.load_state_dict(state)
+    if prepare is not None:
+        prepare(net)
     pre_bn = {
         id(layer.linear.bias)
         for layer, stage in zip(net.hidden, spec.stages(), strict=True)

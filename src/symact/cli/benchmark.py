@@ -71,7 +71,8 @@ def add_parser(sub) -> None:
     b.add_argument(
         "--activations",
         default=None,
-        help="Light activations: names or formulas (default: relu,gelu,silu)",
+        help="Light activations: names or formulas, param:<one> for its per-neuron parametric "
+        "form (default: relu,gelu,silu)",
     )
     b.add_argument(
         "--discovery",

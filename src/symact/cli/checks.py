@@ -99,7 +99,8 @@ def split_top_level(text: str) -> list[str]:
 
 
 def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
-    """Names or formulas, each checked now; a formula error names its position."""
+    """Names or formulas (``param:`` before one: its parametric form), each checked now; a
+    formula error names its position."""
     from symact.formula import FormulaError
     from symact.formula.named import NAMED_ACTIVATIONS
     from symact.models.spec import canonical_activation
@@ -117,7 +118,8 @@ def activation_list(text: str, flag: str = "--activations") -> tuple[str, ...]:
         except FormulaError as exc:
             raise UsageError(
                 f"{flag}: {item!r} is neither a named activation "
-                f"({', '.join(NAMED_ACTIVATIONS)}) nor a formula of x: {exc}"
+                f"({', '.join(NAMED_ACTIVATIONS)}) nor a formula of x, alone or in the "
+                f"per-neuron parametric form param:<activation>: {exc}"
             ) from None
         if canonical in out:
             raise UsageError(f"{flag}: {item!r} is listed twice (as {canonical})")
@@ -138,8 +140,11 @@ def activation_reason(canonical: str) -> str | None:
     nonlinear except identity, screened as x."""
     from symact.formula import parse_formula
     from symact.formula.named import named_activation
+    from symact.models.spec import split_parametric
     from symact.search.screen import screen
 
+    # the parametric form x + a (f(x) - x) starts as f: screened as f
+    canonical = split_parametric(canonical)[1]
     if canonical == "identity":
         canonical = "x"
     elif named_activation(canonical) is not None:

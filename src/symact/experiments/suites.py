@@ -26,6 +26,7 @@ from symact.experiments.specs import DataSpec, DiscoverySpec, GridEntry, RunSpec
 from symact.experiments.store import ResultsStore
 from symact.formula.named import NAMED_ACTIVATIONS, named_activation
 from symact.models import HEAVY, LIGHT, ModelSpec
+from symact.models.spec import PARAMETRIC_PREFIX, split_parametric
 from symact.training.config import TrainConfig
 
 if TYPE_CHECKING:  # the runner imports torch; suites and their job lists must not need it
@@ -43,7 +44,11 @@ ACTIVATION_LABELS = {row.name: row.label for row in NAMED_ACTIVATIONS.values()}
 
 
 def activation_label(activation: str) -> str:
-    """A table label: a name's display spelling, or the formula's canonical text."""
+    """A table label: a name's display spelling, or the formula's canonical text; the
+    parametric form as ``param:`` and its activation's label (``param:ReLU``)."""
+    parametric, inner = split_parametric(activation)
+    if parametric:
+        return PARAMETRIC_PREFIX + activation_label(inner)
     named = named_activation(activation)
     return ACTIVATION_LABELS.get(named.name, named.name) if named else activation
 
@@ -370,7 +375,7 @@ def grid(
                 heavy = suite.heavy.with_outputs(n_classes[data.name]).with_activation("relu")
                 rows.append((heavy, "Heavy", "ReLU", suite.seeds))
             for act in suite.activations:
-                named = named_activation(act) is not None
+                named = named_activation(split_parametric(act)[1]) is not None
                 rows.append(
                     (
                         light.with_activation(act, learnable_constants=lc and not named),

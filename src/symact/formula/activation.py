@@ -185,14 +185,37 @@ class _ScriptableActivation(nn.Module):
         return self.traced(x)
 
 
+class ParametricActivation(nn.Module):
+    r"""The per-neuron parametric form of an activation ``f`` (RealMLP, Holzmüller et al.
+    2024): :math:`x + a \odot (f(x) - x)`, one :math:`a` per unit, initialised at 1.
+
+    At 1 it is ``f``; at 0 the identity; in between a blend each unit learns (for ReLU, a
+    PReLU with a slope ``1 - a`` per unit). ``f`` keeps its own learnable constants, under
+    ``f.``; ``ModelSpec(parametric=True)`` (``"param:relu"``) builds one per hidden stage.
+
+    Shape: input :math:`(N, \text{width})`, output the same.
+    """
+
+    def __init__(self, f: nn.Module, width: int) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.ones(width))
+        self.f = f
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.addcmul(x, self.alpha, self.f(x) - x)
+
+    def extra_repr(self) -> str:
+        return f"width={self.alpha.numel()}"
+
+
 def make_activation(
     spec: str | Formula | nn.Module | type[nn.Module], *, learnable_constants: bool = False
 ) -> nn.Module:
     """One factory for every activation in the project.
 
     ``spec`` is a name (``"relu"``, ``"gelu"``, ``"silu"``/``"swish"``, ``"tanh"``,
-    ``"sigmoid"``, ``"identity"``, ``"elu"``, ``"selu"``, ``"mish"``, ``"leaky_relu"``;
-    case-insensitive), formula text over ``x``
+    ``"sigmoid"``, ``"identity"``, ``"elu"``, ``"selu"``, ``"mish"``, ``"leaky_relu"``,
+    ``"prelu"``; case-insensitive), formula text over ``x``
     (``"mul(cos(x), x)"``), a ``Formula``, an ``nn.Module`` (returned as is) or an
     ``nn.Module`` class (instantiated without arguments). ``learnable_constants`` applies to
     formulas only.
@@ -205,6 +228,13 @@ def make_activation(
         return SymbolicActivation(spec, learnable_constants)
     if isinstance(spec, str):
         named = named_activation(spec)
+        if named is not None and named.learnable:
+            # PReLU as ``relu(x) - c*relu(-x)``, c = 0.25 learned per layer: nn.PReLU()'s
+            # function and default (one slope shared by a layer's units, He et al. 2015's
+            # "channel-shared" variant, the one PyTorch builds by default; a slope per unit
+            # is what ``param:relu`` learns). As a formula it trains on both paths and
+            # reports its learned slope like every learnable formula.
+            return SymbolicActivation(named.formula, learnable_constants=True)
         if named is not None:
             return _torch_function(named.module)()
         try:
@@ -232,6 +262,8 @@ def activation_formula(act: nn.Module) -> tuple[Formula, bool] | None:
     if type(act) is SymbolicActivation:
         return act.formula, act.learnable_constants
     for row in NAMED_ACTIVATIONS.values():
+        if row.learnable:  # its module holds a parameter the stacked trainer cannot see
+            continue
         module = _torch_function(row.module)
         if type(act) is module:
             if _settings(act) != _settings(module()):

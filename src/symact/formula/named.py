@@ -14,12 +14,18 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class NamedActivation:
     """A named activation: its formula over ``x``, the ``torch.nn`` module computing it (at
-    the module's default settings) and its label in tables (the paper's spelling)."""
+    the module's default settings) and its label in tables (the paper's spelling).
+
+    ``learnable``: the formula's constants are parameters of each hidden layer, trained with
+    the weights (the module then is the formula with learnable constants, which equals
+    ``module``; ``module`` names the PyTorch twin it is tested against).
+    """
 
     name: str
     formula: str
     module: str
     label: str
+    learnable: bool = False
 
 
 NAMED_ACTIVATIONS: dict[str, NamedActivation] = {
@@ -36,6 +42,10 @@ NAMED_ACTIVATIONS: dict[str, NamedActivation] = {
         NamedActivation("selu", "selu(x)", "torch.nn.SELU", "SELU"),
         NamedActivation("mish", "mish(x)", "torch.nn.Mish", "Mish"),
         NamedActivation("leaky_relu", "leaky_relu(x)", "torch.nn.LeakyReLU", "LeakyReLU"),
+        # nn.PReLU(): one slope per layer, initialised at 0.25 (see make_activation)
+        NamedActivation(
+            "prelu", "relu(x) - 0.25*relu(-x)", "torch.nn.PReLU", "PReLU", learnable=True
+        ),
     )
 }
 

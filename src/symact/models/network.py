@@ -13,7 +13,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from symact.formula.activation import make_activation
+from symact.formula.activation import ParametricActivation, make_activation
 from symact.models.spec import ModelSpec, Stage
 
 
@@ -31,6 +31,8 @@ class HiddenLayer(nn.Module):
             else nn.Identity()
         )
         self.act = copy.deepcopy(activation) if stage.act else nn.Identity()
+        if stage.act and spec.parametric:
+            self.act = ParametricActivation(self.act, width)
         self.drop = nn.Dropout(spec.dropout) if stage.drop else nn.Identity()
         self.skip = stage.skip
 
@@ -45,8 +47,8 @@ class Network(nn.Module):
     n_outputs)``.
 
     Each stage with an activation gets its own activation module (with its own learnable
-    constants when the spec asks for them). ``activation`` overrides the spec's (any
-    element-wise module).
+    constants when the spec asks for them), wrapped in a ``ParametricActivation`` when the
+    spec is ``parametric``. ``activation`` overrides the spec's (any element-wise module).
     """
 
     def __init__(self, spec: ModelSpec, n_features: int, activation: nn.Module | None = None):

@@ -43,6 +43,17 @@ NORMALIZATIONS = ("batchnorm", "none")
 ARCHITECTURES = ("mlp", "resnet")
 #: residual blocks of ``arch="resnet"`` when ``blocks`` is not given
 DEFAULT_BLOCKS = 2
+#: how an activation's per-neuron parametric form is written (``"param:relu"``)
+PARAMETRIC_PREFIX = "param:"
+
+
+def split_parametric(activation: str) -> tuple[bool, str]:
+    """``"param:relu"`` -> ``(True, "relu")``; any other text -> ``(False, text)`` (the
+    prefix in any case, spaces around it allowed)."""
+    text = activation.strip()
+    if text[: len(PARAMETRIC_PREFIX)].lower() == PARAMETRIC_PREFIX:
+        return True, text[len(PARAMETRIC_PREFIX) :].strip()
+    return False, activation
 
 
 def check_widths(widths: Sequence[int]) -> tuple[int, ...]:
@@ -64,6 +75,11 @@ def canonical_activation(activation: str) -> str:
     prefix text, so that equal activations give equal run keys; FormulaError otherwise."""
     if not isinstance(activation, str):
         raise TypeError(f"an activation is a name or formula text, got {type(activation).__name__}")
+    parametric, activation = split_parametric(activation)
+    if parametric:  # RealMLP's x + a * (f(x) - x) of any activation: ModelSpec.parametric
+        if split_parametric(activation)[0]:
+            raise FormulaError(f"{PARAMETRIC_PREFIX} is written once, got {activation!r} after it")
+        return PARAMETRIC_PREFIX + canonical_activation(activation)
     named = named_activation(activation)
     if named is not None:
         return "silu" if named.name == "swish" else named.name
@@ -122,7 +138,12 @@ class ModelSpec:
     ``(width, inner width)`` and ``blocks`` the number of residual blocks (default 2).
     ``activation`` is a name of ``symact.formula.named`` or formula text over ``x``, kept
     canonical. ``learnable_constants`` makes every constant of a formula activation a
-    parameter of each hidden layer (PANGAEA's parametric activations). ``n_outputs`` is 1 for
+    parameter of each hidden layer (PANGAEA's parametric activations). ``parametric``
+    applies RealMLP's per-neuron form (Holzmüller et al. 2024) after the activation ``f``:
+    ``x + a * (f(x) - x)`` with one ``a`` per unit of each stage with an activation, started
+    at 1 (so training starts from ``f``); ``activation="param:relu"`` is the same as
+    ``activation="relu", parametric=True`` (the spelling of tables and the command line,
+    :attr:`activation_text`). ``n_outputs`` is 1 for
     binary classification (sigmoid, binary cross-entropy) or the number of classes (softmax,
     cross-entropy); :attr:`loss` names it. ``bn_eps``/``bn_momentum`` are BatchNorm1d's.
     """
@@ -137,6 +158,7 @@ class ModelSpec:
     bn_momentum: float = 0.1
     arch: str = "mlp"
     blocks: int | None = None
+    parametric: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", check_widths(self.hidden))
@@ -155,7 +177,12 @@ class ModelSpec:
                 )
             if self.norm != "batchnorm":
                 raise SettingError("arch='resnet' normalizes with BatchNorm; norm='none' is mlp's")
-        object.__setattr__(self, "activation", canonical_activation(self.activation))
+        prefixed, activation = split_parametric(canonical_activation(self.activation))
+        object.__setattr__(self, "activation", activation)
+        object.__setattr__(self, "parametric", bool(self.parametric) or prefixed)
+        named = named_activation(activation)
+        if named is not None and named.learnable:  # prelu: its slope is always learned
+            object.__setattr__(self, "learnable_constants", True)
         if self.norm not in NORMALIZATIONS:
             raise SettingError(f"norm must be one of {NORMALIZATIONS}, got {self.norm!r}")
         if not 0.0 <= self.dropout < 1.0:
@@ -179,8 +206,10 @@ class ModelSpec:
     def with_activation(
         self, activation: str, *, learnable_constants: bool | None = None
     ) -> ModelSpec:
+        """This network with another activation (``"param:..."`` for the parametric form;
+        without the prefix the form is plain)."""
         lc = self.learnable_constants if learnable_constants is None else learnable_constants
-        return replace(self, activation=activation, learnable_constants=lc)
+        return replace(self, activation=activation, learnable_constants=lc, parametric=False)
 
     def with_outputs(self, n_classes: int) -> ModelSpec:
         """This network for a task with ``n_classes`` classes (1 logit for 2 classes)."""
@@ -193,6 +222,11 @@ class ModelSpec:
         return "binary_cross_entropy" if self.n_outputs == 1 else "cross_entropy"
 
     @property
+    def activation_text(self) -> str:
+        """The activation as tables and the command line write it (``"param:relu"``)."""
+        return PARAMETRIC_PREFIX + self.activation if self.parametric else self.activation
+
+    @property
     def formula(self) -> Formula | None:
         """The activation as a formula when it is one (not a name), else None."""
         if named_activation(self.activation) is not None:
@@ -202,7 +236,8 @@ class ModelSpec:
     @property
     def n_constants(self) -> int:
         """Learnable constants per hidden layer (0 unless ``learnable_constants``)."""
-        f = self.formula
+        named = named_activation(self.activation)
+        f = parse_formula(named.formula) if named is not None and named.learnable else self.formula
         return len(f.constants) if (f is not None and self.learnable_constants) else 0
 
     def structure(self) -> tuple[Any, ...]:
@@ -216,6 +251,7 @@ class ModelSpec:
             self.bn_momentum,
             self.arch,
             self.blocks,
+            self.parametric,
         )
 
     def stages(self) -> tuple[Stage, ...]:
@@ -268,6 +304,8 @@ class ModelSpec:
 
         Weights are stored ``[in, out]`` (the batched matmul's layout). ``n_constants``
         overrides the constants per layer (a stack gives each model its largest count).
+        A ``parametric`` model has ``a{i}``, one value per unit, in each stage with an
+        activation (the module keeps the activation's own constants under ``act.f``).
         """
         nc = self.n_constants if n_constants is None else n_constants
         blocks: list[ParamBlock] = []
@@ -281,8 +319,11 @@ class ModelSpec:
             if st.norm:
                 blocks.append(ParamBlock(f"gamma{i}", (1, st.width), f"hidden.{i}.norm.weight"))
                 blocks.append(ParamBlock(f"beta{i}", (1, st.width), f"hidden.{i}.norm.bias"))
+            if self.parametric and st.act:
+                blocks.append(ParamBlock(f"a{i}", (1, st.width), f"hidden.{i}.act.alpha"))
             if nc and st.act:
-                blocks.append(ParamBlock(f"c{i}", (nc,), f"hidden.{i}.act.c"))
+                inner = "act.f" if self.parametric else "act"
+                blocks.append(ParamBlock(f"c{i}", (nc,), f"hidden.{i}.{inner}.c"))
         n = len(stages)
         blocks.append(ParamBlock(f"W{n}", (dims[-2], dims[-1]), "out.weight", transpose=True))
         blocks.append(ParamBlock(f"b{n}", (1, dims[-1]), "out.bias"))
@@ -290,8 +331,9 @@ class ModelSpec:
 
     def param_count(self, n_features: int) -> int:
         """Trainable parameters: Linear weights and biases, BatchNorm affine, activation
-        constants. BatchNorm running statistics are buffers, not counted (this reproduces
-        the paper's 4,161 / 5,825 / 6,017 for Light on d = 28 / 54 / 57)."""
+        constants, the parametric form's per-unit ``a``. BatchNorm running statistics are
+        buffers, not counted (this reproduces the paper's 4,161 / 5,825 / 6,017 for Light on
+        d = 28 / 54 / 57)."""
         return sum(b.numel for b in self.layout(n_features))
 
     def macs_per_row(self, n_features: int) -> int:

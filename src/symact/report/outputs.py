@@ -88,7 +88,7 @@ def suite_document(outcome: SuiteOutcome) -> dict[str, Any]:
                 "dataset": e.dataset_label,
                 "architecture": e.architecture_label,
                 "activation": e.activation_label,
-                "formula": e.spec.model.activation,
+                "formula": e.spec.model.activation_text,
                 "seed": e.spec.seed,
             }
             for e in outcome.entries

@@ -208,6 +208,7 @@ class FusedStep:
             running_var=None, keys=None, drawn=0, pos0=0, keep_from=st.keep_from, scale=1.0,
             models=self.models, code=self.code, consts=self.consts[layer], h=h,
             deriv=None,  # the values alone (hidden.c)
+            alpha=None, fx=None,  # the parametric form is applied by the caller
         )  # fmt: skip
         self._run(self.lib.symact_hidden_forward, args)
         return h
@@ -261,7 +262,14 @@ class FusedStep:
             dh = self._buffer(f"dh{i}", shape) if stage.linear else layers[i - 1].dh
             out = h if stage.skip is None or not stage.act else self._buffer(f"out{i}", shape)
             skipped = self._buffer(f"skipped{i}", shape) if stage.skip is not None else None
-            deriv = self._buffer(f"deriv{i}", shape) if self.need_deriv or not stage.act else None
+            # the parametric form (kernels.h): a per unit, and (f(y) - y) * keep for a's gradient
+            param = stack.parametric and stage.act
+            fx = self._buffer(f"fx{i}", shape) if param else None
+            deriv = (
+                self._buffer(f"deriv{i}", shape)
+                if self.need_deriv or not stage.act or param
+                else None
+            )
             mean, var = self._buffer(f"mean{i}", (k, w)), self._buffer(f"var{i}", (k, w))
             # the bias a stage without a Linear does not have (BatchNorm's running mean adds it)
             bias = state.p[f"b{i}"] if stage.linear else self._zeros(f"bias{i}", (k, 1, w))
@@ -282,6 +290,8 @@ class FusedStep:
                 "consts": self.consts[i] if stage.act else self.no_consts,
                 "h": h,
                 "deriv": deriv,
+                "alpha": state.p[f"a{i}"] if param else None,
+                "fx": fx,
             }
             scale = stack.drop_scale if drop else 1.0
             forward = lib.symact_hidden_forward.bind(
@@ -308,9 +318,10 @@ class FusedStep:
                 if stage.fixed_bias
                 else state.g[f"b{i}"],
                 gconsts=self.gconsts[i] if stage.act else self.no_consts,
+                galpha=state.g[f"a{i}"] if param else None,
             )
             layers.append(
-                _Layer(z, h, out, dh, skipped, forward, backward, (deriv, mean, var, bias))
+                _Layer(z, h, out, dh, skipped, forward, backward, (deriv, mean, var, bias, fx))
             )
             if drop:
                 pos += batch * w

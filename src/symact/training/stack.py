@@ -149,7 +149,9 @@ class TorchStep:
             else:
                 zc, rstd, bn_scale = None, None, None
                 yv = torch.baddbmm(b, h, state.p[f"W{i}"])
-            if stage.act:
+            if stage.act and self.structure.parametric:
+                h_next, graph = self._parametric_forward(state, i, yv, mask)
+            elif stage.act:
                 h_next, graph = self._activation_forward(state, i, yv, mask)
             else:
                 h_next, graph = (yv if mask is None else yv * mask), None
@@ -165,7 +167,9 @@ class TorchStep:
             if stage.skip is not None:
                 pending[stage.skip] = dh
             h_prev, zc, rstd, bn_scale, graph, h_out, mask = saved[i]
-            if stage.act:
+            if stage.act and self.structure.parametric:
+                dy = self._parametric_backward(state, i, graph, mask, dh)
+            elif stage.act:
                 dy = self._activation_backward(state, i, graph, h_out, mask, dh)
             else:
                 dy = dh if mask is None else dh * mask
@@ -272,6 +276,27 @@ class TorchStep:
             else:  # saved is act'(y)
                 dy[sl] = da * saved
         return dy
+
+    def _parametric_forward(self, state: TrainState, layer: int, yv: Tensor, mask: Tensor | None):
+        """``h = (yv + a * (act(yv) - yv)) * mask`` (``ModelSpec.parametric``), and what
+        :meth:`_parametric_backward` needs."""
+        f, graph = self._activation_forward(state, layer, yv, None)
+        h = torch.addcmul(yv, state.p[f"a{layer}"], f - yv)
+        if mask is not None:
+            h.mul_(mask)
+        return h, (graph, f, yv)
+
+    def _parametric_backward(
+        self, state: TrainState, layer: int, saved, mask: Tensor | None, dh: Tensor
+    ):
+        """The gradient at the activation's input, ``g * (1 - a + a * act'(yv))``; ``a``'s
+        gradient ``sum over the batch of g * (act(yv) - yv)`` lands in ``state.grad``."""
+        graph, f, yv = saved
+        g = dh if mask is None else dh * mask
+        a = state.p[f"a{layer}"]
+        torch.sum(g * (f - yv), 1, keepdim=True, out=state.g[f"a{layer}"])
+        dy = self._activation_backward(state, layer, graph, f, None, g * a)
+        return dy.add_(g - g * a)
 
     # -- what the trainer asks of either path ----------------------------------------------
 
@@ -428,6 +453,8 @@ class StackedModel:
                 h = compile_torch_learnable(act.formula)((z, consts))
             else:
                 h = act.module(z)
+            if stage.act and self.structure.parametric:
+                h = torch.addcmul(z, p[f"a{i}"][k], h - z)
             if stage.skip is not None:
                 h = h + outputs[stage.skip]
             outputs.append(h)
@@ -465,7 +492,13 @@ class StackedModel:
                 weight, bias, z = p[f"W{i}"], p[f"b{i}"], h
             else:
                 z = h
-            if stage.act:
+            if stage.act and self.structure.parametric:
+                # the form needs the activation's input: computed here, blended after
+                if weight is not None:
+                    z = torch.baddbmm(bias, z, weight)
+                h = self.path.eval_hidden(self.state, i, z, None, None)
+                h = torch.addcmul(z, p[f"a{i}"], h - z)
+            elif stage.act:
                 h = self.path.eval_hidden(self.state, i, z, weight, bias)
             else:
                 h = torch.baddbmm(bias, z, weight) if weight is not None else z

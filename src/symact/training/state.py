@@ -160,6 +160,11 @@ class StackStructure:
         return len(self.stages)
 
     @property
+    def parametric(self) -> bool:
+        """Every activation in the per-unit form ``x + a (act(x) - x)`` (``ModelSpec``)."""
+        return self.spec.parametric
+
+    @property
     def numel(self) -> int:
         """Length of the flat parameter buffer."""
         return sum(self.k * b.numel for b in self.blocks)
@@ -339,6 +344,8 @@ def _init_parameters(
         if stage.norm:
             views[f"gamma{i}"].fill_(1.0)
             views[f"beta{i}"].fill_(0.0)
+        if s.parametric and stage.act:
+            views[f"a{i}"].fill_(1.0)  # the parametric form starts as the activation
         if s.n_consts and stage.act:
             views[f"c{i}"].zero_()
             for k, act in enumerate(s.acts):

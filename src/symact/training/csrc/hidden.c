@@ -14,6 +14,10 @@
  * number of different formulas share one stack and one compiled library. relu(x) alone
  * keeps its own loop (mode 0): its backward needs only h > 0.
  *
+ * The per-unit parametric form x + a * (f(x) - x) (kernels.h) is one more step in the same
+ * passes: the forward blends and keeps what the backward needs, the backward sums a's
+ * gradient in its first pass.
+ *
  * Statistics are accumulated in double. See kernels.h for the arguments.
  */
 #include <stdlib.h>
@@ -117,13 +121,42 @@ static void symact_normalized(const float *zk, int64_t b0, int64_t rows, int64_t
     }
 }
 
+/* The parametric form on a tile of rows x W (i = row * W + j, unit j): from y and
+   f = f(y) (and df = f'(y), NULL for relu: then f'(y) = y > 0), h = (y + a (f - y)) keep,
+   fx = (f - y) keep and, where deriv is kept, d = (1 - a + a f'(y)) keep. */
+static void symact_parametric_tile(int64_t rows, int64_t W, const float *ak, const float *y,
+                                   const float *f, const float *df, const float *keep,
+                                   float *ht, float *ft, float *dt) {
+    for (int64_t b = 0; b < rows; b++) {
+        const int64_t o = b * W;
+        if (!f) { /* relu */
+#pragma omp simd
+            for (int64_t j = 0; j < W; j++) {
+                float x = y[o + j], r = x < 0.0f ? 0.0f : x, a = ak[j], kp = keep[o + j];
+                ht[o + j] = (x + a * (r - x)) * kp;
+                ft[o + j] = (r - x) * kp;
+                dt[o + j] = (1.0f - a + (x > 0.0f ? a : 0.0f)) * kp;
+            }
+        } else {
+#pragma omp simd
+            for (int64_t j = 0; j < W; j++) {
+                float x = y[o + j], v = f[o + j], a = ak[j], kp = keep[o + j];
+                ht[o + j] = (x + a * (v - x)) * kp;
+                ft[o + j] = (v - x) * kp;
+                dt[o + j] = (df ? 1.0f - a + a * df[o + j] : 1.0f) * kp;
+            }
+        }
+    }
+}
+
 int symact_hidden_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const float *z,
                           int32_t norm, const float *gamma, const float *beta,
                           const float *bias, float eps, float momentum, float *mean,
                           float *var, float *running_mean, float *running_var,
                           const int64_t *keys, int64_t drawn, int64_t pos0, int32_t keep_from,
                           float scale, const int64_t *models, const int32_t *code,
-                          const int64_t *consts, float *h, float *deriv) {
+                          const int64_t *consts, float *h, float *deriv, const float *alpha,
+                          float *fx) {
     symact_scratch s;
     if (symact_scratch_alloc(&s, k0, k1, W, models)) return 1;
     const float unbias = (float)B / (float)(B > 1 ? B - 1 : 1);
@@ -131,6 +164,8 @@ int symact_hidden_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const fl
     for (int64_t k = k0; k < k1; k++) {
         const float *zk = z + k * B * W;
         float *hk = h + k * B * W, *dk = deriv ? deriv + k * B * W : 0;
+        const float *ak = alpha ? alpha + k * W : 0;
+        float *fk = alpha ? fx + k * B * W : 0;
         float *mk = norm ? mean + k * W : 0;
         const float *bk = norm ? beta + k * W : 0, *biask = bias + k * W;
         if (norm) {
@@ -178,7 +213,12 @@ int symact_hidden_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const fl
                 for (int64_t i = 0; i < n; i++) s.keep[i] = scale;
             }
             const float *keep = s.keep;
-            if (mode == 0) {
+            if (ak) {
+                const float *f = mode == 0 ? 0 : out, *df = mode == 1 ? dout : 0;
+                if (mode == 1) symact_run_tangent(prog, n_instr, n, T, s.R, s.D);
+                if (mode == 2) symact_run_value(prog, n_instr, n, T, s.R);
+                symact_parametric_tile(rows, W, ak, X, f, df, keep, ht, fk + b0 * W, dt);
+            } else if (mode == 0) {
 #pragma omp simd
                 for (int64_t i = 0; i < n; i++) ht[i] = (X[i] < 0.0f ? 0.0f : X[i]) * keep[i];
             } else if (mode == 1 && dt) {
@@ -213,7 +253,8 @@ int symact_hidden_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *
                            const float *beta, const float *bias, float eps, float scale,
                            float *ggamma, float *gbeta, float *gbias, const int64_t *models,
                            const int32_t *code, const int64_t *consts,
-                           const int64_t *gconsts) {
+                           const int64_t *gconsts, const float *alpha, const float *fx,
+                           float *galpha) {
     symact_scratch s;
     if (symact_scratch_alloc(&s, k0, k1, W, models)) return 1;
     const int64_t T = s.stride, tile_rows = T / W;
@@ -223,17 +264,36 @@ int symact_hidden_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *
         const float *mk = norm ? mean + k * W : 0, *vk = norm ? var + k * W : 0;
         const float *bk = norm ? beta + k * W : 0, *biask = bias + k * W;
         const int64_t mode = MODEL(k, MODE);
+        const float *ak = alpha ? alpha + k * W : 0, *fk = alpha ? fx + k * B * W : 0;
+        if (ak) { /* a's gradient: sum over rows of dh * fx (before dh is overwritten) */
+            for (int64_t j = 0; j < W; j++) s.acc[j] = 0.0;
+            for (int64_t b = 0; b < B; b++) {
+                float *gr = gk + b * W;
+                const float *fr = fk + b * W, *dr = dk + b * W;
+                if (mode == 2) {
+#pragma omp simd
+                    for (int64_t j = 0; j < W; j++) s.acc[j] += (double)(gr[j] * fr[j]);
+                } else { /* and pass 1 with it: dy = dh * (1 - a + a f'(y)) keep */
+#pragma omp simd
+                    for (int64_t j = 0; j < W; j++) {
+                        s.acc[j] += (double)(gr[j] * fr[j]);
+                        gr[j] *= dr[j];
+                    }
+                }
+            }
+            for (int64_t j = 0; j < W; j++) galpha[k * W + j] = (float)s.acc[j];
+        }
         if (norm) {
             for (int64_t j = 0; j < W; j++) s.scale[j] = gamma[k * W + j] / __builtin_sqrtf(vk[j] + eps);
         }
         /* pass 1: dy (the gradient at the activation's input) over dh, in place */
-        if (mode == 0) {
+        if (mode == 0 && !ak) {
 #pragma omp simd
             for (int64_t i = 0; i < B * W; i++) gk[i] = hk[i] > 0.0f ? gk[i] * scale : 0.0f;
-        } else if (mode == 1) {
+        } else if (mode == 1 && !ak) {
 #pragma omp simd
             for (int64_t i = 0; i < B * W; i++) gk[i] *= dk[i];
-        } else {
+        } else if (mode == 2) { /* (with the form, modes 0 and 1 ran pass 1 above) */
             const int64_t n_instr = MODEL(k, N_INSTR), nc = MODEL(k, N_CONSTS);
             const int64_t out_reg = MODEL(k, OUT_REG), n_regs = MODEL(k, N_REGS);
             const int32_t *prog = code + 4 * MODEL(k, CODE_START);
@@ -253,9 +313,24 @@ int symact_hidden_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *
                 symact_run_value(prog, n_instr, n, T, s.R);
                 for (int64_t i = 0; i < n_regs * T; i++) s.D[i] = 0.0f;
                 float *seed = s.D + out_reg * T;
-                for (int64_t i = 0; i < n; i++) seed[i] += gt[i] * dt[i];
-                symact_run_adjoint(prog, n_instr, n, T, s.R, s.D);
-                for (int64_t i = 0; i < n; i++) gt[i] = s.D[i];
+                if (ak) { /* d/df = g a, plus the direct path g (1 - a) */
+                    for (int64_t b = 0; b < rows; b++) {
+                        for (int64_t j = 0; j < W; j++) {
+                            seed[b * W + j] += gt[b * W + j] * dt[b * W + j] * ak[j];
+                        }
+                    }
+                    symact_run_adjoint(prog, n_instr, n, T, s.R, s.D);
+                    for (int64_t b = 0; b < rows; b++) {
+                        for (int64_t j = 0; j < W; j++) {
+                            const int64_t i = b * W + j;
+                            gt[i] = s.D[i] + gt[i] * dt[i] * (1.0f - ak[j]);
+                        }
+                    }
+                } else {
+                    for (int64_t i = 0; i < n; i++) seed[i] += gt[i] * dt[i];
+                    symact_run_adjoint(prog, n_instr, n, T, s.R, s.D);
+                    for (int64_t i = 0; i < n; i++) gt[i] = s.D[i];
+                }
                 for (int64_t j = 0; j < nc; j++) {
                     const float *g = s.D + (1 + j) * T;
                     double acc = 0.0;

@@ -19,6 +19,11 @@
  * backward recomputes the program and sweeps it in reverse for d/dx and d/dconstants.
  * `consts` and `gconsts` are [K] addresses of each model's constants for this layer and of
  * their gradients (0 where mode != 2), as int64.
+ *
+ * The per-unit parametric form (ModelSpec.parametric, RealMLP's x + a * (f(x) - x)): with
+ * `alpha` ([K, W], NULL without the form) the forward keeps (f(y) - y) * keep in `fx` and, in
+ * modes 0 and 1, (1 - a + a f'(y)) * keep in `deriv` (mode 0 then needs `deriv` too); the
+ * backward writes sum over rows of dh * fx into `galpha` ([K, W]).
  */
 #ifndef SYMACT_KERNELS_H
 #define SYMACT_KERNELS_H
@@ -31,7 +36,8 @@ int symact_hidden_forward(int64_t k0, int64_t k1, int64_t B, int64_t W, const fl
                           float *var, float *running_mean, float *running_var,
                           const int64_t *keys, int64_t drawn, int64_t pos0, int32_t keep_from,
                           float scale, const int64_t *models, const int32_t *code,
-                          const int64_t *consts, float *h, float *deriv);
+                          const int64_t *consts, float *h, float *deriv, const float *alpha,
+                          float *fx);
 
 /* Its backward: dh (gradient at h) is overwritten by the gradient at z; with norm, ggamma
    and gbeta receive the affine gradients, without it gbias the bias gradient. */
@@ -41,7 +47,8 @@ int symact_hidden_backward(int64_t k0, int64_t k1, int64_t B, int64_t W, float *
                            const float *beta, const float *bias, float eps, float scale,
                            float *ggamma, float *gbeta, float *gbias, const int64_t *models,
                            const int32_t *code, const int64_t *consts,
-                           const int64_t *gconsts);
+                           const int64_t *gconsts, const float *alpha, const float *fx,
+                           float *galpha);
 
 /* The width-1 output layer with sigmoid + binary cross-entropy, forward and backward.
    Returns 2 when some model's loss is not finite. */
