@@ -7,17 +7,15 @@ import csv
 import json
 import math
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
-from search_args import SMALL
+from search_args import SMALL, interrupt_when_stored
 from sklearn.model_selection import train_test_split
 
 from symact.cli import main
@@ -201,25 +199,8 @@ def test_an_interrupted_search_resumes_to_the_same_result(tmp_path, shared_data)
         *budget,
     ]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        stored = 0
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    stored = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
-        if stored >= 100:  # the first generation and some more are stored
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the search finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, output
+    # interrupted once the first generation and some more are stored
+    output = interrupt_when_stored(cmd, db, 100, env)
     assert "Run the same command again to continue the same search" in output
     with sqlite3.connect(db) as conn:
         kept = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]

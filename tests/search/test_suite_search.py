@@ -9,17 +9,16 @@ import csv
 import json
 import math
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from search_args import interrupt_when_stored
 
 from symact.cli import main
 from symact.report.statistics import holm
@@ -234,25 +233,8 @@ def test_an_interrupted_suite_search_resumes_without_training_twice(tmp_path):
     db = out / "symact.sqlite"
     cmd = [sys.executable, "-m", "symact", *_argv(out, *longer)]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        stored = 0
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    stored = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
-        if stored >= 60:  # the references, the first generation and some more
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the search finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, output
+    # interrupted once the references, the first generation and some more are stored
+    interrupt_when_stored(cmd, db, 60, env)
     before = {key: finished for key, _, _, finished in _runs(out)}
     whole = {key for key, _, _, _ in _runs(tmp_path / "whole")}
     assert 60 <= len(before) < len(whole)

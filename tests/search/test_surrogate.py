@@ -9,16 +9,14 @@ import hashlib
 import json
 import math
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from search_args import SMALL
+from search_args import SMALL, interrupt_when_stored
 
 from symact.cli import main
 from symact.experiments import DataCache, ResultsStore, run_grid
@@ -236,29 +234,8 @@ def test_a_resumed_search_screens_the_same_proposals(tmp_path, canonical_data_di
     assert done.returncode == 0, done.stdout + done.stderr
     out = tmp_path / "interrupted"
     db = out / "symact.sqlite"
-    proc = subprocess.Popen(
-        _cli(out, canonical_data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        stored = 0
-        if db.exists():
-            try:
-                with sqlite3.connect(db) as conn:
-                    stored = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-            except sqlite3.OperationalError:
-                pass
-        if stored >= 100:  # past the warm-up (24 candidates, 2 seeds each): screening began
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the search finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=60)
-    assert proc.returncode == 130, output
+    # interrupted past the warm-up (24 candidates, 2 seeds each): screening began
+    interrupt_when_stored(_cli(out, canonical_data_dir), db, 100, env)
     with sqlite3.connect(db) as conn:
         kept = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
     assert 100 <= kept < 240  # interrupted during the search (120 candidates, 2 seeds)
