@@ -276,6 +276,19 @@ class ResultsStore:
     def get_document(self, name: str) -> dict[str, Any] | None:
         return self._get("documents", name)
 
+    def pin_document(
+        self, name: str, document: dict[str, Any], before: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """Settings a resumed job must share with the one that started the store: the first
+        call stores ``document``; a later one returns the stored document where it differs
+        (None where it agrees), so the caller can name both. ``before`` stands for a store
+        written before the document existed."""
+        stored = self.get_document(name) or before
+        if stored is None:
+            self.put_document(name, document)
+            return None
+        return None if stored == document else stored
+
     def stored_runs(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The stored results among ``keys``, in one query per 500 keys."""
         keys = list(dict.fromkeys(keys))

@@ -257,10 +257,8 @@ def check_operator_table(store: ResultsStore, space: SearchSpace) -> None:
     search) must have the same, or it would replay other proposals from the same seed
     while its stored runs say otherwise: a :class:`StoreError` naming both."""
     table = space.operator_table()
-    stored = store.get_document(OPERATOR_TABLE_DOCUMENT)
-    if stored is None:
-        store.put_document(OPERATOR_TABLE_DOCUMENT, table)
-    elif stored != table:
+    stored = store.pin_document(OPERATOR_TABLE_DOCUMENT, table)
+    if stored is not None:
         raise StoreError(
             f"{store.path}: the search stored there made its children with the operator table "
             f"{_table_text(stored)}, this one with {_table_text(table)}; resumed, it would "

@@ -218,12 +218,9 @@ def check_surrogate(store: ResultsStore, settings: SurrogateSettings, started: b
     runs say otherwise: a :class:`StoreError` naming both. ``started``: the store holds a
     search from before the pre-screen existed (it screened nothing: ``off``)."""
     mine = settings.identity()
-    stored = store.get_document(SURROGATE_DOCUMENT)
-    if stored is None and started:
-        stored = SurrogateSettings().identity()
-    if stored is None:
-        store.put_document(SURROGATE_DOCUMENT, mine)
-    elif stored != mine:
+    before = SurrogateSettings().identity() if started else None
+    stored = store.pin_document(SURROGATE_DOCUMENT, mine, before)
+    if stored is not None:
         raise StoreError(
             f"{store.path}: the search stored there screened its proposals with "
             f"{_settings_text(stored)}, this one with {_settings_text(mine)}; resumed, it "
