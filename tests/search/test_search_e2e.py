@@ -93,6 +93,8 @@ def test_a_search_writes_its_outputs_and_is_deterministic(tmp_path, shared_data,
         "ReLU",
         "GELU",
         "SiLU",
+        "PReLU",
+        "param:ReLU",
         "Specialist",
         "candidate 1",
         "candidate 2",
@@ -279,7 +281,9 @@ def test_multiclass_search_scores_accuracy(tmp_path, capsys):
     ]
     assert main(argv) == 0
     rows = _results(out)
-    assert [r["activation"] for r in rows] == ["ReLU", "GELU", "SiLU", "candidate 1", "candidate 2"]
+    assert [r["activation"] for r in rows] == [
+        "ReLU", "GELU", "SiLU", "PReLU", "param:ReLU", "candidate 1", "candidate 2"
+    ]  # fmt: skip
     doc = json.loads((out / "search.json").read_text())
     trained = [c for c in doc["candidates"] if c["status"] == "trained"]
     assert all(0.0 <= c["fitness"] <= 1.0 for c in trained)

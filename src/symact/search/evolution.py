@@ -335,7 +335,7 @@ class Search:
 
     def run_specs(
         self,
-        formula: Formula,
+        formula: Formula | str,
         *,
         stage: str = "search",
         data: DataSpec | None = None,
@@ -348,7 +348,9 @@ class Search:
         seeds, ``final_epochs``: the last rung, where finalists are chosen at the verdict's
         training length) or ``final`` (test part, final seeds, ``final_epochs``).
         ``network``: another network than the Light one (Heavy ReLU, a reference of a search
-        over several datasets)."""
+        over several datasets). ``formula`` may be any activation text ``ModelSpec`` takes: a
+        baseline's name carries its flags (``"prelu"`` learns its slope whatever
+        ``learnable``; ``"param:relu"`` is the per-neuron parametric form)."""
         s = self.settings
         lc = s.learnable_constants if learnable is None else learnable
         data = data or self.data
