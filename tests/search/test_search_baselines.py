@@ -102,3 +102,24 @@ def test_the_best_baseline_is_chosen_among_all_five_by_validation(searched):
 def _finals(doc: dict, name: str) -> list[tuple[int, str]]:
     (entry,) = [e for e in doc["entries"] if e["activation"] == name]
     return [(int(s), k) for s, k in entry["finals"]]
+
+
+def test_the_first_generation_holds_prelu_with_its_slope_learned(searched):
+    """PReLU joins the known activations as a candidate whose constant is learned (the
+    search learns no constants by default); as a baseline of the verdict it is never a
+    finalist, though its children are candidates like any."""
+    doc = _doc(searched)
+    (prelu,) = [c for c in doc["candidates"] if c["learnable"]]
+    assert prelu["origin"] == "known" and prelu["generation"] == 0
+    assert prelu["formula"] == "sub(relu(x), mul(0.25, relu(neg(x))))"
+    assert prelu["status"] == "trained" and len(prelu["learned"]) == 2  # per search seed
+    # the slope was trained: it moved from its start of 0.25
+    assert all(layers[0] != prelu["formula"] for layers in prelu["learned"])
+    stored = [s for s, _ in _stored(searched).values()]
+    mine = [s for s in stored if s["model"].get("activation") == prelu["formula"]]
+    assert {s["seed"] for s in mine} >= {1, 2}
+    assert all(s["model"]["learnable_constants"] is True for s in mine)
+    plain = [s for s in stored if s["model"].get("activation") == "gelu(x)"]
+    assert plain and all(not s["model"].get("learnable_constants") for s in plain)
+    finalists = [e["formula"] for e in doc["entries"] if e["activation"].startswith("candidate")]
+    assert prelu["formula"] not in finalists

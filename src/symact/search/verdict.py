@@ -78,17 +78,26 @@ class Entry:
 
 def ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
     """Trained candidates by search fitness, best first, leaving out those whose values are
-    a plain formula baseline's (a rediscovered ReLU is a baseline, not a finding) and the
-    Specialist. (A candidate with PReLU's values at its initial slope is no PReLU: its slope
-    is fixed unless the search learns constants.)"""
-    baseline_prints = {
-        screen(parse_formula(a)).fingerprint for _, a in BASELINES if is_plain_formula(a)
+    a baseline's (a rediscovered ReLU is a baseline, not a finding; so is the first
+    generation's PReLU, a learnable candidate with the values of a learnable baseline) and
+    the Specialist."""
+    plain = {screen(parse_formula(a)).fingerprint for _, a in BASELINES if is_plain_formula(a)}
+    learned = {
+        screen(parse_formula(named.formula)).fingerprint
+        for named in (named_activation(a) for _, a in BASELINES)
+        if named is not None and named.learnable
     }
     order = sorted(
         (c for c in candidates if c.status == "trained" and not math.isnan(c.fitness)),
         key=lambda c: (-c.fitness, c.index),
     )
-    return [c for c in order if c.fingerprint not in baseline_prints and c.origin != "specialist"]
+    return [
+        c
+        for c in order
+        if c.fingerprint not in plain
+        and not (c.learnable and c.fingerprint in learned)
+        and c.origin != "specialist"
+    ]
 
 
 def is_plain_formula(activation: str) -> bool:
@@ -162,7 +171,10 @@ def plan_verdict(
     lc = search.settings.learnable_constants
     n = search.cache.n_classes(data)
     base = [(name, a, lc and name == SPECIALIST) for name, a in baseline_activations(specialist)]
-    finals = [(f"candidate {i}", str(c.formula), lc) for i, (c, _) in enumerate(chosen, start=1)]
+    finals = [
+        (f"candidate {i}", str(c.formula), search.learns(c))
+        for i, (c, _) in enumerate(chosen, start=1)
+    ]
     known = [v for _, v in chosen] if searched_here else None
     todo = base + (finals if known is None else [])
     scores = validation_scores(search, [(f, learn) for _, f, learn in todo], data, "select")
