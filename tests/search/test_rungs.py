@@ -185,20 +185,22 @@ def test_every_rung_is_recorded_and_promotes_the_best_of_the_one_before(tmp_path
     names = {i: c["formula"] for i, c in trained.items()}
     assert rungs[0]["candidates"] == list(trained)  # every trained candidate is at rung 0
     assert rungs[0]["scores"] == [trained[i]["fitness"] for i in rungs[0]["candidates"]]
-    baselines = {"relu(x)", "gelu(x)", "silu(x)"}
+    # the baselines' shapes, and the first generation's PReLU (a learnable baseline)
+    baselines = {i for i, c in trained.items() if c["learnable"]}
+    baselines |= {i for i, n in names.items() if n in ("relu(x)", "gelu(x)", "silu(x)")}
     for before, after in itertools.pairwise(rungs):
         assert after["candidates"] == before["promoted"]
         score = dict(zip(before["candidates"], before["scores"], strict=True))
         promoted = [score[i] for i in before["promoted"]]
         assert promoted == sorted(promoted, reverse=True)  # the best go on, best first
-        eligible = [i for i, v in score.items() if v is not None and names[i] not in baselines]
+        eligible = [i for i, v in score.items() if v is not None and i not in baselines]
         assert len(before["promoted"]) <= promotions(
             len(eligible), before["rung"], (1, 2, 4), 2, 4, 2
         )
         # one passed over that scored above a promoted one is a baseline or a shape promoted
         for i, v in score.items():
             if i not in before["promoted"] and v is not None and v > min(promoted):
-                assert names[i] in baselines or any(
+                assert i in baselines or any(
                     _same_shape(names[i], names[j]) for j in before["promoted"]
                 ), names[i]
         after_score = dict(zip(after["candidates"], after["scores"], strict=True))

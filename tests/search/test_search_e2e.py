@@ -77,9 +77,12 @@ def test_a_search_writes_its_outputs_and_is_deterministic(tmp_path, shared_data,
     statuses = {c["status"] for c in doc["candidates"]}
     assert statuses <= {"trained", "failed", "rejected", "duplicate"} and "trained" in statuses
     assert sum(c["status"] in ("trained", "failed") for c in doc["candidates"]) == 40  # budget
-    known = [c["formula"] for c in doc["candidates"] if c["origin"] == "known"]
-    assert known == ["relu(x)", "gelu(x)", "silu(x)", "tanh(x)", "mul(x, cos(x))", "elu(x)",
-                     "selu(x)", "mish(x)", "leaky_relu(x)"]  # fmt: skip
+    known = [(c["formula"], c["learnable"]) for c in doc["candidates"] if c["origin"] == "known"]
+    plain = ["relu(x)", "gelu(x)", "silu(x)", "tanh(x)", "mul(x, cos(x))", "elu(x)", "selu(x)",
+             "mish(x)", "leaky_relu(x)"]  # fmt: skip
+    # and PReLU, its slope learned (the search learns no other constants by default)
+    prelu = ("sub(relu(x), mul(0.25, relu(neg(x))))", True)
+    assert known == [*((f, False) for f in plain), prelu]
     for c in doc["candidates"]:
         if c["status"] == "rejected":
             assert c["reason"] and c["fitness"] is None
@@ -91,6 +94,8 @@ def test_a_search_writes_its_outputs_and_is_deterministic(tmp_path, shared_data,
         "ReLU",
         "GELU",
         "SiLU",
+        "PReLU",
+        "param:ReLU",
         "Specialist",
         "candidate 1",
         "candidate 2",
@@ -260,7 +265,9 @@ def test_multiclass_search_scores_accuracy(tmp_path, capsys):
     ]
     assert main(argv) == 0
     rows = _results(out)
-    assert [r["activation"] for r in rows] == ["ReLU", "GELU", "SiLU", "candidate 1", "candidate 2"]
+    assert [r["activation"] for r in rows] == [
+        "ReLU", "GELU", "SiLU", "PReLU", "param:ReLU", "candidate 1", "candidate 2"
+    ]  # fmt: skip
     doc = json.loads((out / "search.json").read_text())
     trained = [c for c in doc["candidates"] if c["status"] == "trained"]
     assert all(0.0 <= c["fitness"] <= 1.0 for c in trained)

@@ -91,10 +91,10 @@ def test_screened_candidates_are_recorded_and_never_trained(screened_search):
         for c in screened:
             assert c.predicted is not None and math.isnan(c.fitness)
             assert c.reason.startswith(f"predicted {c.predicted:.4f}, below the population's 0.5")
-            keys = [spec.key() for spec in search.run_specs(c.formula)]
+            keys = [spec.key() for spec in search.run_specs(c.formula, learnable=search.learns(c))]
             assert store.stored_runs(keys) == {}, c.formula  # no run of it in the store
         for c in trained:
-            keys = [spec.key() for spec in search.run_specs(c.formula)]
+            keys = [spec.key() for spec in search.run_specs(c.formula, learnable=search.learns(c))]
             assert len(store.stored_runs(keys)) == 1
     # no proposal is judged before the warm-up: the first generation is all trained
     first = [c for c in state.candidates if c.generation == 0]

@@ -33,12 +33,20 @@ from symact.errors import SettingError
 from symact.experiments.datacache import DataCache
 from symact.experiments.specs import DataSpec, RunSpec, SplitSpec
 from symact.experiments.store import ResultsStore, StoreError
+from symact.formula.named import named_activation
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula
 from symact.models import HEAVY, LIGHT, ModelSpec
 from symact.search.aggregate import DatasetScore, Reference, aggregate, mean_score, normalized
 from symact.search.screen import screen
-from symact.search.space import KNOWN_ACTIVATIONS, SearchSpace, crossover, mutate, random_tree
+from symact.search.space import (
+    KNOWN_ACTIVATIONS,
+    KNOWN_LEARNABLE,
+    SearchSpace,
+    crossover,
+    mutate,
+    random_tree,
+)
 from symact.search.surrogate import Surrogate, SurrogateSettings, check_surrogate
 from symact.training.config import TrainConfig
 
@@ -155,6 +163,8 @@ class SearchSettings:
             "selection": self.selection,
             "learnable_constants": self.learnable_constants,
             "specialist": self.specialist,
+            # the first generation (PReLU joined it with #22: a search's identity changed)
+            "known": [*KNOWN_ACTIVATIONS, *KNOWN_LEARNABLE],
             "operators": list(self.space.operators),
             "max_size": self.space.max_size,
             "max_depth": self.space.max_depth,
@@ -189,6 +199,9 @@ class Candidate:
     # a search over several datasets: the scores on each (``scores`` is then empty)
     datasets: tuple[DatasetScore, ...] = ()
     predicted: float | None = None  # the surrogate's fitness, where it judged this proposal
+    # its constants are learned whatever the search's setting (PReLU of the first
+    # generation, ``space.KNOWN_LEARNABLE``); its children are plain formulas
+    learnable: bool = False
 
     @property
     def fitness(self) -> float:
@@ -213,6 +226,7 @@ class Candidate:
             "fitness": None if math.isnan(self.fitness) else self.fitness,
             "learned": [list(layers) for layers in self.learned],
             "predicted": self.predicted,
+            "learnable": self.learnable,
         }
 
 
@@ -333,7 +347,7 @@ class Search:
 
     def run_specs(
         self,
-        formula: Formula,
+        formula: Formula | str,
         *,
         stage: str = "search",
         data: DataSpec | None = None,
@@ -346,7 +360,9 @@ class Search:
         seeds, ``final_epochs``: the last rung, where finalists are chosen at the verdict's
         training length) or ``final`` (test part, final seeds, ``final_epochs``).
         ``network``: another network than the Light one (Heavy ReLU, a reference of a search
-        over several datasets)."""
+        over several datasets). ``formula`` may be any activation text ``ModelSpec`` takes: a
+        baseline's name carries its flags (``"prelu"`` learns its slope whatever
+        ``learnable``; ``"param:relu"`` is the per-neuron parametric form)."""
         s = self.settings
         lc = s.learnable_constants if learnable is None else learnable
         data = data or self.data
@@ -449,13 +465,17 @@ class Search:
             out.append(((), per_dataset, first))
         return out
 
-    def rung_scores(self, formulas: Sequence[Formula], rung: int) -> list[float]:
-        """Each formula's fitness at rung ``rung``: its mean score there on a one-dataset
+    def learns(self, c: Candidate) -> bool:
+        """Whether ``c``'s constants are learned: the search's setting, or its own."""
+        return c.learnable or self.settings.learnable_constants
+
+    def rung_scores(self, candidates: Sequence[Candidate], rung: int) -> list[float]:
+        """Each candidate's fitness at rung ``rung``: its mean score there on a one-dataset
         search, the aggregate of its normalized per-dataset scores (references trained at
         the same rung) on several."""
         stage, epochs = self.rung_stage(rung)
-        lc = self.settings.learnable_constants
-        scored = self.stage_scores([(f, lc) for f in formulas], stage, epochs)
+        formulas = [(c.formula, self.learns(c)) for c in candidates]
+        scored = self.stage_scores(formulas, stage, epochs)
         return [fitness_of(seeds, per_dataset) for seeds, per_dataset, _ in scored]
 
     # ------------------------------------------------------------------ the loop
@@ -467,9 +487,12 @@ class Search:
         start = time.perf_counter()
         st, s = self.state, self.settings
         first = [(parse_formula(t), "known", ()) for t in KNOWN_ACTIVATIONS]
+        learned = [
+            (parse_formula(named_activation(t).formula), "known", ()) for t in KNOWN_LEARNABLE
+        ]  # type: ignore[union-attr]
         if self.specialist is not None:
             first.append((self.specialist, "specialist", ()))
-        batch = self._admit(first)[: s.budget]
+        batch = (self._admit(first) + self._admit(learned, learnable=True))[: s.budget]
         attempts = 0
         while len(batch) < min(s.population, s.budget) and attempts < 50 * s.population:
             attempts += 1
@@ -517,14 +540,16 @@ class Search:
         contenders = [pop[int(i)] for i in sorted(picks)]
         return max(contenders, key=lambda c: -math.inf if math.isnan(c.fitness) else c.fitness)
 
-    def _admit(self, proposals, cap: int | None = None) -> list[Candidate]:
-        """Record each proposal; return those to train (new, not degenerate)."""
+    def _admit(self, proposals, cap: int | None = None, learnable: bool = False) -> list[Candidate]:
+        """Record each proposal (``learnable``: its constants are learned whatever the
+        search's setting); return those to train (new, not degenerate)."""
         st = self.state
         out: list[Candidate] = []
         for formula, origin, parents in proposals:
             if cap is not None and len(out) >= cap:
                 break
             c = Candidate(len(st.candidates), formula, st.generation, origin, tuple(parents))
+            c.learnable = learnable
             st.candidates.append(c)
             found = screen(formula)
             c.fingerprint = found.fingerprint
@@ -558,8 +583,7 @@ class Search:
 
     def _evaluate(self, batch: list[Candidate], start: float) -> None:
         st, s = self.state, self.settings
-        lc = s.learnable_constants
-        scored = self.stage_scores([(c.formula, lc) for c in batch], "search")
+        scored = self.stage_scores([(c.formula, self.learns(c)) for c in batch], "search")
         for c, (scores, per_dataset, rs) in zip(batch, scored, strict=True):
             c.scores, c.datasets = scores, per_dataset
             c.learned = tuple(tuple(r.get("learned_formulas") or ()) for r in rs if r)

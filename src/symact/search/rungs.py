@@ -175,7 +175,7 @@ def _score_rung(search: Search, batch: Sequence[Candidate], rung: int) -> tuple[
     step = search.settings.batch
     for start in range(0, len(batch), step):
         chunk = batch[start : start + step]
-        out += search.rung_scores([c.formula for c in chunk], rung)
+        out += search.rung_scores(chunk, rung)
     return tuple(out)
 
 

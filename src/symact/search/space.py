@@ -63,8 +63,14 @@ KNOWN_ACTIVATIONS: tuple[str, ...] = (
     "selu(x)",
     "mish(x)",
     "leaky_relu(x)",
-    # here: "prelu(x)" and the parametric param: forms, once on main (branch w4-params, #18)
 )
+
+#: Known activations whose constants the network learns whatever the search's setting, by
+#: their name in ``formula/named.py`` (PReLU: its slope, one per layer); a candidate made
+#: from one is ``learnable`` (``evolution.Candidate``). The ``param:`` forms are baselines
+#: of the verdict only: the per-neuron form is part of a network's structure, which every
+#: candidate of a stack shares, and the search's mutations would not keep it.
+KNOWN_LEARNABLE: tuple[str, ...] = ("prelu",)
 
 
 def _constant(rng: np.random.Generator) -> Formula:

@@ -4,8 +4,10 @@ The finalists (the ``top`` best of the last rung, ``search.rungs``: ``final_epoc
 selection rows, which the search's fitness never read) are trained from scratch on the whole
 training part for ``final_epochs`` with the ``final_seeds`` (disjoint from every earlier
 stage's) and scored on the test part, which nothing before read; beside them Light ReLU,
-GELU, SiLU and, on binary data, the dataset's gplearn Specialist (discovered on the training
-part only), scored on the selection rows as the last rung is. Each finalist is compared with
+GELU, SiLU, the parametric baselines reviewers expect (PReLU, its slope learned per layer;
+param:ReLU, RealMLP's x + a(relu(x) - x) with one a per neuron) and, on binary data, the
+dataset's gplearn Specialist (discovered on the training part only), scored on the selection
+rows as the last rung is. Each finalist is compared with
 the best baseline *by that validation score* (never chosen on test, where the comparison
 would favour the baseline that happened to do well on these test rows): the paired
 difference by seed, its 95% t-interval, the paired t p-value, and Holm's step-down over the
@@ -25,18 +27,26 @@ import numpy as np
 from scipy import stats
 
 from symact.experiments.specs import DataSpec, RunSpec
+from symact.formula.named import named_activation
 from symact.formula.parser import parse_formula
 from symact.formula.tree import Formula
+from symact.models.spec import split_parametric
 from symact.numbers import finite_or_none, none_as_nan
 from symact.report.statistics import holm, mean_confidence_interval
 from symact.search.evolution import Candidate, Search, metric_of, selection_metric, stage_score
 from symact.search.screen import FINGERPRINT_POINTS, screen
 
-#: The verdict's baselines: label -> formula (the Specialist is added per dataset).
+#: The verdict's baselines: label -> activation as ``ModelSpec.with_activation`` takes it
+#: (the Specialist is added per dataset). ReLU, GELU and SiLU are written as formulas, as
+#: the search's candidates are (their run keys are those of every earlier search); PReLU
+#: (its slope learned, ``named.py``) and the ``param:`` form (``ModelSpec.parametric``) by
+#: the names ``symact benchmark`` uses.
 BASELINES: tuple[tuple[str, str], ...] = (
     ("ReLU", "relu(x)"),
     ("GELU", "gelu(x)"),
     ("SiLU", "silu(x)"),
+    ("PReLU", "prelu"),
+    ("param:ReLU", "param:relu"),
 )
 SPECIALIST = "Specialist"
 
@@ -47,7 +57,7 @@ class Entry:
 
     dataset: str  # display label
     activation: str  # "ReLU", ..., "Specialist", "candidate 1", ...
-    formula: Formula
+    formula: str  # the activation's text: a formula, "prelu", "param:relu"
     learnable: bool
     val_score: float
     n_classes: int
@@ -58,7 +68,7 @@ class Entry:
         return {
             "dataset": self.dataset,
             "activation": self.activation,
-            "formula": str(self.formula),
+            "formula": self.formula,
             "learnable": self.learnable,
             "val_score": finite_or_none(self.val_score),
             "n_classes": self.n_classes,
@@ -68,19 +78,38 @@ class Entry:
 
 def ranked(candidates: Sequence[Candidate]) -> list[Candidate]:
     """Trained candidates by search fitness, best first, leaving out those whose values are
-    a baseline's (a rediscovered ReLU is a baseline, not a finding) and the Specialist."""
-    baseline_prints = {screen(parse_formula(f)).fingerprint for _, f in BASELINES}
+    a baseline's (a rediscovered ReLU is a baseline, not a finding; so is the first
+    generation's PReLU, a learnable candidate with the values of a learnable baseline) and
+    the Specialist."""
+    plain = {screen(parse_formula(a)).fingerprint for _, a in BASELINES if is_plain_formula(a)}
+    learned = {
+        screen(parse_formula(named.formula)).fingerprint
+        for named in (named_activation(a) for _, a in BASELINES)
+        if named is not None and named.learnable
+    }
     order = sorted(
         (c for c in candidates if c.status == "trained" and not math.isnan(c.fitness)),
         key=lambda c: (-c.fitness, c.index),
     )
-    return [c for c in order if c.fingerprint not in baseline_prints and c.origin != "specialist"]
+    return [
+        c
+        for c in order
+        if c.fingerprint not in plain
+        and not (c.learnable and c.fingerprint in learned)
+        and c.origin != "specialist"
+    ]
+
+
+def is_plain_formula(activation: str) -> bool:
+    """Whether a baseline's activation is a formula as candidates are (no name, no
+    ``param:``): only those have a candidate's fingerprint."""
+    return not split_parametric(activation)[0] and named_activation(activation) is None
 
 
 def validation_scores(
-    search: Search, formulas: Sequence[tuple[Formula, bool]], data: DataSpec, stage: str
+    search: Search, formulas: Sequence[tuple[Formula | str, bool]], data: DataSpec, stage: str
 ) -> list[float]:
-    """Score at the stage (:func:`stage_score`) of each (formula, learnable), all trained
+    """Score at the stage (:func:`stage_score`) of each (activation, learnable), all trained
     in one grid (what is stored is not trained again)."""
     groups = [search.run_specs(f, stage=stage, data=data, learnable=lc) for f, lc in formulas]
     search.train([spec for g in groups for spec in g])
@@ -117,10 +146,13 @@ def diverse(order: Sequence[Candidate], n: int) -> list[Candidate]:
     return chosen
 
 
-def baseline_formulas(specialist: Formula | None) -> list[tuple[str, Formula]]:
-    rows = [(label, parse_formula(f)) for label, f in BASELINES]
+def baseline_activations(specialist: Formula | None) -> list[tuple[str, str]]:
+    """(label, activation text) of each baseline on a dataset: :data:`BASELINES` and its
+    Specialist, if it has one. The text is what ``Search.run_specs`` builds the network
+    from, so a name carries its flags (``prelu`` learns its slope, ``param:`` is per neuron)."""
+    rows = [(label, str(parse_formula(a)) if is_plain_formula(a) else a) for label, a in BASELINES]
     if specialist is not None:
-        rows.append((SPECIALIST, specialist))
+        rows.append((SPECIALIST, str(specialist)))
     return rows
 
 
@@ -138,16 +170,21 @@ def plan_verdict(
     ``chosen`` are this dataset's (else they are measured here)."""
     lc = search.settings.learnable_constants
     n = search.cache.n_classes(data)
-    base = [(name, f, lc and name == SPECIALIST) for name, f in baseline_formulas(specialist)]
-    finals = [(f"candidate {i}", c.formula, lc) for i, (c, _) in enumerate(chosen, start=1)]
+    base = [(name, a, lc and name == SPECIALIST) for name, a in baseline_activations(specialist)]
+    finals = [
+        (f"candidate {i}", str(c.formula), search.learns(c))
+        for i, (c, _) in enumerate(chosen, start=1)
+    ]
     known = [v for _, v in chosen] if searched_here else None
     todo = base + (finals if known is None else [])
     scores = validation_scores(search, [(f, learn) for _, f, learn in todo], data, "select")
     scores += known or []
     entries = []
-    for (name, formula, learnable), val in zip(base + finals, scores, strict=True):
-        specs = search.run_specs(formula, stage="final", data=data, learnable=learnable)
-        entries.append(Entry(label, name, formula, learnable, val, n, tuple(specs)))
+    for (name, activation, learnable), val in zip(base + finals, scores, strict=True):
+        specs = search.run_specs(activation, stage="final", data=data, learnable=learnable)
+        # the network's own flag: prelu learns its slope whatever the search's setting
+        learned = specs[0].model.learnable_constants if specs else learnable
+        entries.append(Entry(label, name, activation, learned, val, n, tuple(specs)))
     return entries
 
 
