@@ -364,6 +364,16 @@ def _bootstrap_mean(d: np.ndarray, settings: StatisticsSettings) -> tuple[float,
     return (float(ci.low), float(ci.high))
 
 
+def rank_correlation(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman's rank correlation of paired values, the pairs with a non-finite side left
+    out; None with fewer than three pairs or where either side is constant (undefined)."""
+    pairs = [(a, b) for a, b in zip(x, y, strict=True) if math.isfinite(a) and math.isfinite(b)]
+    if len(pairs) < 3 or len({a for a, _ in pairs}) < 2 or len({b for _, b in pairs}) < 2:
+        return None
+    rho = stats.spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic
+    return None if math.isnan(rho) else float(rho)
+
+
 def holm(p_values: Sequence[float]) -> np.ndarray:
     """Holm's (1979) step-down adjusted p-values, in the order given.
 

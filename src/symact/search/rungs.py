@@ -26,9 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scipy import stats
-
 from symact.numbers import finite_or_none
+from symact.report.statistics import rank_correlation
 from symact.search.evolution import Candidate, Search
 from symact.search.verdict import diverse, ranked
 
@@ -91,12 +90,7 @@ def spearman(before: dict[int, float], after: dict[int, float]) -> float | None:
     """Spearman's rank correlation of two rungs' scores on the candidates scored (finite) in
     both; None with fewer than three or where either is constant."""
     common = [i for i in after if i in before]
-    pairs = [(before[i], after[i]) for i in common]
-    pairs = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
-    if len(pairs) < 3 or len({a for a, _ in pairs}) < 2 or len({b for _, b in pairs}) < 2:
-        return None
-    rho = stats.spearmanr([a for a, _ in pairs], [b for _, b in pairs]).statistic
-    return None if math.isnan(rho) else float(rho)
+    return rank_correlation([before[i] for i in common], [after[i] for i in common])
 
 
 def climb(

@@ -40,6 +40,7 @@ import numpy as np
 from symact.errors import SettingError
 from symact.experiments.store import ResultsStore, StoreError
 from symact.formula.tree import Formula
+from symact.report.statistics import rank_correlation
 from symact.search.screen import FINGERPRINT_POINTS
 
 if TYPE_CHECKING:
@@ -242,18 +243,13 @@ def surrogate_summary(candidates: Sequence[Candidate]) -> dict[str, Any]:
     """How the pre-screen did: proposals screened and let through after its warm-up, and
     the Spearman correlation between prediction and fitness on those it let through and
     were trained (None with fewer than three)."""
-    from scipy.stats import spearmanr
-
     screened = [c for c in candidates if c.status == "screened"]
     through = [
         c
         for c in candidates
         if c.predicted is not None and c.status == "trained" and not math.isnan(c.fitness)
     ]
-    rho = None
-    if len(through) >= 3:
-        value = spearmanr([c.predicted for c in through], [c.fitness for c in through]).statistic
-        rho = None if math.isnan(value) else float(value)
+    rho = rank_correlation([c.predicted for c in through], [c.fitness for c in through])
     return {
         "screened": len(screened),
         "let_through": sum(c.predicted is not None and c.status != "screened" for c in candidates),
