@@ -1,8 +1,9 @@
 """Benchmark: how well the search's rungs predict the final length, and why the finalists
 are chosen on selection rows.
 
-For each dataset and seed, ``symact search`` runs as a user runs it (default rungs 3, 9, 15;
-``--budget`` candidates); then the last rung's pool is scored once more at the final length
+For each dataset and seed, ``symact search`` runs as a user runs it (default rungs 3, 9 and
+the final length, to convergence by validation; ``--budget`` candidates; extra arguments
+after ``--`` go to every search); then the last rung's pool is scored once more at the final length
 with the same fresh seeds, but on the search's own validation rows instead of the selection
 rows. Printed per search:
 
@@ -43,7 +44,7 @@ def pool_on_search_rows(out: Path, argv: list[str]) -> dict[int, float]:
     from symact.search.evolution import Search, stage_score
 
     args = build_parser().parse_args(argv)
-    data, _, settings, _ = plan(args)
+    (data,), _, _, settings, _ = plan(args)
     doc = json.loads((out / "search.json").read_text())
     last = doc["rungs"][-1]
     formulas = {c["index"]: c["formula"] for c in doc["candidates"]}
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--budget", default="300")
     parser.add_argument("--out", default=None, help="keep the searches here")
+    parser.add_argument("extra", nargs="*", help="more search arguments, after --")
     a = parser.parse_args()
     root = Path(a.out or tempfile.mkdtemp(prefix="bench-rungs-"))
     for name in a.datasets.split(","):
@@ -83,14 +85,15 @@ def main() -> None:
             out = root / f"{name}-{seed}"
             argv = ["search", "--dataset", name, "--data-dir", a.data_dir, "--seed", seed,
                     "--budget", a.budget, "--no-specialist-baseline",
-                    "--out", str(out)]  # fmt: skip
+                    "--out", str(out), *a.extra]  # fmt: skip
             assert symact(argv) == 0, argv
             doc = json.loads((out / "search.json").read_text())
             print(f"\n== {name}, --seed {seed}, --budget {a.budget}")
             print("rung  candidates  epochs  rows               Spearman with the rung before")
             for r in doc["rungs"]:
                 rho = "" if r["spearman"] is None else f"{r['spearman']:+.3f}"
-                print(f"{r['rung']:>4}  {len(r['candidates']):>10}  {r['epochs']:>6}  "
+                epochs = r["epochs"] if r.get("patience") is None else "auto"
+                print(f"{r['rung']:>4}  {len(r['candidates']):>10}  {epochs:>6}  "
                       f"{r['rows']:<17}  {rho}")  # fmt: skip
             last = doc["rungs"][-1]
             selection = dict(zip(last["candidates"], last["scores"], strict=True))

@@ -34,10 +34,16 @@ from symact.search.verdict import conclusion, judge
 
 
 def test_the_default_ladder_multiplies_by_eta_up_to_the_verdicts_epochs():
-    assert SearchSettings().ladder == (3, 9, 15)
-    assert SearchSettings(epochs=2, final_epochs=3).ladder == (2, 3)
-    assert SearchSettings(epochs=1, final_epochs=20, eta=2).ladder == (1, 2, 4, 8, 16, 20)
-    assert SearchSettings(epochs=1, final_epochs=9, rungs=(4,)).ladder == (1, 4, 9)
+    # the default last rung trains to convergence; the screening rungs stay below 15
+    assert SearchSettings().ladder == (3, 9, 300)
+    assert SearchSettings().ladder_text() == "3 -> 9 -> auto (at most 300, patience 16)"
+    assert SearchSettings(epochs=1, eta=2).ladder == (1, 2, 4, 8, 300)
+    fixed = {"final_patience": None}
+    assert SearchSettings(final_epochs=15, **fixed).ladder == (3, 9, 15)
+    assert SearchSettings(epochs=2, final_epochs=3, **fixed).ladder == (2, 3)
+    assert SearchSettings(epochs=1, final_epochs=20, eta=2, **fixed).ladder == (1, 2, 4, 8, 16, 20)
+    assert SearchSettings(epochs=1, final_epochs=9, rungs=(4,), **fixed).ladder == (1, 4, 9)
+    assert SearchSettings(epochs=1, final_epochs=9, **fixed).ladder_text() == "1 -> 3 -> 9"
     with pytest.raises(SettingError, match="rungs"):
         SearchSettings(epochs=3, final_epochs=9, rungs=(12,))
     with pytest.raises(SettingError, match="eta"):
@@ -135,6 +141,10 @@ def test_bad_rung_options_are_one_line_before_any_work(tmp_path, capsys):
         (["--rungs", "5"], "--rungs: '5' is not a list"),
         (["--rungs", "3,x"], "--rungs: '3,x'"),
         (["--eta", "1"], "--eta must be at least 2"),
+        (["--rungs", "3,auto,9"], "--rungs: '3,auto,9' is not a list"),
+        (["--rungs", "auto,9"], "--rungs: 'auto,9' is not a list"),
+        (["--final-epochs", "15", "--patience", "4"], "--patience applies to a last rung"),
+        (["--rungs", "3,9,15", "--patience", "4"], "--patience applies to a last rung"),
     ]
     for argv, message in cases:
         assert main(["search", "--dataset", "breast_cancer", *argv, "--out", str(out)]) == 2
@@ -228,6 +238,36 @@ def test_every_rung_is_recorded_and_promotes_the_best_of_the_one_before(tmp_path
     table = table[: table.index("</table>")]
     assert table.count("<tr") == 1 + len(rungs)
     assert "Spearman with the previous rung" in html
+
+
+@pytest.mark.slow
+def test_the_last_rung_and_the_verdict_train_to_convergence(tmp_path, shared_data):
+    data = _mail_csv(shared_data, tmp_path / "Mail.csv")
+    out = tmp_path / "auto"
+    argv = _without_epochs(_argv(data, out, "--rungs", "1,2,auto", "--eta", "2"))
+    assert main([*argv, "--patience", "2"]) == 0
+    doc = json.loads((out / "search.json").read_text())
+    assert doc["settings"]["ladder"] == [1, 2, 300] and doc["settings"]["final_patience"] == 2
+    rungs = doc["rungs"]
+    assert [r["patience"] for r in rungs] == [None, None, 2]
+    with sqlite3.connect(out / "symact.sqlite") as conn:
+        rows = [
+            (json.loads(s), json.loads(r)) for s, r in conn.execute("SELECT spec, result FROM runs")
+        ]
+    screening = [r for s, r in rows if s["train"].get("patience") is None]
+    converged = [(s, r) for s, r in rows if s["train"].get("patience") == 2]
+    assert screening and converged
+    assert {s["train"]["epochs"] for s, _ in converged} == {300}
+    assert {r["epochs_run"] for r in screening} <= {1, 2}
+    # each model stopped on its own: 2 epochs after its best, long before the maximum
+    for _, r in converged:
+        assert r["stopped_early"] and r["epochs_run"] == r["best_epoch"] + 2 < 300
+    assert len({r["epochs_run"] for _, r in converged}) > 1
+    # the last rung's and the verdict's runs: selection rows (select seeds), then test
+    seeds = {s["seed"] for s, _ in converged}
+    assert {501, 502} <= seeds and set(range(1001, 1005)) <= seeds
+    html = (out / "search_report.html").read_text(encoding="utf-8")
+    assert "auto (at most 300, patience 2)" in html
 
 
 def _same_shape(a: str, b: str) -> bool:

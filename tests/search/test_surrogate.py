@@ -110,7 +110,7 @@ def test_off_is_the_search_without_a_surrogate(tmp_path, canonical_data_dir, scr
     """``off`` and a surrogate that never gets past its warm-up propose, train and score the
     same candidates: judging draws nothing from the search's generator. Up to the first
     proposal it judges, a screening search is that search too."""
-    off, _, _ = _search(tmp_path / "off", canonical_data_dir, SurrogateSettings())
+    off, _, _ = _search(tmp_path / "off", canonical_data_dir, SurrogateSettings("off"))
     idle, _, _ = _search(tmp_path / "idle", canonical_data_dir, SurrogateSettings("knn", 10**6))
     assert _record(idle) == _record(off)
     assert {c.status for c in off.candidates} <= {"trained", "failed", "rejected", "duplicate"}
@@ -120,7 +120,7 @@ def test_off_is_the_search_without_a_surrogate(tmp_path, canonical_data_dir, scr
     assert _record(knn)[:first] == _record(off)[:first]
     assert _record(knn) != _record(off)
     # off leaves the search's identity as it was; knn adds its settings to it
-    assert "surrogate" not in _settings(SurrogateSettings()).identity()
+    assert "surrogate" not in _settings(SurrogateSettings("off")).identity()
     assert _settings(KNN).identity()["surrogate"] == {
         "model": "knn",
         "warmup": 16,
@@ -171,7 +171,7 @@ def test_another_surrogate_setting_is_refused_in_one_line(tmp_path, capsys):
         check_surrogate(store, KNN, started=True)  # the same settings again: accepted
         assert store.get_document(SURROGATE_DOCUMENT) == KNN.identity()
         with pytest.raises(StoreError, match=r"--surrogate knn \(warmup 16, 7 neighbours"):
-            check_surrogate(store, SurrogateSettings(), started=True)
+            check_surrogate(store, SurrogateSettings("off"), started=True)
     out = tmp_path / "out"
     out.mkdir()
     with ResultsStore(out / "symact.sqlite") as store:  # a search from before the pre-screen

@@ -21,6 +21,7 @@ from symact.cli.checks import (
     check_datasets,
     check_device,
     checked_out_and_executor,
+    epochs_value,
     fraction,
     name_list,
     one_seed,
@@ -86,8 +87,8 @@ def add_parser(sub) -> None:
         help="successive halving over training length: each rung's epochs, e.g. 3,9,15; "
         "every candidate trains at the first, the best 1/--eta of each rung go on to the "
         "next, the finalists are the best of the last (the verdict's epochs, fresh seeds, "
-        "selection rows). Default: --epochs, then x --eta while below --final-epochs, then "
-        "--final-epochs (3,9,15)",
+        "selection rows); the last may be auto. Default: --epochs, then x --eta while below "
+        "15 (or below --final-epochs when that is a number), then --final-epochs (3,9,auto)",
     )
     s.add_argument(
         "--eta",
@@ -104,9 +105,12 @@ def add_parser(sub) -> None:
     )
     s.add_argument(
         "--final-epochs",
-        type=positive_int,
+        type=epochs_value,
         default=None,
-        help="epochs of the last rung and of the verdict (default: 15)",
+        help="epochs of the last rung and of the verdict, or auto: each model trains until "
+        "its loss on a validation part of its training rows has not improved for --patience "
+        "epochs (at most 300) and keeps its best epoch's weights (default: auto; 15 is the "
+        "paper's fixed length)",
     )
     s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict")
     s.add_argument(
@@ -159,11 +163,11 @@ def add_parser(sub) -> None:
     s.add_argument(
         "--surrogate",
         choices=("off", "knn"),
-        default="off",
+        default="knn",
         help="pre-screen proposals without training them: knn predicts a proposal's fitness "
         "from its values on N(0, 1) inputs (k nearest trained candidates) and leaves those "
-        "predicted below the population's --surrogate-quantile untrained (default: off, "
-        "every new proposal is trained); --budget counts trained candidates either way",
+        "predicted below the population's --surrogate-quantile untrained (default: knn); "
+        "off trains every new proposal; --budget counts trained candidates either way",
     )
     s.add_argument(
         "--surrogate-quantile",
@@ -198,11 +202,6 @@ def plan(args: argparse.Namespace):
     from symact.search.surrogate import SurrogateSettings
 
     check_device(args.device)
-    if args.patience is not None:
-        raise UsageError(
-            "--patience: a search trains each stage for a fixed number of epochs (--epochs, "
-            "--final-epochs); early stopping (--epochs auto --patience N) is benchmark's"
-        )
     seed = one_seed(args.seed, "--seed")
     searched, evaluate, held = dataset_names(args)
     names = [*searched, *evaluate, *held]
@@ -233,7 +232,14 @@ def plan(args: argparse.Namespace):
             f"--max-size must be at least 2, got {args.max_size}: a one-node formula is x or a "
             "constant, both rejected as degenerate"
         )
-    epochs, middle, final_epochs = rung_ladder(args)
+    epochs, middle, final = rung_ladder(args)
+    if args.patience is not None and final != "auto":
+        raise UsageError(
+            f"--patience applies to a last rung trained to convergence (--final-epochs auto, "
+            f"the default); the last rung here trains a fixed {final} epochs: drop --patience"
+        )
+    final_train = train_config(args, "auto" if final == "auto" else None)
+    final_epochs = final_train.epochs if final == "auto" else final
     if args.rerank < args.top:
         raise UsageError(
             f"--rerank ({args.rerank}) must be at least --top ({args.top}): the finalists are "
@@ -268,6 +274,7 @@ def plan(args: argparse.Namespace):
         epochs=epochs,
         search_seeds=tuple(range(1, 1 + args.search_seeds)),
         final_epochs=final_epochs,
+        final_patience=final_train.patience,
         final_seeds=tuple(range(1001, 1001 + args.final_seeds)),
         top=args.top,
         eta=args.eta,
@@ -277,7 +284,7 @@ def plan(args: argparse.Namespace):
         specialist=args.specialist,
         space=space,
         light=model_spec(args.widths, "--widths", arch=args.arch, blocks=args.blocks),
-        train=train_config(args),
+        train=replace(final_train, epochs=epochs, patience=None),
         time_limit=args.time_limit,
         surrogate=SurrogateSettings(
             args.surrogate, warmup=args.surrogate_warmup, quantile=args.surrogate_quantile
@@ -354,14 +361,16 @@ def check_one_task(labels: list[tuple[str, str]], flags: list[str]) -> None:
         )
 
 
-def rung_ladder(args: argparse.Namespace) -> tuple[int, tuple[int, ...] | None, int]:
-    """(first rung's epochs, the middle rungs' or None for the default, last rung's) from
-    --rungs, --epochs and --final-epochs, which --rungs replaces."""
+def rung_ladder(
+    args: argparse.Namespace,
+) -> tuple[int, tuple[int, ...] | None, int | str]:
+    """(first rung's epochs, the middle rungs' or None for the default, last rung's: a
+    number or "auto") from --rungs, --epochs and --final-epochs, which --rungs replaces."""
     if args.eta < 2:
         raise UsageError(f"--eta must be at least 2, got {args.eta}: the best 1/eta go on")
     if args.rungs is None:
         epochs = 3 if args.epochs is None else args.epochs
-        return epochs, None, 15 if args.final_epochs is None else args.final_epochs
+        return epochs, None, "auto" if args.final_epochs is None else args.final_epochs
     given = [
         flag
         for flag, v in (("--epochs", args.epochs), ("--final-epochs", args.final_epochs))
@@ -371,15 +380,23 @@ def rung_ladder(args: argparse.Namespace) -> tuple[int, tuple[int, ...] | None, 
         raise UsageError(
             f"--rungs sets the first and last rung's epochs; leave out {' and '.join(given)}"
         )
+    tokens = [t.strip() for t in args.rungs.split(",")]
+    last: int | str = "auto" if tokens[-1].lower() == "auto" else tokens[-1]
     try:
-        ladder = [int(t) for t in args.rungs.split(",")]
+        ladder = [int(t) for t in tokens[:-1]]
+        if last != "auto":
+            ladder.append(int(last))
     except ValueError:
         ladder = []
-    if len(ladder) < 2 or min(ladder) < 1 or ladder != sorted(set(ladder)):
+    if len(tokens) < 2 or len(ladder) < len(tokens) - 1 or min(ladder, default=0) < 1:
+        ladder = []
+    if not ladder or ladder != sorted(set(ladder)):
         raise UsageError(
             f"--rungs: {args.rungs!r} is not a list of at least two increasing epoch counts, "
-            "e.g. 3,9,15"
+            "the last of which may be auto, e.g. 3,9,auto or 3,9,15"
         )
+    if last == "auto":
+        return ladder[0], tuple(ladder[1:]), "auto"
     return ladder[0], tuple(ladder[1:-1]), ladder[-1]
 
 

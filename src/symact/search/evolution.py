@@ -48,7 +48,11 @@ from symact.search.space import (
     random_tree,
 )
 from symact.search.surrogate import Surrogate, SurrogateSettings, check_surrogate
-from symact.training.config import TrainConfig
+from symact.training.config import AUTO_MAX_EPOCHS, AUTO_PATIENCE, TrainConfig
+
+#: With a last rung trained to convergence, the default screening rungs stay below the
+#: paper's fixed 15 epochs: past that length, validation chooses how long each model trains.
+SCREENING_BELOW = 15
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,19 @@ class SearchSettings:
     # the last rung's seeds: fresh, so that the luck of the search seeds (what the evolution
     # and the earlier rungs selected on) does not carry into the choice of finalists
     select_seeds: tuple[int, ...] = (501, 502)
-    final_epochs: int = 15
+    # the last rung and the verdict train to convergence: each model stops after
+    # ``final_patience`` epochs without a better loss on a validation part of its training
+    # rows and keeps its best epoch's weights (``final_epochs`` the most it trains); at a
+    # fixed short length a search finds what learns fastest, not what ends best. None:
+    # exactly ``final_epochs`` epochs (15 is the paper's)
+    final_epochs: int = AUTO_MAX_EPOCHS
+    final_patience: int | None = AUTO_PATIENCE
     final_seeds: tuple[int, ...] = tuple(range(101, 111))
     top: int = 3
     # successive halving over training length (``ladder``): the best 1/eta of each rung go
     # on to the next; ``rungs`` the epochs between ``epochs`` and ``final_epochs`` (None:
-    # epochs * eta, epochs * eta**2, ... below final_epochs)
+    # epochs * eta, epochs * eta**2, ... below final_epochs, or below SCREENING_BELOW when
+    # the last rung trains to convergence)
     eta: int = 3
     rungs: tuple[int, ...] | None = None
     # at most this many reach the last rung (final_epochs): 3-epoch fitness favours fast
@@ -109,6 +120,8 @@ class SearchSettings:
             raise SettingError(f"tournament must be in [2, population], got {self.tournament}")
         if self.eta < 2:
             raise SettingError(f"eta must be at least 2, got {self.eta}")
+        if self.final_patience is not None and self.final_patience < 1:
+            raise SettingError(f"final_patience must be >= 1 or None, got {self.final_patience}")
         middle = self.rungs or ()
         if any(not self.epochs < e < self.final_epochs for e in middle) or list(middle) != sorted(
             set(middle)
@@ -124,11 +137,23 @@ class SearchSettings:
         ``final_epochs`` (the verdict's training length, at which finalists are chosen)."""
         if self.rungs is not None:
             return (self.epochs, *self.rungs, self.final_epochs)
+        below = self.final_epochs
+        if self.final_patience is not None:
+            below = min(below, SCREENING_BELOW)
         middle, e = [], self.epochs * self.eta
-        while e < self.final_epochs:
+        while e < below:
             middle.append(e)
             e *= self.eta
         return (self.epochs, *middle, self.final_epochs)
+
+    def ladder_text(self) -> str:
+        """The rungs' training lengths as the reports say them: "3 -> 9 -> auto (at most
+        300, patience 16)" for a last rung trained to convergence."""
+        *screen, last = self.ladder
+        end = str(last)
+        if self.final_patience is not None:
+            end = f"auto (at most {last}, patience {self.final_patience})"
+        return " -> ".join([*(str(e) for e in screen), end])
 
     def search_split(self) -> SplitSpec:
         """Trained on the fit rows, scored on the search's validation rows."""
@@ -155,6 +180,8 @@ class SearchSettings:
             "search_seeds": list(self.search_seeds),
             "select_seeds": list(self.select_seeds),
             "final_epochs": self.final_epochs,
+            # fixed-length searches keep the identity they had before early stopping existed
+            **({"final_patience": self.final_patience} if self.final_patience else {}),
             "final_seeds": list(self.final_seeds),
             "top": self.top,
             "rerank": self.rerank,
@@ -356,9 +383,11 @@ class Search:
         network: ModelSpec | None = None,
     ) -> list[RunSpec]:
         """The runs that score ``formula`` at a stage: ``search`` (search validation rows,
-        search seeds, ``epochs`` or the given rung's), ``select`` (selection rows, select
-        seeds, ``final_epochs``: the last rung, where finalists are chosen at the verdict's
-        training length) or ``final`` (test part, final seeds, ``final_epochs``).
+        search seeds, ``epochs`` or the given rung's, a fixed length), ``select`` (selection
+        rows, select seeds: the last rung, where finalists are chosen at the verdict's
+        training length) or ``final`` (test part, final seeds); the last two train to
+        convergence with ``final_patience`` (at most ``final_epochs``), or exactly
+        ``final_epochs`` without.
         ``network``: another network than the Light one (Heavy ReLU, a reference of a search
         over several datasets). ``formula`` may be any activation text ``ModelSpec`` takes: a
         baseline's name carries its flags (``"prelu"`` learns its slope whatever
@@ -367,8 +396,10 @@ class Search:
         lc = s.learnable_constants if learnable is None else learnable
         data = data or self.data
         model = self._model_for(data, network).with_activation(str(formula), learnable_constants=lc)
-        epochs = epochs or (s.epochs if stage == "search" else s.final_epochs)
-        train = replace(s.train, epochs=epochs)
+        if stage == "search":
+            train = replace(s.train, epochs=epochs or s.epochs, patience=None)
+        else:
+            train = replace(s.train, epochs=epochs or s.final_epochs, patience=s.final_patience)
         split = {"search": s.search_split, "select": s.select_split, "final": s.test_split}
         seeds = {"search": s.search_seeds, "select": s.select_seeds, "final": s.final_seeds}[stage]
         return [RunSpec(data, model, seed, train, split[stage]()) for seed in seeds]

@@ -421,7 +421,11 @@ def rung_table(rungs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "rung": r["rung"],
             "candidates": len(r["candidates"]),
-            "epochs": r["epochs"],
+            "epochs": (
+                r["epochs"]
+                if r.get("patience") is None
+                else f"auto (at most {r['epochs']}, patience {r['patience']})"
+            ),
             "seeds": len(r["seeds"]),
             "rows": r["rows"],
             "best score": max((v for v in r["scores"] if v is not None), default=None),

@@ -5,10 +5,10 @@ A short training ranks activations by how fast they learn, not by where they end
 functions that lead at 3 epochs fall behind at 15). So, as Hyperband and ASHA do, every
 trained candidate has a rung-0 score (the search's fitness: ``epochs``, search seeds), the
 best ``1/eta`` of each rung by score go on to the next, longer one, and the last rung trains
-at the verdict's length (``final_epochs``) with fresh seeds on the selection rows, which the
-search's fitness never read; its ``top`` best are the finalists. ``rerank`` caps how many
-reach the last rung. Promotion skips rediscovered baselines, the Specialist and shapes
-already promoted (``verdict.diverse``).
+at the verdict's length (to convergence by validation, or a fixed ``final_epochs``) with
+fresh seeds on the selection rows, which the search's fitness never read; its ``top`` best
+are the finalists. ``rerank`` caps how many reach the last rung. Promotion skips
+rediscovered baselines, the Specialist and shapes already promoted (``verdict.diverse``).
 
 Every rung is trained in batches through the search's trainer (each run committed as it
 finishes), and each promotion is committed to the store as the document
@@ -47,6 +47,8 @@ class Rung:
     scores: tuple[float, ...]  # NaN where a run failed
     promoted: tuple[int, ...] = ()  # to the next rung; the finalists' pool at the last
     spearman: float | None = None  # with the previous rung, on the candidates in both
+    # the last rung trained to convergence: ``epochs`` is then its maximum
+    patience: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class Rung:
             "scores": [finite_or_none(v) for v in self.scores],
             "promoted": list(self.promoted),
             "spearman": self.spearman,
+            "patience": self.patience,
         }
 
     @classmethod
@@ -71,6 +74,7 @@ class Rung:
             tuple(math.nan if v is None else float(v) for v in d["scores"]),
             tuple(d["promoted"]),
             d["spearman"],
+            d.get("patience"),
         )
 
     def score_of(self) -> dict[int, float]:
@@ -119,8 +123,9 @@ def climb(
         if r > 0:
             before = rungs[-1]
             ids = before.promoted
+            length = s.ladder_text().split(" -> ")[r]
             say(
-                f"rung {r} of {len(ladder) - 1}: {len(ids)} candidates, {ladder[r]} epochs, "
+                f"rung {r} of {len(ladder) - 1}: {len(ids)} candidates, {length} epochs, "
                 f"{_rows(search, r)} rows"
             )
             scores = _score_rung(search, [by_index[i] for i in ids], r)
@@ -132,6 +137,7 @@ def climb(
                 ids,
                 scores,
                 spearman=spearman(before.score_of(), dict(zip(ids, scores, strict=True))),
+                patience=s.final_patience if r == len(ladder) - 1 else None,
             )
         if r < len(stored) and stored[r].candidates == rung.candidates:
             promoted = stored[r].promoted  # committed before: binding on a resumed search

@@ -149,8 +149,7 @@ def run_search(
         progress=progress,
     )
     state = search.run()
-    ladder = " -> ".join(str(e) for e in settings.ladder)
-    say(f"rungs: epochs {ladder}, the best 1/{settings.eta} of each go on")
+    say(f"rungs: epochs {settings.ladder_text()}, the best 1/{settings.eta} of each go on")
     rungs = climb(search, state.candidates, say)
     chosen = finalists(rungs, state.candidates, settings.top)
     n_final = len(settings.final_seeds)

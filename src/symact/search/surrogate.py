@@ -58,9 +58,9 @@ CLIP = 50.0
 @dataclass(frozen=True)
 class SurrogateSettings:
     """How the pre-screen decides (see the module docstring); ``model="off"`` trains every
-    new proposal, as the search always did."""
+    new proposal, as the search did before the pre-screen existed."""
 
-    model: str = "off"
+    model: str = "knn"
     warmup: int = 64  # trained candidates before any proposal is screened: the first generation
     neighbours: int = 7
     quantile: float = 0.5
@@ -219,7 +219,7 @@ def check_surrogate(store: ResultsStore, settings: SurrogateSettings, started: b
     runs say otherwise: a :class:`StoreError` naming both. ``started``: the store holds a
     search from before the pre-screen existed (it screened nothing: ``off``)."""
     mine = settings.identity()
-    before = SurrogateSettings().identity() if started else None
+    before = SurrogateSettings("off").identity() if started else None
     stored = store.pin_document(SURROGATE_DOCUMENT, mine, before)
     if stored is not None:
         raise StoreError(
