@@ -64,7 +64,7 @@ def run(tree: Path, argv: list[str], out: Path, kernels: Path) -> tuple[float, f
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "SYMACT_KERNEL_DIR": str(kernels)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    with (out / "command.log").open("w") as log:
+    with out.with_suffix(".log").open("w") as log:
         status = subprocess.run(
             [sys.executable, "-m", "symact", "search", *argv, "--out", str(out)],
             stdout=log,
@@ -114,7 +114,7 @@ def main() -> None:
         argv = search_argv(args.data_dir.resolve(), source, target, positive)
         for label, tree in trees:
             out = args.out.resolve() / label / name
-            out.mkdir(parents=True, exist_ok=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
             wall, cpu, status = run(tree, argv, out, args.out.resolve() / f"kernels-{label}")
             text, call = verdict(first_finalist(out / "search_results.csv"))
             rows.append((name, label, status, wall, cpu, text, call))
@@ -127,7 +127,7 @@ def main() -> None:
     print("| dataset | search | candidate 1 − best baseline (test, 95% CI) | verdict | time |")
     print("|---|---|---|---|---|")
     for name, label, status, wall, cpu, text, call in rows:
-        shown = text if status == 0 else f"exit {status}: see {label}/{name}/command.log"
+        shown = text if status == 0 else f"exit {status}: see {label}/{name}.log"
         print(f"| {name} | {label} | {shown} | {call} | {wall:.0f} s ({cpu:.0f} CPU-s) |")
     for label, _ in trees:
         calls = [r[6] for r in rows if r[1] == label]
