@@ -163,11 +163,11 @@ def add_parser(sub) -> None:
     s.add_argument(
         "--surrogate",
         choices=("off", "knn"),
-        default="knn",
+        default="off",
         help="pre-screen proposals without training them: knn predicts a proposal's fitness "
         "from its values on N(0, 1) inputs (k nearest trained candidates) and leaves those "
-        "predicted below the population's --surrogate-quantile untrained (default: knn); "
-        "off trains every new proposal; --budget counts trained candidates either way",
+        "predicted below the population's --surrogate-quantile untrained (default: off, "
+        "every new proposal is trained); --budget counts trained candidates either way",
     )
     s.add_argument(
         "--surrogate-quantile",

@@ -60,7 +60,7 @@ class SurrogateSettings:
     """How the pre-screen decides (see the module docstring); ``model="off"`` trains every
     new proposal, as the search did before the pre-screen existed."""
 
-    model: str = "knn"
+    model: str = "off"
     warmup: int = 64  # trained candidates before any proposal is screened: the first generation
     neighbours: int = 7
     quantile: float = 0.5
