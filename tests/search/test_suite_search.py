@@ -259,3 +259,69 @@ def test_an_interrupted_suite_search_resumes_without_training_twice(tmp_path):
     ]
     assert _csv(out / "search_results.csv") == _csv(tmp_path / "whole" / "search_results.csv")
     assert not any(math.isnan(float(r["test_auc_mean"])) for r in _csv(out / "search_results.csv"))
+
+
+@pytest.mark.slow
+def test_a_multiclass_suite_search_is_judged_on_accuracy(tmp_path):
+    """Three-class datasets (contraceptive; penguins, with missing cells; wine held out):
+    the fitness is each dataset's normalized validation accuracy, and every verdict row
+    compares accuracies."""
+    penguins = Path(__file__).parents[1] / "fixtures" / "data" / "penguins.csv"
+    suite = tmp_path / "classes.toml"
+    suite.write_text(
+        f'[[dataset]]\nsource = "{TABULAR / "contraceptive.csv.gz"}"\ntarget = "class"\n'
+        'labels = "all"\n\n'
+        f'[[dataset]]\nsource = "{penguins}"\ntarget = "species"\nlabels = "all"\n\n'
+        '[[dataset]]\nsource = "wine"\nlabels = "all"\n'
+    )
+    out = tmp_path / "out"
+    argv = ["search", "--suite", str(suite), "--data-dir", str(tmp_path), "--out", str(out),
+            "--holdout", "wine", *SMALL]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads((out / "search.json").read_text())
+    assert doc["datasets"] == ["CONTRACEPTIVE", "PENGUINS"] and doc["holdout"] == ["WINE"]
+    runs = _runs(out)
+    assert {spec["model"]["n_outputs"] for _, spec, _, _ in runs} == {3}
+
+    def accuracy(dataset, activation, hidden, seeds, epochs):
+        found = {
+            spec["seed"]: result["accuracy"]
+            for _, spec, result, _ in runs
+            if _dataset(spec) == dataset
+            and _activation(spec) == activation
+            and spec["model"]["hidden"] == hidden
+            and spec["train"]["epochs"] == epochs
+            and spec["seed"] in seeds
+        }
+        assert sorted(found) == sorted(seeds), (dataset, activation)
+        return float(np.mean([found[s] for s in seeds]))
+
+    for c in (c for c in doc["candidates"] if c["status"] == "trained"):
+        parts = []
+        for label in ("CONTRACEPTIVE", "PENGUINS"):
+            light = accuracy(label, "relu(x)", [8], SEARCH_SEEDS, 1)
+            heavy = accuracy(label, "relu(x)", [200, 100], SEARCH_SEEDS, 1)
+            mine = accuracy(label, c["formula"], [8], SEARCH_SEEDS, 1)
+            parts.append((mine - light) / max(abs(heavy - light), MIN_SCALE))
+        assert c["fitness"] == pytest.approx(np.mean(parts), abs=1e-12), c["formula"]
+    # the verdict: per dataset, each finalist against the best baseline in accuracy
+    results = _csv(out / "search_results.csv")
+    assert {r["dataset"] for r in results} == {"CONTRACEPTIVE", "PENGUINS", "WINE"}
+    finals = {
+        (_dataset(spec), _activation(spec), spec["seed"]): result["accuracy"]
+        for _, spec, result, _ in runs
+        if spec["seed"] >= 1001
+    }
+    for r in results:
+        if not r["activation"].startswith("candidate"):
+            continue
+        best = next(
+            b
+            for b in results
+            if b["dataset"] == r["dataset"] and b["activation"] == r["best_baseline"]
+        )
+        diffs = [
+            finals[(r["dataset"], r["formula"], s)] - finals[(r["dataset"], best["formula"], s)]
+            for s in range(1001, 1004)
+        ]
+        assert float(r["diff_vs_best_baseline"]) == pytest.approx(np.mean(diffs), abs=1e-12)
