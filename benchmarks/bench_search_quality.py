@@ -29,7 +29,9 @@ import argparse
 import csv
 import math
 import os
+import json
 import resource
+import sqlite3
 import subprocess
 import sys
 import time
@@ -98,12 +100,38 @@ def verdict(row: dict[str, str] | None) -> tuple[str, str]:
     return text, call
 
 
+def rungs_text(doc_path: Path) -> str:
+    """Each rung's Spearman with the one before, "0.94 / 0.37" (the fidelity of the rungs),
+    and the median epochs the last rung's runs trained where it trained to convergence."""
+    if not doc_path.exists():
+        return "-"
+    doc = json.loads(doc_path.read_text())
+    rhos = [r["spearman"] for r in doc.get("rungs", [])[1:]]
+    if not rhos:
+        return "(no rungs)"
+    text = " / ".join("-" if v is None else f"{v:.2f}" for v in rhos)
+    if doc["rungs"][-1].get("patience") is not None:
+        store = doc_path.parent / "symact.sqlite"
+        with sqlite3.connect(f"{store.as_uri()}?mode=ro", uri=True) as conn:
+            rows = conn.execute(
+                "SELECT json_extract(result, '$.epochs_run') FROM runs "
+                "WHERE json_extract(spec, '$.train.patience') IS NOT NULL"
+            ).fetchall()
+        epochs = sorted(int(e) for (e,) in rows if e is not None)
+        if epochs:
+            text += f" (converged runs: median {epochs[len(epochs) // 2]} epochs)"
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--tree", action="append", required=True, help="LABEL=PATH, repeatable")
     ap.add_argument("--datasets", default=",".join(d[0] for d in DATASETS))
     ap.add_argument("--out", type=Path, default=Path("bench-search-quality"))
+    ap.add_argument(
+        "--table-only", action="store_true", help="print the table of the searches in --out"
+    )
     args = ap.parse_args()
     trees = [(t.split("=", 1)[0], Path(t.split("=", 1)[1]).resolve()) for t in args.tree]
     chosen = args.datasets.split(",")
@@ -115,20 +143,29 @@ def main() -> None:
         for label, tree in trees:
             out = args.out.resolve() / label / name
             out.parent.mkdir(parents=True, exist_ok=True)
-            wall, cpu, status = run(tree, argv, out, args.out.resolve() / f"kernels-{label}")
+            if args.table_only:
+                wall = cpu = math.nan
+                status = 0 if (out / "search_results.csv").exists() else -1
+            else:
+                kernels = args.out.resolve() / f"kernels-{label}"
+                wall, cpu, status = run(tree, argv, out, kernels)
             text, call = verdict(first_finalist(out / "search_results.csv"))
-            rows.append((name, label, status, wall, cpu, text, call))
+            rungs = rungs_text(out / "search.json")
+            rows.append((name, label, status, wall, cpu, text, call, rungs))
             print(
                 f"{name:10} {label:5} exit {status}  {wall:7.0f} s wall {cpu:7.0f} s CPU  "
-                f"{text}  {call}",
+                f"{text}  {call}  rungs {rungs}",
                 flush=True,
             )
     print()
-    print("| dataset | search | candidate 1 − best baseline (test, 95% CI) | verdict | time |")
-    print("|---|---|---|---|---|")
-    for name, label, status, wall, cpu, text, call in rows:
+    print(
+        "| dataset | search | candidate 1 − best baseline (test, 95% CI) | verdict | "
+        "Spearman between rungs | time |"
+    )
+    print("|---|---|---|---|---|---|")
+    for name, label, status, wall, cpu, text, call, rungs in rows:
         shown = text if status == 0 else f"exit {status}: see {label}/{name}.log"
-        print(f"| {name} | {label} | {shown} | {call} | {wall:.0f} s ({cpu:.0f} CPU-s) |")
+        print(f"| {name} | {label} | {shown} | {call} | {rungs} | {wall:.0f} s ({cpu:.0f} CPU-s) |")
     for label, _ in trees:
         calls = [r[6] for r in rows if r[1] == label]
         better = sum(c == "better" for c in calls)
