@@ -431,6 +431,12 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _status(kernel: kernels.Kernel, code: int | None) -> int:
+    if code == 1:
+        raise MemoryError(f"{kernel.sig.name}: no memory for the kernel's scratch buffers")
+    return code or 0
+
+
 def run_over_models(k: int, kernel: kernels.Kernel, args: tuple) -> int:
     """Call a ranged kernel on models ``0 .. k``, split over torch's thread count; return the
     largest status a call returned (1, no scratch memory, is raised as MemoryError).
@@ -440,15 +446,12 @@ def run_over_models(k: int, kernel: kernels.Kernel, args: tuple) -> int:
     stacks side by side) everything runs inline.
     """
     threads = min(torch.get_num_threads(), k)
+    if threads <= 1:  # inline, as the grid runner's single-threaded stacks call it
+        return _status(kernel, kernel.fn(0, k, *args))
 
     def run_range(lo: int, hi: int) -> int:
-        code = kernel(lo, hi, *args)
-        if code == 1:
-            raise MemoryError(f"{kernel.sig.name}: no memory for the kernel's scratch buffers")
-        return code or 0
+        return _status(kernel, kernel.fn(lo, hi, *args))
 
-    if threads <= 1:
-        return run_range(0, k)
     bounds = [round(i * k / threads) for i in range(threads + 1)]
     global _pool
     with _pool_lock:

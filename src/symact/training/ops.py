@@ -54,6 +54,8 @@ def bmm(a: Tensor, b: Tensor, out: Tensor | None = None) -> Tensor:
         out = torch.empty(k, a.shape[1], b.shape[2], device=a.device)
     threads = torch.get_num_threads() if a.device.type == "cpu" else 1
     head = k - k % threads
+    if head == k:  # the common case (one thread per stack): no views to make
+        return torch.bmm(a, b, out=out)
     if head:
         torch.bmm(a[:head], b[:head], out=out[:head])
     for j in range(head, k):
