@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
-import json
 import resource
 import sqlite3
 import subprocess
