@@ -58,6 +58,34 @@ def _activation(spec: dict) -> str:
     return ("param:" if model.get("parametric") else "") + model.get("activation", "relu")
 
 
+def _mean_of(runs, metric: str, dataset, activation, hidden, seeds, epochs) -> float:
+    """The mean ``metric`` over ``seeds`` of the stored runs of one configuration (every
+    seed must be there)."""
+    found = {
+        spec["seed"]: result[metric]
+        for _, spec, result, _ in runs
+        if _dataset(spec) == dataset
+        and _activation(spec) == activation
+        and spec["model"]["hidden"] == hidden
+        and spec["train"]["epochs"] == epochs
+        and spec["seed"] in seeds
+    }
+    assert sorted(found) == sorted(seeds), (dataset, activation)
+    return float(np.mean([found[s] for s in seeds]))
+
+
+def _fitness(runs, metric: str, formula: str, labels, seeds, epochs) -> float:
+    """A suite search's fitness by its definition: the mean over ``labels`` of the Light
+    network's ``metric`` with ``formula``, less Light ReLU's, over |Heavy − Light ReLU|."""
+    parts = []
+    for label in labels:
+        light = _mean_of(runs, metric, label, "relu(x)", [8], seeds, epochs)
+        heavy = _mean_of(runs, metric, label, "relu(x)", [200, 100], seeds, epochs)
+        mine = _mean_of(runs, metric, label, formula, [8], seeds, epochs)
+        parts.append((mine - light) / max(abs(heavy - light), MIN_SCALE))
+    return float(np.mean(parts))
+
+
 def _csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
@@ -86,29 +114,11 @@ def test_a_suite_search_with_holdouts_runs_end_to_end(tmp_path, capsys):
     assert searched == {"BANANA", "TITANIC"}
 
     # the fitness is its definition, recomputed from the stored runs
-    def auc(dataset, activation, hidden, seeds, epochs):
-        found = {
-            spec["seed"]: result["auc"]
-            for _, spec, result, _ in runs
-            if _dataset(spec) == dataset
-            and _activation(spec) == activation
-            and spec["model"]["hidden"] == hidden
-            and spec["train"]["epochs"] == epochs
-            and spec["seed"] in seeds
-        }
-        assert sorted(found) == sorted(seeds), (dataset, activation)
-        return float(np.mean([found[s] for s in seeds]))
-
     trained = [c for c in doc["candidates"] if c["status"] == "trained"]
     assert len(trained) == 16
     for c in trained:
-        normalized = []
-        for label in ("BANANA", "TITANIC"):
-            light = auc(label, "relu(x)", [8], SEARCH_SEEDS, 1)
-            heavy = auc(label, "relu(x)", [200, 100], SEARCH_SEEDS, 1)
-            mine = auc(label, c["formula"], [8], SEARCH_SEEDS, 1)
-            normalized.append((mine - light) / max(abs(heavy - light), MIN_SCALE))
-        assert c["fitness"] == pytest.approx(np.mean(normalized), abs=1e-12), c["formula"]
+        fitness = _fitness(runs, "auc", c["formula"], ("BANANA", "TITANIC"), SEARCH_SEEDS, 1)
+        assert c["fitness"] == pytest.approx(fitness, abs=1e-12), c["formula"]
     relu = next(c for c in trained if c["formula"] == "relu(x)")
     assert relu["fitness"] == 0.0  # Light ReLU is the zero of every dataset's scale
 
@@ -119,16 +129,8 @@ def test_a_suite_search_with_holdouts_runs_end_to_end(tmp_path, capsys):
         for r in results
         if r["dataset"] == "BANANA" and r["activation"].startswith("candidate")
     ]
-    select = {}
-    for formula in chosen:
-        parts = []
-        for label in ("BANANA", "TITANIC"):
-            light = auc(label, "relu(x)", [8], SELECT_SEEDS, 2)
-            heavy = auc(label, "relu(x)", [200, 100], SELECT_SEEDS, 2)
-            mine = auc(label, formula, [8], SELECT_SEEDS, 2)
-            parts.append((mine - light) / max(abs(heavy - light), MIN_SCALE))
-        select[formula] = float(np.mean(parts))
-    assert list(select.values()) == sorted(select.values(), reverse=True)
+    select = [_fitness(runs, "auc", f, ("BANANA", "TITANIC"), SELECT_SEEDS, 2) for f in chosen]
+    assert select == sorted(select, reverse=True)
 
     # the matrix: per held-out dataset and finalist, the verdict's difference; Holm over the
     # held-out datasets; the summary's counts and Wilcoxon verdict from it
@@ -283,27 +285,10 @@ def test_a_multiclass_suite_search_is_judged_on_accuracy(tmp_path):
     runs = _runs(out)
     assert {spec["model"]["n_outputs"] for _, spec, _, _ in runs} == {3}
 
-    def accuracy(dataset, activation, hidden, seeds, epochs):
-        found = {
-            spec["seed"]: result["accuracy"]
-            for _, spec, result, _ in runs
-            if _dataset(spec) == dataset
-            and _activation(spec) == activation
-            and spec["model"]["hidden"] == hidden
-            and spec["train"]["epochs"] == epochs
-            and spec["seed"] in seeds
-        }
-        assert sorted(found) == sorted(seeds), (dataset, activation)
-        return float(np.mean([found[s] for s in seeds]))
-
+    searched = ("CONTRACEPTIVE", "PENGUINS")
     for c in (c for c in doc["candidates"] if c["status"] == "trained"):
-        parts = []
-        for label in ("CONTRACEPTIVE", "PENGUINS"):
-            light = accuracy(label, "relu(x)", [8], SEARCH_SEEDS, 1)
-            heavy = accuracy(label, "relu(x)", [200, 100], SEARCH_SEEDS, 1)
-            mine = accuracy(label, c["formula"], [8], SEARCH_SEEDS, 1)
-            parts.append((mine - light) / max(abs(heavy - light), MIN_SCALE))
-        assert c["fitness"] == pytest.approx(np.mean(parts), abs=1e-12), c["formula"]
+        fitness = _fitness(runs, "accuracy", c["formula"], searched, SEARCH_SEEDS, 1)
+        assert c["fitness"] == pytest.approx(fitness, abs=1e-12), c["formula"]
     # the verdict: per dataset, each finalist against the best baseline in accuracy
     results = _csv(out / "search_results.csv")
     assert {r["dataset"] for r in results} == {"CONTRACEPTIVE", "PENGUINS", "WINE"}
