@@ -48,7 +48,7 @@ from symact.search.space import (
     random_tree,
 )
 from symact.search.surrogate import Surrogate, SurrogateSettings, check_surrogate
-from symact.training.config import AUTO_MAX_EPOCHS, AUTO_PATIENCE, TrainConfig
+from symact.training.config import AUTO_MAX_EPOCHS, AUTO_PATIENCE, TrainConfig, length_text
 
 #: With a last rung trained to convergence, the default screening rungs stay below the
 #: paper's fixed 15 epochs: past that length, validation chooses how long each model trains.
@@ -150,9 +150,7 @@ class SearchSettings:
         """The rungs' training lengths as the reports say them: "3 -> 9 -> auto (at most
         300, patience 16)" for a last rung trained to convergence."""
         *screen, last = self.ladder
-        end = str(last)
-        if self.final_patience is not None:
-            end = f"auto (at most {last}, patience {self.final_patience})"
+        end = length_text(last, self.final_patience)
         return " -> ".join([*(str(e) for e in screen), end])
 
     def search_split(self) -> SplitSpec:

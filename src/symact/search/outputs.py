@@ -46,6 +46,7 @@ from symact.search.transfer import (
     transfer_summary,
 )
 from symact.search.verdict import BASELINES, conclusion, judge
+from symact.training.config import length_text
 
 SEARCH_DOCUMENT = "search"
 #: The search's report: not ``report.html``, which a benchmark into the same folder writes.
@@ -421,11 +422,7 @@ def rung_table(rungs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "rung": r["rung"],
             "candidates": len(r["candidates"]),
-            "epochs": (
-                r["epochs"]
-                if r.get("patience") is None
-                else f"auto (at most {r['epochs']}, patience {r['patience']})"
-            ),
+            "epochs": length_text(r["epochs"], r.get("patience")),
             "seeds": len(r["seeds"]),
             "rows": r["rows"],
             "best score": max((v for v in r["scores"] if v is not None), default=None),

@@ -22,6 +22,14 @@ AUTO_PATIENCE = 16
 """Epochs without a better validation loss after which ``--epochs auto`` stops a model."""
 
 
+def length_text(epochs: int, patience: int | None) -> str:
+    """A training length as reports say it: "15", or "auto (at most 300, patience 16)"
+    where ``epochs`` is the maximum of early stopping."""
+    if patience is None:
+        return str(epochs)
+    return f"auto (at most {epochs}, patience {patience})"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How every model of a stack is trained (all models of one stack share it).
