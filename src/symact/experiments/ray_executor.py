@@ -270,9 +270,15 @@ class RayExecutor(Executor):
         return out
 
     def close(self, cancel: bool = False) -> None:
-        """Cancel what is in flight (Ctrl-C): each task gets a KeyboardInterrupt, and its
-        worker stays up for this process's next grid (a later command gets new ones)."""
-        if cancel:
+        """Stop waiting for what is in flight. On Ctrl-C (``cancel``) on a cluster this
+        process joined, each task is cancelled (it gets a KeyboardInterrupt and its worker
+        stays up for this process's next grid). A local instance of this executor's own is
+        not cancelled: it is shut down with its ``with`` block, every process with it, and
+        Ray's cancellation can race with a task's completion and abort the driver
+        (``Check failed: it != submissible_tasks_.end()``, ray-project/ray#54798), turning a
+        clean Ctrl-C into a crash with a stack trace and exit status 1."""
+        owned = self.connection is not None and self.connection.address is None
+        if cancel and not owned:
             import ray
 
             for ref in self._tasks:
