@@ -176,21 +176,26 @@ def claim_interval(numbers: str, rival: str) -> tuple[float, float]:
 #: the search: Forest Cover's default 20,000 rows, 64 candidates, the 8 best reranked at 15
 #: epochs, 2 finalists judged on test with 10 seeds against ReLU, GELU and SiLU
 SEARCH = ["--budget", "64", "--rerank", "8", "--top", "2", "--no-specialist-baseline"]
-#: Light ReLU's mean test AUC in that search's verdict (10 seeds, std 0.0012), measured
-#: when this test was written
-SEARCH_RELU_AUC = 0.8614
-#: 4 seed stds of one run: a 10-seed mean's sampling error is under a third of one
+#: Light ReLU's mean test AUC in that search's verdict, trained to convergence (the
+#: search's default since #22; 10 seeds), measured when this test was last written; at the
+#: paper's 15 epochs it was 0.8614
+SEARCH_RELU_AUC = 0.8987
+#: a 10-seed mean's sampling error is well under this (0.0012 per seed at 15 epochs)
 SEARCH_RELU_TOLERANCE = 0.005
 
 
-def test_a_search_on_forest_cover_beats_relu(full_canonical_data_dir: Path, tmp_path: Path) -> None:
-    """``symact search`` on Forest Cover finds a formula significantly better than ReLU.
+def test_a_search_on_forest_cover_beats_the_best_baseline(
+    full_canonical_data_dir: Path, tmp_path: Path
+) -> None:
+    """``symact search`` on Forest Cover finds a formula significantly better than the best
+    baseline, all trained to convergence.
 
-    The README's search beats ReLU by +0.0116 AUC with 1,000 candidates; 64 suffice for
-    "better" (+0.0023 [+0.0012, +0.0034] when written). Asserted: ReLU is the best
-    baseline by validation, its test AUC is where it was (:data:`SEARCH_RELU_AUC` ±
-    :data:`SEARCH_RELU_TOLERANCE`), and candidate 1 (the best by validation) is better on
-    test: the 95% interval above 0 and Holm p < 0.05, with 10 seeds.
+    The README's default search beats PReLU by +0.0162 AUC with 1,000 candidates; 64
+    suffice for "better" (candidate 1 sin(x), +0.0139 [+0.0101, +0.0177] against PReLU when
+    written). Asserted: the best baseline is the one with the best validation score, ReLU's
+    test AUC is where it was (:data:`SEARCH_RELU_AUC` ± :data:`SEARCH_RELU_TOLERANCE`), and
+    candidate 1 (the best by validation) is better on test than that baseline: the 95%
+    interval above 0 and Holm p < 0.05, with 10 seeds.
     """
     out = tmp_path / "search"
     argv = ["search", "--dataset", "covertype", "--data-dir", str(full_canonical_data_dir)]
@@ -198,7 +203,9 @@ def test_a_search_on_forest_cover_beats_relu(full_canonical_data_dir: Path, tmp_
     with (out / "search_results.csv").open(newline="", encoding="utf-8") as f:
         rows = {r["activation"]: r for r in csv.DictReader(f)}
     relu, best = rows["ReLU"], rows["candidate 1"]
-    assert {r["best_baseline"] for r in rows.values()} == {"ReLU"}
+    baselines = [r for name, r in rows.items() if not name.startswith("candidate")]
+    by_validation = max(baselines, key=lambda r: float(r["val_score"]))["activation"]
+    assert {r["best_baseline"] for r in rows.values()} == {by_validation}
     assert abs(float(relu["test_auc_mean"]) - SEARCH_RELU_AUC) <= SEARCH_RELU_TOLERANCE
     assert int(best["n_seeds"]) == N_SEEDS
     assert float(best["ci_low"]) > 0 and float(best["p_holm"]) < 0.05, best
