@@ -30,6 +30,7 @@ from symact.numbers import finite_or_none
 from symact.report.statistics import rank_correlation
 from symact.search.evolution import Candidate, Search
 from symact.search.verdict import diverse, ranked
+from symact.training.config import length_text
 
 #: The store's record of the rungs of the search in it (scores and promotions per rung).
 RUNGS_DOCUMENT = "search_rungs"
@@ -123,7 +124,8 @@ def climb(
         if r > 0:
             before = rungs[-1]
             ids = before.promoted
-            length = s.ladder_text().split(" -> ")[r]
+            patience = s.final_patience if r == len(ladder) - 1 else None
+            length = length_text(ladder[r], patience)
             say(
                 f"rung {r} of {len(ladder) - 1}: {len(ids)} candidates, {length} epochs, "
                 f"{_rows(search, r)} rows"
@@ -137,7 +139,7 @@ def climb(
                 ids,
                 scores,
                 spearman=spearman(before.score_of(), dict(zip(ids, scores, strict=True))),
-                patience=s.final_patience if r == len(ladder) - 1 else None,
+                patience=patience,
             )
         if r < len(stored) and stored[r].candidates == rung.candidates:
             promoted = stored[r].promoted  # committed before: binding on a resumed search
