@@ -191,10 +191,13 @@ class StackStructure:
         ]
         return torch.cat(parts).to(self.device)
 
-    def element_models(self) -> Tensor:
-        """The model each position of the flat buffer belongs to (``[numel]`` int64)."""
-        models = torch.arange(self.k, device=self.device)
-        return torch.cat([models.repeat_interleave(b.numel) for b in self.blocks])
+    def per_model(self, flat: Tensor) -> list[Tensor]:
+        """``flat``'s blocks as ``[K, per-model elements]`` views: a masked operation over
+        models (early stopping's copy of the best weights) is one call per block."""
+        return [
+            flat[self.offsets[b.name] : self.offsets[b.name] + self.k * b.numel].view(self.k, -1)
+            for b in self.blocks
+        ]
 
     def constants(self, p: dict[str, Tensor], k: int, layer: int) -> Tensor:
         """Model k's activation constants in hidden layer ``layer`` (learnable, from the

@@ -273,9 +273,11 @@ class _EarlyStopping:
         self.stopped_at = [None] * k
         state = self.stack.state
         self._best = state.flat.clone()
-        self._owner = self.stack.structure.element_models()
-        self._stats = state.running_stats()
-        self._saved = [t.clone() for t in self._stats]
+        stats = state.running_stats()
+        saved = [t.clone() for t in stats]
+        # every tensor as [K, per-model elements]: a masked copy is one `where` per tensor
+        self._live = [*self.stack.structure.per_model(state.flat), *(t.view(k, -1) for t in stats)]
+        self._kept = [*self.stack.structure.per_model(self._best), *(t.view(k, -1) for t in saved)]
 
     def after_epoch(self, epoch: int) -> bool:
         """Score every training model on its validation rows after epoch ``epoch`` (from 1),
@@ -283,18 +285,17 @@ class _EarlyStopping:
         trains any more."""
         s = self.stack
         losses = s.validation_losses(self.x_val, self.y_val).double().cpu()
-        active = [j for j in range(s.k) if s.state.alive[j]]
-        better = torch.tensor(s.state.alive) & (losses < self.best_loss)
-        improved = torch.nonzero(better).flatten().tolist()
-        if improved:
+        alive = torch.tensor(s.state.alive)
+        better = alive & (losses < self.best_loss)
+        if bool(better.any()):
             self.best_loss = torch.where(better, losses, self.best_loss)
-            for j in improved:
+            for j in torch.nonzero(better).flatten().tolist():
                 self.best_epoch[j] = epoch
-            self._copy(better, (s.state.flat, *self._stats), (self._best, *self._saved))
-        for j in active:
-            if epoch - self.best_epoch[j] >= self.patience:
-                self.stopped_at[j] = epoch
-                s.freeze(j)
+            self._copy(better, self._live, self._kept)
+        stale = alive & (epoch - torch.tensor(self.best_epoch) >= self.patience)
+        for j in torch.nonzero(stale).flatten().tolist():
+            self.stopped_at[j] = epoch
+            s.freeze(j)
         return not any(s.state.alive)
 
     def restore(self) -> None:
@@ -302,14 +303,18 @@ class _EarlyStopping:
         than infinity, a failed one, keep theirs)."""
         kept = torch.tensor([epoch > 0 for epoch in self.best_epoch])
         if bool(kept.any()):
-            self._copy(kept, (self._best, *self._saved), (self.stack.state.flat, *self._stats))
+            self._copy(kept, self._kept, self._live)
 
-    def _copy(self, models: Tensor, src, dst) -> None:
-        """The given models' (a ``[K]`` mask) parameters (the flat buffer first) and running
-        statistics from ``src`` into ``dst``, in place: one masked copy per tensor."""
-        models = models.to(self.stack.device)
-        masks = (models[self._owner], *(models.view(-1, 1, 1) for _ in dst[1:]))
-        for mask, s, d in zip(masks, src, dst, strict=True):
+    def _copy(self, models: Tensor, src: list[Tensor], dst: list[Tensor]) -> None:
+        """The given models' (a ``[K]`` mask) rows of ``src`` into ``dst`` (``[K, m]`` views
+        of the parameters' flat buffer and of the running statistics), in place; a plain
+        copy when every model is given (the common case while models still improve)."""
+        if bool(models.all()):
+            for s, d in zip(src, dst, strict=True):
+                d.copy_(s)
+            return
+        mask = models.to(self.stack.device).view(-1, 1)
+        for s, d in zip(src, dst, strict=True):
             torch.where(mask, s, d, out=d)
 
 
