@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from symact.experiments import (
@@ -82,6 +84,42 @@ def test_stack_size_follows_the_work_of_one_model():
     assert max_stack_size(8_000 * 15 * 3_872, "cpu") == int(STACK_WORK // (8_000 * 15 * 3_872))
     assert max_stack_size(1.0, "cpu") == 64  # short trainings: one large stack
     assert max_stack_size(heavy, "cuda") == max_stack_size(light, "cuda") == 64
+
+
+def test_a_large_grid_gets_larger_stacks_one_seed_each():
+    """A grid of hundreds of long runs (the development suite to convergence) stacks a seed's
+    activations together, where the same models in a small grid train one by one; a small
+    grid's plan is unchanged and no stack exceeds the largest work."""
+    from symact.experiments.runner import (
+        LARGEST_STACK_WORK,
+        STACK_WORK,
+        grid_stack_work,
+        plan_jobs,
+    )
+
+    long = TrainConfig(epochs=300)
+    acts = ("relu", "gelu", "silu", "mish", "elu", "selu")
+    tables = [DataSpec(f"table{i}", rows=None) for i in range(13)]
+    specs = [
+        RunSpec(t, LIGHT.with_activation(a), seed, long)
+        for t in tables
+        for seed in range(10)
+        for a in acts
+    ]
+    rows = 11_000  # one model: 11,000 rows x 300 epochs x ~3,600 weights = 0.6 x STACK_WORK
+    shape = lambda spec: (20, rows)  # noqa: E731
+    one = LIGHT.cost(20, rows, 300)
+    assert 0.5 * STACK_WORK < one < STACK_WORK
+    small = plan_jobs([s for s in specs if s.data is tables[0]], shape, min_jobs=2)
+    assert {len(j.specs) for j in small} == {1}
+    large = plan_jobs(specs, shape, min_jobs=2)
+    assert {len(j.specs) for j in large} == {6}
+    assert all(len({s.seed for s in j.specs}) == 1 for j in large)
+    assert all(len({s.model.activation for s in j.specs}) == 6 for j in large)
+    assert max(j.cost for j in large) <= LARGEST_STACK_WORK
+    assert grid_stack_work(1e9, 2) == STACK_WORK  # a small grid: as before
+    assert grid_stack_work(1e20, 2) == LARGEST_STACK_WORK
+    assert grid_stack_work(1e20, 2, stack_work=math.inf) == math.inf  # no cap stays no cap
 
 
 def test_long_trainings_are_cut_into_stacks_per_dataset(tmp_path, data, spam):
