@@ -155,8 +155,7 @@ def plan_jobs(
         key = (spec.train, spec.model.structure(), *shape(spec))
         groups.setdefault(key, []).append(spec)
     costs = {
-        key: members[0].model.cost(key[2], key[3], key[0].epochs)
-        for key, members in groups.items()
+        key: members[0].model.cost(key[2], key[3], key[0].epochs) for key, members in groups.items()
     }
     total = sum(costs[key] * len(members) for key, members in groups.items())
     stack_work = grid_stack_work(total, min_jobs, stack_work)
