@@ -145,6 +145,7 @@ def test_bad_rung_options_are_one_line_before_any_work(tmp_path, capsys):
         (["--rungs", "auto,9"], "--rungs: 'auto,9' is not a list"),
         (["--final-epochs", "15", "--patience", "4"], "--patience applies to a last rung"),
         (["--rungs", "3,9,15", "--patience", "4"], "--patience applies to a last rung"),
+        (["--select-seeds", "500"], "--select-seeds must be at most 499, got 500"),
     ]
     for argv, message in cases:
         assert main(["search", "--dataset", "breast_cancer", *argv, "--out", str(out)]) == 2
@@ -245,11 +246,12 @@ def test_the_last_rung_and_the_verdict_train_to_convergence(tmp_path, shared_dat
     data = _mail_csv(shared_data, tmp_path / "Mail.csv")
     out = tmp_path / "auto"
     argv = _without_epochs(_argv(data, out, "--rungs", "1,2,auto", "--eta", "2"))
-    assert main([*argv, "--patience", "2"]) == 0
+    assert main([*argv, "--patience", "2", "--select-seeds", "3"]) == 0
     doc = json.loads((out / "search.json").read_text())
     assert doc["settings"]["ladder"] == [1, 2, 300] and doc["settings"]["final_patience"] == 2
     rungs = doc["rungs"]
     assert [r["patience"] for r in rungs] == [None, None, 2]
+    assert rungs[-1]["seeds"] == [501, 502, 503]  # --select-seeds: the last rung's
     with sqlite3.connect(out / "symact.sqlite") as conn:
         rows = [
             (json.loads(s), json.loads(r)) for s, r in conn.execute("SELECT spec, result FROM runs")
@@ -265,7 +267,8 @@ def test_the_last_rung_and_the_verdict_train_to_convergence(tmp_path, shared_dat
     assert len({r["epochs_run"] for _, r in converged}) > 1
     # the last rung's and the verdict's runs: selection rows (select seeds), then test
     seeds = {s["seed"] for s, _ in converged}
-    assert {501, 502} <= seeds and set(range(1001, 1005)) <= seeds
+    assert {501, 502, 503} <= seeds and set(range(1001, 1005)) <= seeds
+    assert 504 not in seeds
     html = (out / "search_report.html").read_text(encoding="utf-8")
     assert "auto (at most 300, patience 2)" in html
 

@@ -112,6 +112,13 @@ def add_parser(sub) -> None:
         "epochs (at most 300) and keeps its best epoch's weights (default: auto; 15 is the "
         "paper's fixed length)",
     )
+    s.add_argument(
+        "--select-seeds",
+        type=positive_int,
+        default=2,
+        help="fresh seeds of the last rung, on which the finalists are chosen (default 2; "
+        "more make the choice among near-equal candidates less a matter of one seed's luck)",
+    )
     s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict")
     s.add_argument(
         "--population",
@@ -245,6 +252,11 @@ def plan(args: argparse.Namespace):
             f"--rerank ({args.rerank}) must be at least --top ({args.top}): the finalists are "
             "chosen among the reranked candidates"
         )
+    if args.select_seeds > MAX_SELECT_SEEDS:
+        raise UsageError(
+            f"--select-seeds must be at most {MAX_SELECT_SEEDS}, got {args.select_seeds}: the "
+            "last rung's seeds (501, 502, ...) must stay apart from the verdict's (1001, ...)"
+        )
     if args.final_seeds < 3:
         raise UsageError(
             f"--final-seeds must be at least 3, got {args.final_seeds}: the verdict's paired "
@@ -275,6 +287,7 @@ def plan(args: argparse.Namespace):
         search_seeds=tuple(range(1, 1 + args.search_seeds)),
         final_epochs=final_epochs,
         final_patience=final_train.patience,
+        select_seeds=tuple(range(501, 501 + args.select_seeds)),
         final_seeds=tuple(range(1001, 1001 + args.final_seeds)),
         top=args.top,
         eta=args.eta,
@@ -433,6 +446,9 @@ def _clock(seconds: float) -> str:
 
 
 #: Plain progress lines come at least this far apart (and after the last batch).
+MAX_SELECT_SEEDS = 499
+"""The last rung's seeds are 501, 502, ...: below the verdict's, which start at 1001."""
+
 PLAIN_EVERY_S = 10.0
 
 
