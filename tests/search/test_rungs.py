@@ -219,7 +219,7 @@ def test_every_rung_is_recorded_and_promotes_the_best_of_the_one_before(tmp_path
         expected = stats.spearmanr([score[i] for i in common], [after_score[i] for i in common])
         assert after["spearman"] == pytest.approx(expected.statistic, abs=1e-12)
     last = rungs[-1]
-    assert last["rows"] == "selection" and last["seeds"] == [501, 502]
+    assert last["rows"] == "selection" and last["seeds"] == list(range(501, 507))  # the default six
     assert [r["rows"] for r in rungs[:-1]] == ["search validation"] * 2
     # the finalists are the last rung's best, with their scores there as validation scores
     entries = {e["activation"]: e for e in doc["entries"]}

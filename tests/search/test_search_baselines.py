@@ -70,7 +70,7 @@ def test_the_verdict_holds_prelu_and_param_relu_and_their_runs_are_parametric(se
             for s, r in stored.values()
             if s["model"] == stored[entries[name]["finals"][0][1]][0]["model"]
             and s["train"]["epochs"] == 2
-            and s["seed"] in (501, 502)
+            and s["seed"] in range(501, 507)  # the default six select seeds
         ]
         assert np.mean([r["auc"] for r in select]) == pytest.approx(entries[name]["val_score"])
 

@@ -115,9 +115,9 @@ def add_parser(sub) -> None:
     s.add_argument(
         "--select-seeds",
         type=positive_int,
-        default=2,
-        help="fresh seeds of the last rung, on which the finalists are chosen (default 2; "
-        "more make the choice among near-equal candidates less a matter of one seed's luck)",
+        default=6,
+        help="fresh seeds of the last rung, on which the finalists are chosen (default 6: "
+        "among near-equal candidates, fewer make the choice one seed's luck)",
     )
     s.add_argument("--final-seeds", type=positive_int, default=10, help="seeds of the verdict")
     s.add_argument(
