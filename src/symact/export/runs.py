@@ -30,10 +30,9 @@ from symact.experiments.datacache import DataCache, selection_rest, train_indice
 from symact.experiments.specs import RunSpec
 from symact.experiments.store import StoreError
 from symact.export.model import ExportedModel, Preprocessing, feature_recipe
+from symact.search.verdict import is_finalist
 
 STORE_FILE = "symact.sqlite"
-#: A verdict's rows that are not finalists.
-BASELINE_ROWS = ("ReLU", "GELU", "SiLU", "Specialist", "Light ReLU")
 #: How far the retrained metric may be from the stored one: float32 sums over rows in
 #: another order may move a probability in its last bit, never an AUC by more than this.
 METRIC_TOLERANCE = 1e-6
@@ -87,7 +86,7 @@ def choose_run(results: Path, *, run: str | None = None, best: bool = False) -> 
         entries = [
             e
             for e in json.loads(row[0])["entries"]
-            if e["activation"] not in BASELINE_ROWS and e["finals"] and e["val_score"] is not None
+            if is_finalist(e["activation"]) and e["finals"] and e["val_score"] is not None
         ]
         if not entries:
             raise StoreError(f"--best: the search in {results} has no finalist with final runs")

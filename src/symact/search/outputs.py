@@ -45,7 +45,7 @@ from symact.search.transfer import (
     transfer_sentences,
     transfer_summary,
 )
-from symact.search.verdict import BASELINES, conclusion, judge
+from symact.search.verdict import BASELINES, conclusion, is_finalist, judge
 from symact.training.config import length_text
 
 SEARCH_DOCUMENT = "search"
@@ -269,9 +269,7 @@ def plot_progress(doc: dict[str, Any], path: Path) -> Path:
 def plot_top(doc: dict[str, Any], table: pd.DataFrame, path: Path) -> Path:
     mine = table[table["dataset"] == doc["dataset"]]
     curves = [("ReLU", "relu(x)"), ("SiLU", "silu(x)")]
-    curves += [
-        (r.activation, r.formula) for r in mine.itertuples() if r.activation.startswith("candidate")
-    ]
+    curves += [(r.activation, r.formula) for r in mine.itertuples() if is_finalist(r.activation)]
     items = [(label, text, parse_formula(text).to_numpy()) for label, text in curves]
     return plot_activations_combined(items, path)
 
@@ -303,7 +301,7 @@ ALPHA = 0.05
 
 
 def _is_finalist(row: Mapping[str, Any]) -> bool:
-    return str(row["activation"]).startswith("candidate")
+    return is_finalist(str(row["activation"]))
 
 
 def _significant(p_holm: float) -> str:

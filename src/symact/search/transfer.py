@@ -26,6 +26,7 @@ import pandas as pd
 
 from symact.report.statistics import holm
 from symact.report.suite import wilcoxon_across
+from symact.search.verdict import is_finalist
 
 #: Holm's family-wise level (the verdict's)
 ALPHA = 0.05
@@ -62,10 +63,6 @@ SUMMARY_COLUMNS = (
 )
 
 
-def _is_finalist(activation: str) -> bool:
-    return activation.startswith("candidate")
-
-
 def cell(diff: float, p_holm: float) -> str:
     """A matrix cell's verdict at Holm's level: better, worse, tie, or untestable (no p)."""
     if math.isnan(p_holm) or math.isnan(diff):
@@ -84,7 +81,7 @@ def transfer_matrix(
     rows: list[dict[str, Any]] = []
     for group, labels in groups.items():
         for baseline, table in ((LIGHT_RELU, versus_relu), (BEST, versus_best)):
-            mine = table[table["dataset"].isin(labels) & table["activation"].map(_is_finalist)]
+            mine = table[table["dataset"].isin(labels) & table["activation"].map(is_finalist)]
             for finalist in dict.fromkeys(mine["activation"]):
                 cells = (
                     mine[mine["activation"] == finalist]

@@ -51,6 +51,16 @@ BASELINES: tuple[tuple[str, str], ...] = (
 SPECIALIST = "Specialist"
 
 
+def finalist_label(i: int) -> str:
+    """The verdict's row name of finalist ``i`` (from 1); every other row is a baseline."""
+    return f"candidate {i}"
+
+
+def is_finalist(activation: str) -> bool:
+    """Whether a verdict row (its ``activation`` name) is a finalist, not a baseline."""
+    return activation.startswith("candidate ")
+
+
 @dataclass(frozen=True)
 class Entry:
     """One row of a verdict: a finalist or a baseline on one dataset, and its final runs."""
@@ -172,7 +182,7 @@ def plan_verdict(
     n = search.cache.n_classes(data)
     base = [(name, a, lc and name == SPECIALIST) for name, a in baseline_activations(specialist)]
     finals = [
-        (f"candidate {i}", str(c.formula), search.learns(c))
+        (finalist_label(i), str(c.formula), search.learns(c))
         for i, (c, _) in enumerate(chosen, start=1)
     ]
     known = [v for _, v in chosen] if searched_here else None
@@ -195,7 +205,7 @@ def judge(entries: Sequence[dict[str, Any]], results: dict[str, dict]) -> list[d
     def val(e: dict[str, Any]) -> float:
         return none_as_nan(e["val_score"])
 
-    baselines = [e for e in entries if not e["activation"].startswith("candidate")]
+    baselines = [e for e in entries if not is_finalist(e["activation"])]
     scored = [e for e in baselines if not math.isnan(val(e))]
     best = max(scored, key=val) if scored else None
     best_scores = _scores(best, results) if best else {}
@@ -234,7 +244,7 @@ def judge(entries: Sequence[dict[str, Any]], results: dict[str, dict]) -> list[d
                 if d.size >= 2 and np.ptp(d) > 0:
                     row["p_value"] = float(stats.ttest_1samp(d, 0.0).pvalue)
         rows.append(row)
-        if e["activation"].startswith("candidate"):
+        if is_finalist(e["activation"]):
             p_values.append((len(rows) - 1, row["p_value"]))
     adjusted = holm([p for _, p in p_values])  # NaN (untestable) entries stay NaN
     for (i, _), p in zip(p_values, adjusted, strict=True):
@@ -245,7 +255,7 @@ def judge(entries: Sequence[dict[str, Any]], results: dict[str, dict]) -> list[d
 def _offered(e: dict[str, Any], best: dict[str, Any] | None) -> bool:
     """A finalist is offered as better only where it beat the best baseline on the rows it
     was chosen on (the selection rows, at the verdict's training length)."""
-    if not e["activation"].startswith("candidate"):
+    if not is_finalist(e["activation"]):
         return False
     mine = none_as_nan(e["val_score"])
     return best is None or (not math.isnan(mine) and mine > none_as_nan(best["val_score"]))
@@ -290,7 +300,7 @@ def conclusion(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> str
     did not beat that baseline on the selection rows is not offered as better, and where
     none did, the sentence says the search found nothing better than it."""
     mine = [r for r in rows if r["dataset"] == dataset]
-    finals = [r for r in mine if r["activation"].startswith("candidate")]
+    finals = [r for r in mine if is_finalist(r["activation"])]
     if not finals:
         return f"{dataset}: no candidate reached the verdict."
     best = finals[0]["best_baseline"]
