@@ -445,10 +445,10 @@ def _clock(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}"
 
 
-#: Plain progress lines come at least this far apart (and after the last batch).
 MAX_SELECT_SEEDS = 499
 """The last rung's seeds are 501, 502, ...: below the verdict's, which start at 1001."""
 
+#: Plain progress lines come at least this far apart (and after the last batch).
 PLAIN_EVERY_S = 10.0
 
 
