@@ -255,7 +255,8 @@ def plan(args: argparse.Namespace):
     if args.select_seeds > MAX_SELECT_SEEDS:
         raise UsageError(
             f"--select-seeds must be at most {MAX_SELECT_SEEDS}, got {args.select_seeds}: the "
-            "last rung's seeds (501, 502, ...) must stay apart from the verdict's (1001, ...)"
+            f"last rung's seeds ({FIRST_SELECT_SEED}, ...) must stay apart from the verdict's "
+            f"({FIRST_FINAL_SEED}, ...)"
         )
     if args.final_seeds < 3:
         raise UsageError(
@@ -287,8 +288,8 @@ def plan(args: argparse.Namespace):
         search_seeds=tuple(range(1, 1 + args.search_seeds)),
         final_epochs=final_epochs,
         final_patience=final_train.patience,
-        select_seeds=tuple(range(501, 501 + args.select_seeds)),
-        final_seeds=tuple(range(1001, 1001 + args.final_seeds)),
+        select_seeds=tuple(range(FIRST_SELECT_SEED, FIRST_SELECT_SEED + args.select_seeds)),
+        final_seeds=tuple(range(FIRST_FINAL_SEED, FIRST_FINAL_SEED + args.final_seeds)),
         top=args.top,
         eta=args.eta,
         rungs=middle,
@@ -445,8 +446,10 @@ def _clock(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}"
 
 
-MAX_SELECT_SEEDS = 499
-"""The last rung's seeds are 501, 502, ...: below the verdict's, which start at 1001."""
+FIRST_SELECT_SEED, FIRST_FINAL_SEED = 501, 1001
+"""Where the last rung's seeds and the verdict's start (the search seeds start at 1)."""
+MAX_SELECT_SEEDS = FIRST_FINAL_SEED - FIRST_SELECT_SEED - 1
+"""The last rung's seeds stay below the verdict's."""
 
 #: Plain progress lines come at least this far apart (and after the last batch).
 PLAIN_EVERY_S = 10.0
